@@ -1,0 +1,86 @@
+"""The one way to record who read or changed what.
+
+Events are appended, never edited: the ORM refuses updates and deletes of them, and the
+database does too (triggers in the migration). Each event carries the hash of the one before,
+so a removed or altered row shows in :func:`verify_chain`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
+
+from helpline.db import utcnow
+from helpline.models import AuditEvent, User
+
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+_CHAIN_LOCK = 7_401_001  # PostgreSQL advisory lock id that serialises the chain
+
+
+def _digest(prev_hash: str, ev: AuditEvent) -> str:
+    payload = json.dumps(
+        [prev_hash, ev.at.isoformat(), ev.actor_id, ev.actor, ev.action, ev.record_type,
+         ev.record_id, ev.address, ev.detail],
+        sort_keys=True, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    actor: User | str | None,
+    record_type: str | None = None,
+    record_id: object = None,
+    address: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an audit event in the caller's transaction.
+
+    ``detail`` must never hold a confidential value (a note, a number): name the field, not
+    its content.
+    """
+    if session.bind is not None and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    ev = AuditEvent(
+        at=utcnow().replace(microsecond=0),
+        actor_id=actor.id if isinstance(actor, User) else None,
+        actor=actor.username if isinstance(actor, User) else (actor or "system"),
+        action=action,
+        record_type=record_type,
+        record_id=None if record_id is None else str(record_id),
+        address=address,
+        detail=detail or {},
+        prev_hash=prev or GENESIS,
+    )
+    ev.hash = _digest(ev.prev_hash, ev)
+    session.add(ev)
+    session.flush()
+    log.info("audit %s by %s on %s %s", action, ev.actor, record_type or "-", ev.record_id or "-")
+    return ev
+
+
+def verify_chain(session: Session) -> int | None:
+    """Return the id of the first event that breaks the chain, or None if it is whole."""
+    prev = GENESIS
+    for ev in session.scalars(select(AuditEvent).order_by(AuditEvent.id)).yield_per(1000):
+        if ev.prev_hash != prev or _digest(prev, ev) != ev.hash:
+            return ev.id
+        prev = ev.hash
+    return None
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_edits(session: Session, _ctx: Any, _instances: Any) -> None:
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, AuditEvent):
+            raise PermissionError("the audit log is append-only")

@@ -1,0 +1,208 @@
+"""The `helpline` command: init, serve, export, create-user, rotate-keys, and feature commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable
+from functools import cached_property, wraps
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from helpline import crypto
+from helpline.config import ConfigError, Settings, load_settings
+from helpline.db import Database
+
+
+class CliContext:
+    """Settings and database, made on first use so that `--help` needs neither."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        settings = self._settings or load_settings()
+        crypto.install(crypto.Keyring(settings.data_keys, settings.hash_key))
+        return settings
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url)
+
+    def session(self):  # type: ignore[no-untyped-def]
+        return self.db.session()
+
+
+pass_ctx = click.make_pass_decorator(CliContext, ensure=True)
+
+
+def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn configuration and database failures into one clear line and exit status 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
+        except crypto.DecryptionError as exc:
+            raise click.ClickException(f"encryption keys: {exc}") from None
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
+            raise click.ClickException(f"database: {reason}") from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="helpline")
+def cli() -> None:
+    """Run and manage the helpline."""
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="Load demo staff, directory and past calls.")
+@pass_ctx
+@friendly_errors
+def init(ctx: CliContext, demo: bool) -> None:
+    """Create or upgrade the database schema (and optionally load demo data)."""
+    from helpline import migrate
+
+    migrate.upgrade(ctx.db)
+    click.echo(f"Database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
+    if demo:
+        from helpline.demo import load_demo
+
+        with ctx.session() as session:
+            summary = load_demo(session, ctx.settings)
+        for line in summary:
+            click.echo(line)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256))
+@pass_ctx
+@friendly_errors
+def serve(ctx: CliContext, host: str, port: int, threads: int) -> None:
+    """Serve the IVR webhooks and the dashboard (with the scheduler in-process by default)."""
+    from waitress import serve as waitress_serve
+
+    from helpline import create_app, migrate
+
+    if not migrate.is_current(ctx.db):
+        raise click.ClickException("the database schema is not current: run `helpline init`")
+    app = create_app(ctx.settings)
+    scheduler = None
+    if ctx.settings.scheduler_in_process:
+        from helpline.scheduler import start_scheduler
+
+        scheduler = start_scheduler(app.extensions["helpline"])
+    base = f"http://{host}:{port}"
+    click.echo(f"Helpline dashboard: {base}/   (IVR webhooks under {base}/ivr/)")
+    click.echo(f"Place a simulated call: {base}/phone   or   helpline simulate-call")
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="helpline")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
+
+
+@cli.command("create-user")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["counselor", "supervisor", "admin"]))
+@click.option("--name", "display_name", default="", help="Name shown to colleagues.")
+@click.option("--languages", default="en", show_default=True, help='e.g. "en es"')
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_ctx
+@friendly_errors
+def create_user_cmd(ctx: CliContext, username: str, role: str, display_name: str,
+                    languages: str, password_stdin: bool) -> None:
+    """Create a staff account. The password is asked for, never given as an argument."""
+    from helpline.accounts import AccountError, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with ctx.session() as session:
+            user = create_user(session, username, role, password,
+                               display_name=display_name, languages=languages)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {user.role} {user.username}.")
+
+
+@cli.command("rotate-keys")
+@pass_ctx
+@friendly_errors
+def rotate_keys_cmd(ctx: CliContext) -> None:
+    """Re-encrypt every confidential value with the newest key in HELPLINE_DATA_KEYS."""
+    from helpline.rotation import rotate_keys
+
+    with ctx.session() as session:
+        report = rotate_keys(session)
+    click.echo(
+        f"Re-encrypted {report.resealed} values with key version "
+        f"{ctx.settings.current_key_version}; {report.already_current} were already current."
+    )
+
+
+@cli.group()
+def export() -> None:
+    """Export records (never notes or phone numbers)."""
+
+
+def _parse_since(_ctx: Any, _param: Any, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "expected a date such as 2026-11-01 or 2026-11-01T08:00"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@export.command("calls")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True)
+@click.option("--since", callback=_parse_since, help="Only calls started on or after this date.")
+@pass_ctx
+@friendly_errors
+def export_calls(ctx: CliContext, fmt: str, since: dt.datetime | None) -> None:
+    """One record per call: times, routing and outcome."""
+    from helpline.exports import CALL_FIELDS, call_records, write_csv, write_jsonl
+
+    out = click.get_text_stream("stdout")
+    session: Session
+    with ctx.db.sessions() as session:
+        records = call_records(session, since)
+        if fmt == "jsonl":
+            write_jsonl(records, out)
+        else:
+            write_csv(records, out, CALL_FIELDS)
+
+
+def _register_feature_commands() -> None:
+    from helpline.directory.cli import directory
+    from helpline.scheduler import scheduler_command
+    from ivr.simulator import simulate_call
+
+    cli.add_command(directory)
+    cli.add_command(scheduler_command)
+    cli.add_command(simulate_call)
+
+
+_register_feature_commands()
+
+
+def main() -> None:
+    cli(prog_name="helpline")

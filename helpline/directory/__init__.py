@@ -1,0 +1,1 @@
+"""Treatment centers, support groups and resources: import, ZIP geocoding, search."""

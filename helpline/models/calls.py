@@ -1,0 +1,84 @@
+"""Calls (one per Twilio CallSid) and the steps a caller took."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from helpline.crypto import EncryptedText
+from helpline.db import Base, utcnow
+
+
+class Need(StrEnum):
+    SELF = "self"
+    LOVED_ONE = "loved_one"
+    TREATMENT = "treatment"
+    GROUPS = "groups"
+    RESOURCES = "resources"
+    CRISIS = "crisis"
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    ABANDONED_MENU = "abandoned_menu"
+    ABANDONED_QUEUE = "abandoned_queue"
+    CALLBACK = "callback"
+    VOICEMAIL = "voicemail"
+    CRISIS_TRANSFER = "crisis_transfer"
+    SELF_SERVED = "self_served"
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_started_need", "started_at", "need"),
+        Index("ix_calls_queue_waiting", "queue_name", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    caller_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    caller_number: Mapped[str | None] = mapped_column(
+        EncryptedText("calls.caller_number"), default=None
+    )
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    need: Mapped[str | None] = mapped_column(String(16), default=None)
+    queue_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    priority: Mapped[int] = mapped_column(default=0)
+    zip_code: Mapped[str | None] = mapped_column(String(5), default=None)
+    # Twilio's call status (ringing, in-progress, completed ...); never moved backwards.
+    status: Mapped[str] = mapped_column(String(20), default="in-progress")
+    step: Mapped[str | None] = mapped_column(String(40), default=None)
+    outcome: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    wait_seconds: Mapped[int | None] = mapped_column(default=None)
+    talk_seconds: Mapped[int | None] = mapped_column(default=None)
+    counselor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), default=None, index=True
+    )
+    last_sequence: Mapped[int] = mapped_column(default=-1)
+
+    events: Mapped[list[CallEvent]] = relationship(
+        back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class CallEvent(Base):
+    """One step of a call. ``detail`` never holds confidential values."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    call: Mapped[Call] = relationship(back_populates="events")

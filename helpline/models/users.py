@@ -1,0 +1,60 @@
+"""Staff accounts: counselors, supervisors and admins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from helpline.crypto import EncryptedText
+from helpline.db import Base, utcnow
+
+
+class Role(StrEnum):
+    COUNSELOR = "counselor"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class AgentStatus(StrEnum):
+    OFFLINE = "offline"
+    AVAILABLE = "available"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    AWAY = "away"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Space-separated language codes the counselor takes calls in, e.g. "en es".
+    languages: Mapped[str] = mapped_column(String(64), default="en")
+    phone: Mapped[str | None] = mapped_column(EncryptedText("users.phone"), default=None)
+    totp_secret: Mapped[str | None] = mapped_column(
+        EncryptedText("users.totp_secret"), default=None
+    )
+    totp_enabled: Mapped[bool] = mapped_column(default=False)
+    recovery_code_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default=AgentStatus.OFFLINE)
+    status_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def language_list(self) -> list[str]:
+        return self.languages.split()
+
+    @property
+    def client_identity(self) -> str:
+        """The Twilio Client identity of this counselor's browser phone."""
+        return f"counselor-{self.id}"

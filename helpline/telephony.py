@@ -1,0 +1,123 @@
+"""The telephony port: send an SMS, place a call. Two adapters.
+
+* :class:`OutboxTelephony` (the default without Twilio credentials) records what would be sent.
+* :class:`TwilioTelephony` sends through Twilio's REST API and records what it sent.
+
+Both write an :class:`~helpline.models.OutboxMessage`, so the dashboard, reports and tests see
+one history whatever the adapter. Call these from the scheduler or a dashboard action, never
+from inside a voice webhook (Twilio gives a webhook 15 seconds in all).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from helpline import crypto
+from helpline.config import Settings
+from helpline.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+class Telephony(Protocol):
+    name: str
+
+    def send_sms(
+        self, session: Session, to: str, body: str, *, purpose: str,
+        status_callback: str | None = None,
+    ) -> OutboxMessage: ...
+
+    def place_call(
+        self, session: Session, to: str, url: str, *, purpose: str,
+        status_callback: str | None = None, caller_id: str | None = None,
+    ) -> OutboxMessage: ...
+
+
+def _record(session: Session, **fields: object) -> OutboxMessage:
+    to = str(fields["to_number"])
+    msg = OutboxMessage(to_hash=crypto.caller_hash(to), **fields)
+    session.add(msg)
+    session.flush()
+    return msg
+
+
+class OutboxTelephony:
+    """Records every SMS and call that would be sent; sends nothing."""
+
+    name = "outbox"
+
+    def __init__(self, from_number: str) -> None:
+        self.from_number = from_number
+
+    def send_sms(self, session: Session, to: str, body: str, *, purpose: str,
+                 status_callback: str | None = None) -> OutboxMessage:
+        return _record(session, kind="sms", to_number=to, from_number=self.from_number,
+                       body=body, provider=self.name, purpose=purpose,
+                       provider_sid="SM" + secrets.token_hex(16))
+
+    def place_call(self, session: Session, to: str, url: str, *, purpose: str,
+                   status_callback: str | None = None,
+                   caller_id: str | None = None) -> OutboxMessage:
+        return _record(session, kind="call", to_number=to,
+                       from_number=caller_id or self.from_number, twiml_url=url,
+                       provider=self.name, purpose=purpose,
+                       provider_sid="CA" + secrets.token_hex(16))
+
+
+class TwilioTelephony:
+    """Sends through Twilio's REST API (with a timeout: the library's default is none)."""
+
+    name = "twilio"
+
+    def __init__(self, settings: Settings, http_client: HttpClient | None = None) -> None:
+        self.from_number = settings.helpline_number
+        self.client = Client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            http_client=http_client or TwilioHttpClient(timeout=settings.twilio_timeout_seconds),
+        )
+
+    def send_sms(self, session: Session, to: str, body: str, *, purpose: str,
+                 status_callback: str | None = None) -> OutboxMessage:
+        fields: dict[str, object] = dict(kind="sms", to_number=to, from_number=self.from_number,
+                                         body=body, provider=self.name, purpose=purpose)
+        try:
+            kwargs = {"status_callback": status_callback} if status_callback else {}
+            sent = self.client.messages.create(to=to, from_=self.from_number, body=body, **kwargs)
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            return _record(session, status="failed", error=_error_text(exc), **fields)
+        return _record(session, status=sent.status or "queued", provider_sid=sent.sid, **fields)
+
+    def place_call(self, session: Session, to: str, url: str, *, purpose: str,
+                   status_callback: str | None = None,
+                   caller_id: str | None = None) -> OutboxMessage:
+        from_number = caller_id or self.from_number
+        fields: dict[str, object] = dict(kind="call", to_number=to, from_number=from_number,
+                                         twiml_url=url, provider=self.name, purpose=purpose)
+        try:
+            kwargs = {"status_callback": status_callback} if status_callback else {}
+            call = self.client.calls.create(to=to, from_=from_number, url=url, **kwargs)
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            return _record(session, status="failed", error=_error_text(exc), **fields)
+        return _record(session, status=call.status or "queued", provider_sid=call.sid, **fields)
+
+
+def _error_text(exc: Exception) -> str:
+    # Twilio's messages can quote the number; keep only the code and the kind of failure.
+    if isinstance(exc, TwilioRestException):
+        return f"twilio error {exc.code or exc.status}"
+    return type(exc).__name__
+
+
+def telephony_for(settings: Settings, http_client: HttpClient | None = None) -> Telephony:
+    if settings.telephony == "twilio":
+        return TwilioTelephony(settings, http_client)
+    return OutboxTelephony(settings.helpline_number)
