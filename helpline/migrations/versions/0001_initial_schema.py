@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 07:54:20.972818
+Create Date: 2026-11-25 07:55:44.850095
 """
 from alembic import op
 import sqlalchemy as sa
