@@ -1,0 +1,1 @@
+"""Benchmarks: programs that print figures (`make bench`). Tests never assert a time."""
