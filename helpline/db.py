@@ -53,6 +53,7 @@ def make_engine(url: str, **kw: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=kw.pop("poolclass", NullPool),
             **kw,
@@ -68,7 +69,9 @@ def make_engine(url: str, **kw: Any) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kw)
+    # hide_parameters: bound values (sealed or not) never reach a log or an error message.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         hide_parameters=True, **kw)
 
 
 class Database:
