@@ -181,7 +181,7 @@ def export_calls(ctx: CliContext, fmt: str, since: dt.datetime | None) -> None:
     """One record per call: times, routing and outcome."""
     from helpline.exports import CALL_FIELDS, call_records, write_csv, write_jsonl
 
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     session: Session
     with ctx.db.sessions() as session:
         records = call_records(session, since)
