@@ -32,6 +32,19 @@ PG_URL = os.environ.get("DATABASE_URL", "")
 USE_PG = PG_URL.startswith("postgresql")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `postgres` skip with a reason on SQLite, unless CI demands PostgreSQL."""
+    if USE_PG:
+        return
+    if os.environ.get("HELPLINE_TEST_REQUIRE_POSTGRES") == "1":
+        raise pytest.UsageError("HELPLINE_TEST_REQUIRE_POSTGRES=1 but DATABASE_URL is not "
+                                "postgresql")
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgresql+psycopg://...")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
 class TemplateDatabase:
     """A database migrated once per run; each test gets a fresh copy of it."""
 
