@@ -1,5 +1,56 @@
-"""Twilio webhooks and the call flow."""
+"""Twilio webhooks and the call flow.
 
-from flask import Blueprint
+Every route of :data:`blueprint` is a Twilio webhook and refuses unsigned requests. The flow
+(prompts, menu, queues) is read from ``ivr/flows/*.toml`` and checked when the app is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from twilio.twiml.messaging_response import MessagingResponse
+from werkzeug.exceptions import HTTPException
+
+from ivr.flow import load_flows
+from ivr.security import require_twilio_signature
+
+log = logging.getLogger(__name__)
 
 blueprint = Blueprint("ivr", __name__, url_prefix="/ivr")
+blueprint.before_request(require_twilio_signature)
+
+
+@blueprint.record_once
+def _load_flows(state: Any) -> None:
+    # A bad flow file stops the app from starting, with the file and entry named.
+    state.app.extensions["ivr_flows"] = load_flows()
+
+
+@blueprint.errorhandler(Exception)
+def _never_500(exc: Exception) -> Any:
+    """Whatever breaks, the caller hears a way to help rather than Twilio's error message."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("IVR step failed; the caller is sent to the fallback")
+    if request.path.startswith("/ivr/sms"):
+        return Response(str(MessagingResponse()), mimetype="text/xml")
+    if request.path.startswith("/ivr/status") or request.path.startswith("/ivr/voicemail/t"):
+        return Response(status=204)
+    from ivr.webhooks import fallback_twiml
+
+    return Response(fallback_twiml(), mimetype="text/xml")
+
+
+def register_phone(app: Flask) -> None:
+    """Register the staff browser phone (/phone); create_app calls this after the blueprints."""
+    from ivr.phone import phone_blueprint
+
+    app.register_blueprint(phone_blueprint)
+
+
+from ivr import info_views, menu_views, queue_views, webhooks  # noqa: E402
+
+__all__ = ["blueprint", "info_views", "menu_views", "queue_views", "register_phone", "webhooks"]
+from ivr import followup_views  # noqa: E402,F401  (bridged follow-up callbacks)

@@ -3,9 +3,18 @@
 from helpline.models.audit import AuditEvent
 from helpline.models.calls import Call, CallEvent, Need, Outcome
 from helpline.models.contacts import Contact, ContactStatus, Referral
-from helpline.models.directory import TreatmentCenter
-from helpline.models.followups import FollowUp, FollowUpAttempt, FollowUpKind, FollowUpState
+from helpline.models.directory import CenterService, Resource, SupportGroup, TreatmentCenter
+from helpline.models.followups import (
+    FollowUp,
+    FollowUpAttempt,
+    FollowUpConsent,
+    FollowUpKind,
+    FollowUpNotice,
+    FollowUpState,
+)
+from helpline.models.ivr import Voicemail
 from helpline.models.outbox import OutboxMessage, SmsOptOut
+from helpline.models.signin import SignInFailure, StaffSession
 from helpline.models.users import AgentStatus, Role, User
 
 __all__ = [
@@ -13,18 +22,26 @@ __all__ = [
     "AuditEvent",
     "Call",
     "CallEvent",
+    "CenterService",
     "Contact",
     "ContactStatus",
     "FollowUp",
     "FollowUpAttempt",
+    "FollowUpConsent",
     "FollowUpKind",
+    "FollowUpNotice",
     "FollowUpState",
     "Need",
     "OutboxMessage",
     "Outcome",
     "Referral",
+    "Resource",
     "Role",
+    "SignInFailure",
     "SmsOptOut",
+    "StaffSession",
+    "SupportGroup",
     "TreatmentCenter",
     "User",
+    "Voicemail",
 ]

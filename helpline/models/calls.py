@@ -36,6 +36,10 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_started_need", "started_at", "need"),
         Index("ix_calls_queue_waiting", "queue_name", "status"),
+        # Supervisor reports (helpline.reports): covering indexes for the month's figures.
+        Index("ix_calls_report", "started_at", "queue_name", "need", "language", "outcome",
+              "wait_seconds", "talk_seconds"),
+        Index("ix_calls_id_ended", "id", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,6 +68,10 @@ class Call(Base):
         ForeignKey("users.id"), default=None, index=True
     )
     last_sequence: Mapped[int] = mapped_column(default=-1)
+    # The same caller's most recent earlier call (matched by caller_hash), for the counselor.
+    previous_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), default=None
+    )
 
     events: Mapped[list[CallEvent]] = relationship(
         back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"

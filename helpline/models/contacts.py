@@ -19,12 +19,24 @@ class ContactStatus(StrEnum):
 
 class Contact(Base):
     __tablename__ = "contacts"
-    __table_args__ = (Index("ix_contacts_created_counselor", "created_at", "counselor_id"),)
+    __table_args__ = (
+        Index("ix_contacts_created_counselor", "created_at", "counselor_id"),
+        # Call history: newest first, filtered by date and optionally need (keyset on id).
+        Index("ix_contacts_created_id", "created_at", "id"),
+        Index("ix_contacts_need_created_id", "need", "created_at", "id"),
+        # Supervisor reports (helpline.reports): risk levels and wrap-up time, index-only.
+        Index("ix_contacts_report", "created_at", "suicide_risk", "overdose_risk", "call_id",
+              "closed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), unique=True, default=None)
     counselor_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     caller_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    # Copied from the call when the record opens, so call history filters one table.
+    need: Mapped[str | None] = mapped_column(String(16), default=None)
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
+    wait_seconds: Mapped[int | None] = mapped_column(default=None)
     caller_type: Mapped[str | None] = mapped_column(String(20), default=None)
     substances: Mapped[list[str]] = mapped_column(JSON, default=list)
     suicide_risk: Mapped[str | None] = mapped_column(String(16), default=None)
@@ -34,6 +46,10 @@ class Contact(Base):
     zip_code: Mapped[str | None] = mapped_column(String(5), default=None)
     insurance: Mapped[str | None] = mapped_column(String(32), default=None)
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Imminent risk: the crisis steps the counselor took (names of steps, never free text).
+    crisis_steps: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The caller agreed to receive referrals by text during this contact.
+    sms_consent: Mapped[bool] = mapped_column(default=False)
     # Deferred: loading a contact must not decrypt its notes; reading them is audited
     # (helpline.contacts.read_notes).
     notes: Mapped[str | None] = deferred(
@@ -51,6 +67,8 @@ class Contact(Base):
 
 class Referral(Base):
     __tablename__ = "referrals"
+    # Supervisor reports (helpline.reports): referrals by kind and center over a date range.
+    __table_args__ = (Index("ix_referrals_report", "created_at", "kind", "target_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(

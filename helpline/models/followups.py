@@ -1,11 +1,23 @@
-"""Follow-ups a caller consented to, and each attempt to deliver one."""
+"""Follow-ups a caller consented to, the consent itself, each attempt, and the scheduler's
+own tables (its job store and the lease that elects one active scheduler)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Unicode,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpline.crypto import EncryptedText
@@ -19,22 +31,81 @@ class FollowUpKind(StrEnum):
 
 
 class FollowUpState(StrEnum):
-    REQUESTED = "requested"
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    RETRY = "retry"
+    REQUESTED = "requested"  # consented, waiting for a supervisor to schedule it
+    SCHEDULED = "scheduled"  # due at due_at
+    RETRY = "retry"  # an earlier attempt failed; due again at due_at
+    SENDING = "sending"  # claimed by one delivery run (the provider is being called)
+    AWAITING_RESULT = "awaiting_result"  # delivered; a counselor or a call leg reports back
     DONE = "done"
     CANCELLED = "cancelled"
+    STOPPED = "stopped"  # opted out or consent withdrawn
+
+
+#: States a delivery run may claim (when due_at has come).
+DUE_STATES = (FollowUpState.SCHEDULED, FollowUpState.RETRY)
+#: States that still need someone's attention.
+OPEN_STATES = (FollowUpState.REQUESTED, *DUE_STATES, FollowUpState.SENDING,
+               FollowUpState.AWAITING_RESULT)
+CLOSED_STATES = (FollowUpState.DONE, FollowUpState.CANCELLED, FollowUpState.STOPPED)
+
+
+class AttemptResult(StrEnum):
+    SENT = "sent"  # an SMS check-in handed to the provider
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    WRONG_NUMBER = "wrong_number"
+    OPTED_OUT = "opted_out"
     FAILED = "failed"
+
+
+class FollowUpOutcome(StrEnum):
+    REACHED_IN_TREATMENT = "reached_in_treatment"
+    REACHED_REFERRED = "reached_referred"
+    REACHED_DECLINED = "reached_declined"
+    REACHED_OTHER = "reached_other"
+    CHECKIN_SENT = "checkin_sent"
+    UNREACHABLE = "unreachable"
+    WRONG_NUMBER = "wrong_number"
+    OPTED_OUT = "opted_out"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    CANCELLED = "cancelled"
+
+
+class FollowUpConsent(Base):
+    """A caller's consent to be contacted on one channel at one number (TCPA, 42 CFR §2.31).
+
+    Kept apart from the follow-up so that it can be shown, counted and withdrawn on its own.
+    """
+
+    __tablename__ = "followup_consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    phone: Mapped[str | None] = mapped_column(EncryptedText("followup_consents.phone"),
+                                              default=None)
+    channel: Mapped[str] = mapped_column(String(8))  # "call" or "sms"
+    # The exact words the caller agreed to (the script the counselor read, or the IVR prompt).
+    wording: Mapped[str] = mapped_column(Text)
+    recorded_via: Mapped[str] = mapped_column(String(20))  # counselor, ivr, supervisor
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    withdrawn_how: Mapped[str | None] = mapped_column(String(40), default=None)
 
 
 class FollowUp(Base):
     __tablename__ = "followups"
-    __table_args__ = (Index("ix_followups_state_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_followups_state_due", "state", "due_at"),
+        Index("ix_followups_queued_since", "queued_since"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    consent_id: Mapped[int] = mapped_column(ForeignKey("followup_consents.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), default=None)
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), default=None)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), default=None, index=True)
     caller_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     phone: Mapped[str | None] = mapped_column(EncryptedText("followups.phone"), default=None)
     kind: Mapped[str] = mapped_column(String(20))
@@ -42,22 +113,27 @@ class FollowUp(Base):
     source: Mapped[str] = mapped_column(String(20))  # counselor, ivr_callback, supervisor
     state: Mapped[str] = mapped_column(String(16), default=FollowUpState.REQUESTED)
     language: Mapped[str] = mapped_column(String(8), default="en")
-    timezone: Mapped[str | None] = mapped_column(String(40), default=None)
+    timezone: Mapped[str] = mapped_column(String(40))
     window_start: Mapped[dt.datetime | None] = mapped_column(default=None)
     window_end: Mapped[dt.datetime | None] = mapped_column(default=None)
     due_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    # Delivery order among follow-ups due together: when an IVR caller started holding.
+    queued_since: Mapped[dt.datetime | None] = mapped_column(default=None)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None,
+                                                       index=True)
+    # The counselor a bridged callback rang (the assignee, or the next available one).
+    bridged_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
-    consent_recorded_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id"), default=None
-    )
-    consent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    consent_wording: Mapped[str | None] = mapped_column(String(500), default=None)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    consent: Mapped[FollowUpConsent] = relationship()
     attempt_log: Mapped[list[FollowUpAttempt]] = relationship(
         back_populates="followup", order_by="FollowUpAttempt.id", cascade="all, delete-orphan"
     )
@@ -72,6 +148,60 @@ class FollowUpAttempt(Base):
     )
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     result: Mapped[str] = mapped_column(String(20))
+    # "delivery" (the scheduler), "call" (a bridged leg), "counselor" (reported by hand)
+    via: Mapped[str] = mapped_column(String(16), default="delivery")
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), default=None,
+                                                  index=True)
     provider_sid: Mapped[str | None] = mapped_column(String(64), default=None)
 
     followup: Mapped[FollowUp] = relationship(back_populates="attempt_log")
+
+
+class FollowUpNotice(Base):
+    """A dashboard notice: a reminder for a counselor, or an overdue alert for supervisors."""
+
+    __tablename__ = "followup_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    followup_id: Mapped[int] = mapped_column(
+        ForeignKey("followups.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "reminder" or "overdue"
+    # A notice for one user, or (user_id empty) for everyone with ``role``.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None, index=True)
+    role: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class FollowUpDailySummary(Base):
+    """Counts for one UTC day, written by the nightly job (idempotent: one row a day)."""
+
+    __tablename__ = "followup_daily_summaries"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduler: a lease renewed by heartbeat, taken over once it expires."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    acquired_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+
+
+# APScheduler's SQLAlchemyJobStore table, declared here so that migrations create it (the job
+# store would otherwise create it behind Alembic's back). Same shape as APScheduler 3.x makes.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

@@ -1,0 +1,140 @@
+"""Who may see what: every access rule of the dashboard lives here.
+
+Deny by default: :func:`gate` runs before every request of the app and refuses any view that
+is not on :data:`PUBLIC_ENDPOINTS` (or under /ivr/, whose webhooks check Twilio's signature)
+unless a staff member is fully signed in. Forgetting a decorator does not open a page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, g, redirect, request, session, url_for
+from werkzeug.wrappers import Response
+
+from helpline import auth
+from helpline.contacts import can_read_notes, can_view_contact
+from helpline.models import StaffSession, User
+from helpline.web import db_session, settings
+
+__all__ = [
+    "PUBLIC_ENDPOINTS",
+    "can_read_notes",
+    "can_view_contact",
+    "current_user",
+    "gate",
+    "login_required",
+    "role_required",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The whole list of pages open without signing in.
+PUBLIC_ENDPOINTS = frozenset({
+    "static",
+    "dashboard.static",
+    "dashboard.sign_in",
+    "health.healthz",
+    "health.readyz",
+})
+# Reached half-way through signing in (password given, second factor not yet).
+SECOND_FACTOR_ENDPOINTS = frozenset({
+    "dashboard.second_factor",
+    "dashboard.enrol",
+    "dashboard.sign_out",
+})
+# Requests a page makes on its own (live updates, the idle timer): they are not activity.
+PASSIVE_ENDPOINTS = frozenset({"dashboard.queue_events", "dashboard.session_status"})
+SESSION_KEY = "staff_token"
+
+
+def client_address() -> str:
+    """The peer address (a proxy in front must be configured with ProxyFix to pass it on)."""
+    return (request.remote_addr or "unknown")[:64]
+
+
+def _load_session() -> StaffSession | None:
+    if "staff_session" not in g:
+        staff = auth.active_session(db_session(), session.get(SESSION_KEY), settings())
+        if staff is None and session.get(SESSION_KEY):
+            db_session().commit()  # keep the idle sign-out and its audit event
+            session.pop(SESSION_KEY, None)
+            g.signed_out_idle = True
+        g.staff_session = staff
+    return g.staff_session
+
+
+def current_user() -> User | None:
+    """The fully signed-in staff member of this request, or None."""
+    staff = _load_session()
+    if staff is None or staff.stage != "full":
+        return None
+    if "user" not in g:
+        user = db_session().get(User, staff.user_id)
+        g.user = user if user is not None and user.active else None
+    return g.user
+
+
+def pending_user() -> User | None:
+    """The staff member who gave a password but not yet the second factor."""
+    staff = _load_session()
+    if staff is None or staff.stage != "password":
+        return None
+    return db_session().get(User, staff.user_id)
+
+
+def _refuse_anonymous() -> Response:
+    if request.headers.get("HX-Request") or request.accept_mimetypes.best == "text/event-stream":
+        resp = Response("signed out", status=401)
+        resp.headers["HX-Redirect"] = url_for("dashboard.sign_in")
+        return resp
+    if g.get("signed_out_idle"):
+        return redirect(url_for("dashboard.sign_in", idle=1))
+    return redirect(url_for("dashboard.sign_in"))
+
+
+def gate() -> Response | None:
+    """Before every request: let public endpoints and /ivr/ through, require a user elsewhere."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS or request.path.startswith("/ivr/"):
+        return None
+    if endpoint in SECOND_FACTOR_ENDPOINTS and pending_user() is not None:
+        return None
+    user = current_user()
+    if user is None:
+        return _refuse_anonymous()
+    if endpoint not in PASSIVE_ENDPOINTS and auth.touch(g.staff_session):
+        db_session().commit()
+    return None
+
+
+def login_required(view: F) -> F:
+    """Refuse a view to anyone not fully signed in (the gate already does; this says so)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user() is None:
+            return _refuse_anonymous()
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def role_required(*roles: str) -> Callable[[F], F]:
+    """Refuse a view (403) to a signed-in user whose role is not one of ``roles``."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return _refuse_anonymous()
+            if user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

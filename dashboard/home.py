@@ -1,0 +1,145 @@
+"""Home: the counselor's status, the live queues (server-sent events) and "take next call"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from flask import flash, redirect, render_template, request, stream_with_context, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import current_user, role_required
+from helpline import contacts
+from helpline.db import utcnow
+from helpline.models import AgentStatus, Call
+from helpline.web import db_session, runtime
+
+# Statuses a counselor picks; "on a call" and "wrap-up" follow the call itself.
+CHOSEN_STATUSES = {AgentStatus.AVAILABLE: "Available", AgentStatus.AWAY: "Away",
+                   AgentStatus.OFFLINE: "Offline"}
+STATUS_LABELS = {**CHOSEN_STATUSES, AgentStatus.ON_CALL: "On a call",
+                 AgentStatus.WRAP_UP: "Wrap-up"}
+SSE_POLL_SECONDS = 2.0
+# Each stream ends after this; the browser reconnects, passing the sign-in gate again.
+SSE_LIFETIME_SECONDS = 55.0
+
+
+@dataclass
+class QueueRow:
+    name: str
+    need: str | None
+    language: str
+    waiting: int
+    longest_wait_seconds: int
+    crisis: bool
+
+
+def queue_snapshot(session: Session, now: dt.datetime | None = None) -> list[QueueRow]:
+    """The IVR's snapshot when its module is installed, else the same figures from calls."""
+    try:
+        from helpline.queues import queue_snapshot as ivr_snapshot
+    except ImportError:
+        pass
+    else:
+        return ivr_snapshot(session, now=now)  # type: ignore[return-value]
+    now = now or utcnow()
+    rows = session.execute(
+        select(Call.queue_name, Call.need, Call.language, func.count(Call.id),
+               func.min(func.coalesce(Call.enqueued_at, Call.started_at)))
+        .where(Call.status == "queued").group_by(Call.queue_name, Call.need, Call.language)
+        .order_by(Call.queue_name))
+    return [QueueRow(name=name or "-", need=need, language=lang, waiting=count,
+                     longest_wait_seconds=int((now - oldest.replace(tzinfo=dt.UTC)
+                                               if oldest.tzinfo is None else now - oldest)
+                                              .total_seconds()) if oldest else 0,
+                     crisis=need == "crisis")
+            for name, need, lang, count, oldest in rows]
+
+
+@blueprint.get("/")
+def home() -> str:
+    user = current_user()
+    assert user is not None
+    db = db_session()
+    open_contact = contacts.current_contact(db, user) if user.role == "counselor" else None
+    return render_template("dashboard/home.html", user=user, statuses=CHOSEN_STATUSES,
+                           status_label=STATUS_LABELS.get(user.status, user.status),
+                           queues=queue_snapshot(db), open_contact=open_contact)
+
+
+@blueprint.post("/status")
+@role_required("counselor", "supervisor")
+def set_status() -> Response:
+    user = current_user()
+    assert user is not None
+    wanted = request.form.get("status", "")
+    if wanted not in CHOSEN_STATUSES:
+        flash("Choose available, away or offline.", "error")
+    elif user.status == AgentStatus.ON_CALL:
+        flash("Finish the call's record first (wrap up).", "error")
+    else:
+        contacts.set_status(db_session(), user, wanted)
+        db_session().commit()
+    return redirect(url_for("dashboard.home"))
+
+
+@blueprint.get("/queues")
+def queues_fragment() -> str:
+    return render_template("dashboard/_queues.html", queues=queue_snapshot(db_session()))
+
+
+@blueprint.get("/queues/events")
+def queue_events() -> Response:
+    """Server-sent events: the queue table, re-rendered when it changes (polled every 2 s)."""
+    app_db = runtime().db
+    lifetime = float(request.args.get("lifetime", SSE_LIFETIME_SECONDS))
+    lifetime = max(0.0, min(lifetime, SSE_LIFETIME_SECONDS))
+
+    @stream_with_context
+    def stream() -> Iterator[str]:
+        last = None
+        deadline = time.monotonic() + lifetime
+        yield "retry: 3000\n\n"
+        while True:
+            with app_db.sessions() as s:
+                html = render_template("dashboard/_queues.html", queues=queue_snapshot(s))
+            if html != last:
+                last = html
+                data = "\n".join(f"data: {line}" for line in html.splitlines())
+                yield f"event: queues\n{data}\n\n"
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(SSE_POLL_SECONDS)
+
+    return Response(stream(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@blueprint.post("/take-next")
+@role_required("counselor")
+def take_next() -> Response:
+    user = current_user()
+    assert user is not None
+    db = db_session()
+    if user.status not in (AgentStatus.AVAILABLE, AgentStatus.AWAY, AgentStatus.OFFLINE):
+        flash("Finish the current call's record first.", "error")
+        return redirect(url_for("dashboard.home"))
+    try:
+        from helpline.queues import take_next_call
+    except ImportError:
+        flash("Call routing is not installed.", "error")
+        return redirect(url_for("dashboard.home"))
+    rt = runtime()
+    call = take_next_call(db, user, rt.telephony, rt.settings)
+    if call is None:
+        db.commit()
+        flash("No caller is waiting in your languages.", "info")
+        return redirect(url_for("dashboard.home"))
+    contact = contacts.open_contact_for_call(db, user, call)
+    db.commit()
+    return redirect(url_for("dashboard.record", contact_id=contact.id))

@@ -1,0 +1,93 @@
+"""The call record: screen pop, autosaved draft, wrap-up. Notes only through read_notes."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import can_read_notes, can_view_contact, client_address, current_user
+from helpline import audit, contacts
+from helpline.db import utcnow
+from helpline.models import Call, Contact, User
+from helpline.web import db_session
+
+LIST_FIELDS = ("substances", "crisis_steps")
+
+
+def load_visible_contact(contact_id: int) -> Contact:
+    """The record, or 404 (audited) when it does not exist or is not for this user."""
+    user = current_user()
+    assert user is not None
+    db = db_session()
+    contact = db.get(Contact, contact_id)
+    if contact is None or not can_view_contact(user, contact):
+        audit.record(db, "contact.refused", actor=user, record_type="contact",
+                     record_id=contact_id, address=client_address())
+        db.commit()
+        abort(404)
+    return contact
+
+
+def _notes_for(user: User, contact: Contact) -> str | None:
+    if not can_read_notes(user, contact):
+        return None
+    return contacts.read_notes(db_session(), user, contact, client_address())
+
+
+@blueprint.get("/records/<int:contact_id>")
+def record(contact_id: int) -> str:
+    user = current_user()
+    assert user is not None
+    db = db_session()
+    contact = load_visible_contact(contact_id)
+    call = db.get(Call, contact.call_id) if contact.call_id else None
+    audit.record(db, "contact.view", actor=user, record_type="contact", record_id=contact.id,
+                 address=client_address())
+    notes = _notes_for(user, contact)
+    earlier = [(c, _notes_for(user, c)) for c in contacts.earlier_contacts(db, contact)]
+    counselors = {u.id: u.display_name for u in db.query(User).filter(
+        User.id.in_({c.counselor_id for c, _ in earlier} | {contact.counselor_id}))}
+    db.commit()
+    return render_template(
+        "dashboard/record.html", contact=contact, call=call, notes=notes, earlier=earlier,
+        counselors=counselors, editable=contacts.can_edit_contact(user, contact), c=contacts)
+
+
+@blueprint.post("/records/<int:contact_id>/draft")
+def save_draft(contact_id: int) -> str | tuple[str, int]:
+    """Autosave (HTMX, debounced): every field present in the form is saved."""
+    user = current_user()
+    assert user is not None
+    contact = load_visible_contact(contact_id)
+    form: dict[str, object] = {k: request.form.get(k) for k in request.form
+                               if k not in LIST_FIELDS and k != "csrf_token"}
+    for name in LIST_FIELDS:
+        if f"{name}_present" in request.form:
+            form[name] = request.form.getlist(name)
+    if "sms_consent_present" in request.form and "sms_consent" not in request.form:
+        form["sms_consent"] = ""
+    form = {k: v for k, v in form.items() if not k.endswith("_present")}
+    try:
+        contacts.update_draft(db_session(), contact, user, form)
+    except contacts.ContactError as exc:
+        db_session().rollback()
+        return render_template("dashboard/_save_state.html", error=str(exc)), 422
+    db_session().commit()
+    return render_template("dashboard/_save_state.html", saved_at=utcnow())
+
+
+@blueprint.post("/records/<int:contact_id>/wrap-up")
+def wrap_up(contact_id: int) -> Response:
+    user = current_user()
+    assert user is not None
+    contact = load_visible_contact(contact_id)
+    try:
+        contacts.wrap_up(db_session(), contact, user)
+    except contacts.ContactError as exc:
+        db_session().rollback()
+        flash(f"Not wrapped up: {exc}.", "error")
+        return redirect(url_for("dashboard.record", contact_id=contact_id))
+    db_session().commit()
+    flash("Record closed. You are available.", "info")
+    return redirect(url_for("dashboard.home"))

@@ -1,0 +1,163 @@
+"""The referrals panel of the record: search the directory, attach, text; and the follow-up
+request. All HTMX fragments, so the counselor never leaves the record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import current_user
+from dashboard.record import load_visible_contact
+from helpline import contacts
+from helpline.models import Call
+from helpline.web import db_session, runtime, settings
+
+RADII = (5, 10, 25, 50, 100)
+CARE_FILTERS = {"detox": "Detox", "outpatient": "Outpatient", "residential": "Residential",
+                "inpatient": "Hospital inpatient", "telehealth": "Telehealth"}
+PAYMENT_FILTERS = {"medicaid": "Medicaid", "medicare": "Medicare", "private": "Private insurance",
+                   "sliding_fee": "Sliding fee", "free": "Free"}
+
+
+def _panel(contact_id: int, message: str | None = None, error: str | None = None) -> str:
+    contact = load_visible_contact(contact_id)
+    user = current_user()
+    assert user is not None
+    return render_template("dashboard/_referrals_panel.html", contact=contact,
+                           editable=contacts.can_edit_contact(user, contact),
+                           panel_message=message, panel_error=error)
+
+
+@blueprint.get("/records/<int:contact_id>/referrals/search")
+def search_referrals(contact_id: int) -> str:
+    load_visible_contact(contact_id)
+    kind = request.args.get("kind", "center")
+    zip_code = request.args.get("zip", "").strip() or None
+    text = request.args.get("text", "").strip() or None
+    try:
+        miles = float(request.args.get("miles", "25"))
+    except ValueError:
+        miles = 25.0
+    results: list[tuple[str, int, str, str, float | None]] = []
+    error = None
+    try:
+        from helpline.directory import search
+    except ImportError:
+        search = None  # type: ignore[assignment]
+    db = db_session()
+    try:
+        if search is None:
+            error = "The directory is not installed."
+        elif kind == "group":
+            for hit in search.search_groups(db, zip_code=zip_code, within_miles=miles, text=text,
+                                            limit=20):
+                g = hit.group
+                where = (g.online_url and "online") or f"{g.city} {g.state}"
+                results.append(("group", g.id, g.name, where, hit.distance_miles))
+        elif kind == "resource":
+            for r in search.search_resources(db, text=text, limit=20):
+                results.append(("resource", r.id, r.title, r.kind, None))
+        else:
+            page = search.search_centers(
+                db, zip_code=zip_code, within_miles=miles, text=text,
+                care=request.args.getlist("care"), payment=request.args.getlist("payment"),
+                per_page=20)
+            for hit in page.items:
+                c = hit.center
+                results.append(("center", c.id, c.name, f"{c.street1}, {c.city} {c.state}",
+                                hit.distance_miles))
+    except ValueError as exc:  # UnknownZipError is a ValueError
+        error = str(exc) or "That ZIP code is not known."
+    return render_template("dashboard/_referral_results.html", results=results, error=error,
+                           contact_id=contact_id)
+
+
+@blueprint.post("/records/<int:contact_id>/referrals")
+def attach_referral(contact_id: int) -> str | tuple[str, int]:
+    user = current_user()
+    assert user is not None
+    contact = load_visible_contact(contact_id)
+    try:
+        contacts.attach_referral(db_session(), contact, user, request.form.get("kind", ""),
+                                 int(request.form.get("target_id", "0") or 0))
+    except (contacts.ContactError, ValueError) as exc:
+        db_session().rollback()
+        return _panel(contact_id, error=str(exc)), 422
+    db_session().commit()
+    return _panel(contact_id, message="Attached.")
+
+
+@blueprint.post("/records/<int:contact_id>/referrals/<int:referral_id>/remove")
+def remove_referral(contact_id: int, referral_id: int) -> str:
+    user = current_user()
+    assert user is not None
+    contact = load_visible_contact(contact_id)
+    try:
+        contacts.remove_referral(db_session(), contact, user, referral_id)
+    except contacts.ContactError as exc:
+        db_session().rollback()
+        return _panel(contact_id, error=str(exc))
+    db_session().commit()
+    return _panel(contact_id, message="Removed.")
+
+
+@blueprint.post("/records/<int:contact_id>/referrals/text")
+def text_referrals(contact_id: int) -> str | tuple[str, int]:
+    user = current_user()
+    assert user is not None
+    contact = load_visible_contact(contact_id)
+    rt = runtime()
+    try:
+        contacts.text_referrals(db_session(), contact, user, rt.telephony, rt.settings)
+    except contacts.ContactError as exc:
+        db_session().rollback()
+        return _panel(contact_id, error=f"Not sent: {exc}."), 422
+    db_session().commit()
+    return _panel(contact_id, message="Sent by text.")
+
+
+def _local(value: str, zone: str) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
+
+
+@blueprint.post("/records/<int:contact_id>/followup")
+def request_followup(contact_id: int) -> Response:
+    """The caller's consent, channel, number and window → a follow-up request."""
+    user = current_user()
+    assert user is not None
+    contact = load_visible_contact(contact_id)
+    db = db_session()
+    if not contacts.can_edit_contact(user, contact):
+        flash("This record is closed.", "error")
+        return redirect(url_for("dashboard.record", contact_id=contact_id))
+    from helpline import followups
+
+    call = db.get(Call, contact.call_id) if contact.call_id else None
+    channel = "sms" if request.form.get("channel") == "sms" else "call"
+    phone = request.form.get("phone", "").strip()
+    if not phone and request.form.get("same_number") and call is not None:
+        phone = call.caller_number or ""
+    wording = ("The caller agreed to a follow-up " + ("text" if channel == "sms" else "call")
+               + " from the helpline at this number.") if request.form.get("consent") else ""
+    try:
+        zone = settings().default_timezone
+        followups.request_followup(
+            db, contact=contact, call=call, phone=phone or None, channel=channel,
+            kind="sms_checkin" if channel == "sms" else "bridged_callback",
+            requested_by=user, consent_wording=wording,
+            window_start=_local(request.form.get("window_start", ""), zone),
+            window_end=_local(request.form.get("window_end", ""), zone),
+            language=contact.language or "en", zip_code=contact.zip_code, settings=settings())
+    except (followups.FollowUpError, ValueError) as exc:
+        db.rollback()
+        flash(f"Follow-up not requested: {exc}", "error")
+        return redirect(url_for("dashboard.record", contact_id=contact_id))
+    db.commit()
+    flash("Follow-up requested; a supervisor will schedule it.", "info")
+    return redirect(url_for("dashboard.record", contact_id=contact_id))

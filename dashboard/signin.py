@@ -1,0 +1,149 @@
+"""Sign-in, the second factor (enrolment and check), sign-out, and the idle keep-alive."""
+
+from __future__ import annotations
+
+from flask import flash, g, jsonify, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint, csrf
+from dashboard.access import SESSION_KEY, client_address, current_user, pending_user
+from helpline import accounts, auth
+from helpline.web import db_session, settings
+
+
+def _begin(user_id: int, token: str) -> None:
+    # A fresh cookie at every stage: a session id seen before signing in is worth nothing.
+    session.clear()
+    session[SESSION_KEY] = token
+    session.permanent = False
+    csrf.rotate()
+    g.pop("staff_session", None)
+    g.pop("user", None)
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> str | Response:
+    if request.method == "GET":
+        if current_user() is not None:
+            return redirect(url_for("dashboard.home"))
+        return render_template("dashboard/sign_in.html", idle=bool(request.args.get("idle")))
+    db = db_session()
+    address = client_address()
+    try:
+        user = auth.check_password(db, request.form.get("username", ""),
+                                   request.form.get("password", ""), address, settings())
+    except auth.SignInRefused as refused:
+        db.commit()
+        return render_template("dashboard/sign_in.html", error=str(refused)), 401
+    if auth.needs_second_factor(user, settings()):
+        token = auth.start_session(db, user, address, "password")
+        db.commit()
+        _begin(user.id, token)
+        target = "dashboard.second_factor" if user.totp_enabled else "dashboard.enrol"
+        return redirect(url_for(target))
+    token = auth.start_session(db, user, address, "full")
+    db.commit()
+    _begin(user.id, token)
+    return redirect(url_for("dashboard.home"))
+
+
+@blueprint.route("/sign-in/second-factor", methods=["GET", "POST"])
+def second_factor() -> str | Response:
+    user = pending_user()
+    if user is None:
+        return redirect(url_for("dashboard.sign_in"))
+    if not user.totp_enabled:
+        return redirect(url_for("dashboard.enrol"))
+    if request.method == "GET":
+        return render_template("dashboard/second_factor.html")
+    db = db_session()
+    if not auth.verify_second_factor(db, user, request.form.get("code", ""), client_address(),
+                                     settings()):
+        db.commit()
+        if auth.account_locked(user):
+            auth.end_session(db, g.staff_session, "locked")
+            db.commit()
+            session.clear()
+            return render_template("dashboard/sign_in.html",
+                                   error=str(auth.SignInRefused())), 401
+        return render_template("dashboard/second_factor.html",
+                               error="That code is not right. Try the newest one."), 401
+    auth.complete_session(db, g.staff_session, user, client_address())
+    db.commit()
+    csrf.rotate()
+    return redirect(url_for("dashboard.home"))
+
+
+@blueprint.route("/sign-in/enrol", methods=["GET", "POST"])
+def enrol() -> str | Response:
+    """First sign-in of someone who needs a second factor: scan, confirm, keep the codes."""
+    user = pending_user()
+    if user is None:
+        return redirect(url_for("dashboard.sign_in"))
+    if user.totp_enabled:
+        return redirect(url_for("dashboard.second_factor"))
+    db = db_session()
+    issuer = settings().helpline_name
+    if request.method == "GET" or not user.totp_secret:
+        enrolment = (auth.enrolment_for(user, issuer) if user.totp_secret
+                     else auth.begin_enrolment(db, user, issuer))
+        db.commit()
+        return render_template("dashboard/enrol.html", enrolment=enrolment)
+    codes = auth.confirm_enrolment(db, user, request.form.get("code", ""), client_address())
+    if codes is None:
+        auth.record_failure(db, user, user.username, client_address(), settings(), "enrolment")
+        db.commit()
+        return render_template("dashboard/enrol.html", enrolment=auth.enrolment_for(user, issuer),
+                               error="That code is not right. Check the phone's clock."), 401
+    auth.complete_session(db, g.staff_session, user, client_address())
+    db.commit()
+    csrf.rotate()
+    return render_template("dashboard/recovery_codes.html", codes=codes)
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> Response:
+    staff = g.get("staff_session")
+    if staff is not None:
+        auth.end_session(db_session(), staff, "user")
+        db_session().commit()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("dashboard.sign_in"))
+
+
+@blueprint.post("/session/keepalive")
+def keepalive() -> tuple[str, int]:
+    return "", 204
+
+
+@blueprint.get("/session/status")
+def session_status() -> Response:
+    return jsonify(seconds_left=auth.idle_seconds_left(g.staff_session, settings()))
+
+
+@blueprint.route("/account", methods=["GET", "POST"])
+def account_settings() -> str | Response:
+    user = current_user()
+    assert user is not None
+    db = db_session()
+    if request.method == "POST":
+        action = request.form.get("action")
+        if action == "password":
+            if request.form.get("new_password") != request.form.get("repeat_password"):
+                flash("The two new passwords differ.", "error")
+            else:
+                try:
+                    auth.change_password(db, user, request.form.get("current_password", ""),
+                                         request.form.get("new_password", ""))
+                except accounts.AccountError as exc:
+                    flash(f"Not changed: {exc}.", "error")
+                else:
+                    db.commit()
+                    flash("Your password is changed.", "info")
+        elif action == "recovery_codes" and user.totp_enabled:
+            codes = auth.new_recovery_codes(db, user)
+            db.commit()
+            return render_template("dashboard/recovery_codes.html", codes=codes)
+        return redirect(url_for("dashboard.account_settings"))
+    return render_template("dashboard/account.html", user=user)

@@ -1,0 +1,103 @@
+"""Accounts: admins create accounts, reset passwords and second factors; supervisors and admins
+lift lockouts. Nobody here sees a note."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import current_user, role_required
+from helpline import accounts, audit, auth
+from helpline.models import Role, User
+from helpline.web import db_session
+
+
+def _target(user_id: int) -> User:
+    user = db_session().get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@blueprint.get("/accounts", endpoint="accounts")
+@role_required(Role.ADMIN, Role.SUPERVISOR)
+def accounts_page() -> str:
+    user = current_user()
+    users = list(db_session().scalars(select(User).order_by(User.username)))
+    return render_template("dashboard/accounts.html", users=users, me=user,
+                           is_admin=user is not None and user.role == Role.ADMIN)
+
+
+@blueprint.post("/accounts/new")
+@role_required(Role.ADMIN)
+def create_account() -> str | Response:
+    me = current_user()
+    db = db_session()
+    try:
+        accounts.create_user(db, request.form.get("username", ""), request.form.get("role", ""),
+                             request.form.get("password", ""),
+                             display_name=request.form.get("display_name", ""),
+                             languages=" ".join(request.form.getlist("languages")) or "en",
+                             created_by=me)
+    except accounts.AccountError as exc:
+        db.rollback()
+        flash(f"Not created: {exc}.", "error")
+    else:
+        db.commit()
+        flash("Account created.", "info")
+    return redirect(url_for("dashboard.accounts"))
+
+
+@blueprint.post("/accounts/<int:user_id>/unlock")
+@role_required(Role.ADMIN, Role.SUPERVISOR)
+def unlock_account(user_id: int) -> Response:
+    me = current_user()
+    assert me is not None
+    target = _target(user_id)
+    auth.lift_lockout(db_session(), target, me, request.form.get("address") or None)
+    db_session().commit()
+    flash(f"{target.username} can sign in again.", "info")
+    return redirect(url_for("dashboard.accounts"))
+
+
+@blueprint.post("/accounts/<int:user_id>/reset-password")
+@role_required(Role.ADMIN)
+def reset_account_password(user_id: int) -> str:
+    me = current_user()
+    assert me is not None
+    target = _target(user_id)
+    temporary = auth.reset_password(db_session(), target, me)
+    db_session().commit()
+    return render_template("dashboard/temporary_password.html", target=target,
+                           temporary=temporary)
+
+
+@blueprint.post("/accounts/<int:user_id>/reset-second-factor")
+@role_required(Role.ADMIN)
+def reset_account_second_factor(user_id: int) -> Response:
+    me = current_user()
+    assert me is not None
+    target = _target(user_id)
+    auth.reset_second_factor(db_session(), target, me)
+    db_session().commit()
+    flash(f"{target.username} will set up a new second factor at the next sign-in.", "info")
+    return redirect(url_for("dashboard.accounts"))
+
+
+@blueprint.post("/accounts/<int:user_id>/active")
+@role_required(Role.ADMIN)
+def set_account_active(user_id: int) -> Response:
+    me = current_user()
+    target = _target(user_id)
+    if target.id == (me.id if me else None):
+        flash("You cannot deactivate your own account.", "error")
+        return redirect(url_for("dashboard.accounts"))
+    target.active = request.form.get("active") == "1"
+    if not target.active:
+        auth.end_all_sessions(db_session(), target, "deactivated")
+    audit.record(db_session(), "user.active", actor=me, record_type="user", record_id=target.id,
+                 detail={"active": target.active})
+    db_session().commit()
+    return redirect(url_for("dashboard.accounts"))

@@ -1,0 +1,79 @@
+"""Audit review: who viewed or changed which record, when and from where. Read-only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import render_template, request, stream_with_context
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import client_address, current_user, role_required
+from helpline.audit_review import (
+    AuditFilter,
+    AuditQueryError,
+    actions,
+    check_chain,
+    export_csv,
+    list_events,
+)
+from helpline.web import db_session, settings
+
+SUPERVISORS = ("supervisor", "admin")
+
+
+def _filters() -> AuditFilter:
+    def day(name: str) -> dt.date | None:
+        raw = request.args.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            raise AuditQueryError(f"the {name} date must look like 2026-01-31") from None
+
+    def text(name: str) -> str | None:
+        return request.args.get(name, "").strip()[:64] or None
+
+    return AuditFilter(actor=text("user"), action=text("action"),
+                       record_type=text("record_type"), record_id=text("record_id"),
+                       start=day("start"), end=day("end"),
+                       timezone=settings().default_timezone)
+
+
+@blueprint.get("/supervisor/audit")
+@role_required(*SUPERVISORS)
+def supervisor_audit() -> tuple[str, int] | str:
+    session = db_session()
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page = 1
+    try:
+        filters = _filters()
+        result = list_events(session, filters, page=page)
+    except AuditQueryError as exc:
+        return render_template("supervisor/audit.html", error=str(exc), result=None,
+                               chain=None, actions=actions(session), query={},
+                               args=request.args), 400
+    query = {k: v for k, v in request.args.items() if k not in ("page", "verify") and v}
+    # Verifying reads the whole log: done when asked, not on every page.
+    chain = check_chain(session) if request.args.get("verify") else None
+    return render_template("supervisor/audit.html", error=None, result=result,
+                           chain=chain, actions=actions(session),
+                           args=request.args, query=query)
+
+
+@blueprint.get("/supervisor/audit/export.csv")
+@role_required(*SUPERVISORS)
+def supervisor_audit_export() -> Response | tuple[str, int]:
+    try:
+        filters = _filters()
+    except AuditQueryError as exc:
+        return str(exc), 400
+    user = current_user()
+    assert user is not None
+    lines = export_csv(db_session(), filters, by=user, address=client_address())
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(stream_with_context(lines), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})

@@ -1,0 +1,79 @@
+"""Reports: a date range and queue in, charts (inline SVG), tables and CSV downloads out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import abort, render_template, request
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import client_address, current_user, role_required
+from dashboard.supervisor.charts import chart_for
+from helpline import audit
+from helpline.models import Call
+from helpline.reports import Report, ReportError, build_report, table_csv
+from helpline.web import db_session, settings
+
+SUPERVISORS = ("supervisor", "admin")
+TABLE_ORDER = ("hour", "weekday", "need", "language", "outcome", "risk", "referrals", "care",
+               "followups")
+
+
+def _date(name: str, default: dt.date) -> dt.date:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ReportError(f"the {name} date must look like 2026-01-31") from None
+
+
+def _queues() -> list[str]:
+    return list(db_session().scalars(select(Call.queue_name).where(Call.queue_name.is_not(None))
+                                     .distinct().order_by(Call.queue_name)))
+
+
+def _requested_report() -> Report:
+    tz = settings().default_timezone
+    today = dt.datetime.now(ZoneInfo(tz)).date()
+    start = _date("start", today.replace(day=1))
+    end = _date("end", today)
+    queue = request.args.get("queue", "").strip() or None
+    return build_report(db_session(), start, end, timezone=tz, queue=queue)
+
+
+@blueprint.get("/supervisor/reports")
+@role_required(*SUPERVISORS)
+def supervisor_reports() -> tuple[str, int] | str:
+    try:
+        report = _requested_report()
+    except ReportError as exc:
+        return render_template("supervisor/reports.html", report=None, error=str(exc),
+                               queues=_queues(), args=request.args), 400
+    tables = [report.tables[k] for k in TABLE_ORDER if k in report.tables]
+    return render_template("supervisor/reports.html", report=report, error=None,
+                           summary=report.summary(), tables=tables, chart_for=chart_for,
+                           queues=_queues(), args=request.args)
+
+
+@blueprint.get("/supervisor/reports/<key>.csv")
+@role_required(*SUPERVISORS)
+def supervisor_report_csv(key: str) -> Response:
+    try:
+        report = _requested_report()
+        body = table_csv(report, key)
+    except ReportError:
+        abort(404)
+    session = db_session()
+    audit.record(session, "report.export", actor=current_user(), record_type="report",
+                 record_id=key, address=client_address(),
+                 detail={"start": report.start.isoformat(), "end": report.end.isoformat(),
+                         "queue": report.queue or ""})
+    session.commit()
+    name = f"{key}-{report.start.isoformat()}-{report.end.isoformat()}.csv"
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,0 +1,69 @@
+"""Staff: each counselor's shift statistics, and routing details (languages, phone, role).
+
+Creating, unlocking, deactivating and resetting passwords or second factors are on the
+dashboard's Accounts page (dashboard/staff.py); this page links there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import current_user, role_required
+from helpline.accounts import AccountError
+from helpline.models import Role, User
+from helpline.staffing import shift_statistics, update_routing
+from helpline.web import db_session, settings
+
+STAFF_ROLES = ("supervisor", "admin")
+
+
+def _day(name: str, default: dt.date) -> dt.date:
+    try:
+        return dt.date.fromisoformat(request.args.get(name, "").strip() or default.isoformat())
+    except ValueError:
+        return default
+
+
+@blueprint.get("/supervisor/staff")
+@role_required(*STAFF_ROLES)
+def supervisor_staff() -> str:
+    zone = ZoneInfo(settings().default_timezone)
+    today = dt.datetime.now(zone).date()
+    start = _day("start", today)
+    end = max(start, _day("end", today))
+    lo = dt.datetime.combine(start, dt.time(), zone)
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone)
+    stats = shift_statistics(db_session(), lo.astimezone(dt.UTC), hi.astimezone(dt.UTC))
+    return render_template("supervisor/staff.html", stats=stats, start=start, end=end,
+                           roles=[str(r) for r in Role], user=current_user())
+
+
+@blueprint.post("/supervisor/staff/<int:user_id>")
+@role_required(*STAFF_ROLES)
+def supervisor_staff_update(user_id: int) -> Response:
+    session = db_session()
+    target = session.get(User, user_id)
+    if target is None:
+        abort(404)
+    by = current_user()
+    assert by is not None
+    role = request.form.get("role") or None
+    try:
+        changed = update_routing(
+            session, target, by=by, languages=request.form.get("languages"),
+            phone=request.form.get("phone", "").strip() or None,
+            clear_phone=request.form.get("clear_phone") == "1",
+            role=role if by.role == Role.ADMIN else None,
+        )
+    except AccountError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    else:
+        session.commit()
+        flash(f"Saved: {', '.join(changed)}." if changed else "Nothing changed.", "ok")
+    return redirect(url_for("dashboard.supervisor_staff"))

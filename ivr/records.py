@@ -1,0 +1,257 @@
+"""The call record: one Call per CallSid, a CallEvent per step, closed by the status callback.
+
+Every function here is idempotent on the CallSid and takes plain JSON-able arguments (``at`` as
+an ISO time), so that the journal can spool a call while the database is down and replay it
+later through the very same function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from helpline import crypto
+from helpline.models import Call, CallEvent, Outcome, Voicemail
+
+log = logging.getLogger(__name__)
+
+TERMINAL = {"completed", "busy", "failed", "no-answer", "canceled"}
+SELF_SERVICE_NEEDS = {"treatment", "groups", "resources"}
+# Fields of Call a step may set.
+STEP_FIELDS = {"language", "need", "queue_name", "priority", "step", "zip_code", "outcome",
+               "status"}
+
+
+def _time(at: str | dt.datetime | None) -> dt.datetime:
+    if isinstance(at, dt.datetime):
+        return at
+    if at:
+        parsed = dt.datetime.fromisoformat(at)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC)
+
+
+def find_call(session: Session, call_sid: str) -> Call | None:
+    return session.scalar(select(Call).where(Call.call_sid == call_sid))
+
+
+def call_for(session: Session, call_sid: str, from_number: str | None = None,
+             at: str | dt.datetime | None = None, direction: str = "inbound") -> Call:
+    """The call with this CallSid, created on first sight (a Twilio retry finds the same one)."""
+    call = find_call(session, call_sid)
+    if call is not None:
+        return call
+    when = _time(at)
+    caller = crypto.normalise_number(from_number)
+    caller_hash = crypto.caller_hash(from_number)
+    previous = None
+    if caller_hash is not None:
+        previous = session.scalar(
+            select(Call.id).where(Call.caller_hash == caller_hash, Call.call_sid != call_sid)
+            .order_by(Call.started_at.desc(), Call.id.desc()).limit(1))
+    call = Call(call_sid=call_sid, direction=direction, caller_hash=caller_hash,
+                caller_number=caller, started_at=when, previous_call_id=previous)
+    try:
+        with session.begin_nested():
+            session.add(call)
+    except IntegrityError:
+        # Two deliveries of the same webhook raced; the other one created it.
+        existing = find_call(session, call_sid)
+        if existing is None:
+            raise
+        return existing
+    return call
+
+
+def earlier_calls(session: Session, call: Call, limit: int = 20) -> list[Call]:
+    """The same caller's earlier calls, newest first (none for a withheld number)."""
+    if call.caller_hash is None:
+        return []
+    return list(session.scalars(
+        select(Call).where(Call.caller_hash == call.caller_hash, Call.id != call.id,
+                           Call.started_at <= call.started_at)
+        .order_by(Call.started_at.desc()).limit(limit)))
+
+
+def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = None,
+                from_number: str | None = None, detail: dict[str, Any] | None = None,
+                updates: dict[str, Any] | None = None, enqueued: bool = False,
+                left_queue: bool = False, once: bool = False) -> Call:
+    """Add one step to a call (creating the call on first sight) and apply its field updates.
+
+    ``once`` skips the event when the call already has one of this kind (a retried webhook).
+    """
+    when = _time(at)
+    call = call_for(session, call_sid, from_number, when)
+    if once and call.id is not None and session.scalar(
+            select(CallEvent.id).where(CallEvent.call_id == call.id, CallEvent.kind == kind)
+            .limit(1)) is not None:
+        return call
+    for name, value in (updates or {}).items():
+        if name not in STEP_FIELDS:
+            raise ValueError(f"a step cannot set Call.{name}")
+        if name == "status" and call.status in TERMINAL:
+            continue
+        setattr(call, name, value)
+    if enqueued:
+        call.enqueued_at = call.enqueued_at or when
+        if call.status not in TERMINAL:
+            call.status = "queued"
+    if left_queue and call.status == "queued":
+        call.status = "in-progress"
+        call.wait_seconds = _seconds(call.enqueued_at, when)
+    session.add(CallEvent(call=call, at=when, kind=kind, detail=detail or {}))
+    session.flush()
+    return call
+
+
+def record_answered(session: Session, call_sid: str, *, at: str | None = None,
+                    counselor_id: int | None = None) -> Call:
+    """The caller was bridged to a counselor (from the queue or from take_next_call)."""
+    when = _time(at)
+    call = call_for(session, call_sid, None, when)
+    if call.answered_at is None:
+        call.answered_at = when
+        call.wait_seconds = _seconds(call.enqueued_at, when)
+        session.add(CallEvent(call=call, at=when, kind="answered", detail={}))
+    if counselor_id is not None and call.counselor_id is None:
+        call.counselor_id = counselor_id
+    if call.status not in TERMINAL:
+        call.status = "in-progress"
+    session.flush()
+    return call
+
+
+def record_status(session: Session, call_sid: str, status: str, *, at: str | None = None,
+                  sequence: int | None = None, from_number: str | None = None,
+                  duration: int | None = None) -> Call:
+    """Apply a status callback: stale or repeated ones change nothing; the end closes the call."""
+    when = _time(at)
+    call = call_for(session, call_sid, from_number, when)
+    if sequence is not None:
+        if sequence <= call.last_sequence:
+            return call
+        call.last_sequence = sequence
+    if call.status in TERMINAL or status not in TERMINAL:
+        session.flush()
+        return call
+    close_call(call, status, when)
+    session.add(CallEvent(call=call, at=when, kind="ended",
+                          detail={"status": status, "duration": duration}))
+    session.flush()
+    return call
+
+
+def close_call(call: Call, status: str, at: dt.datetime) -> None:
+    """Set the end, the outcome (unless a step already decided it), wait and talk seconds."""
+    call.status = status
+    call.ended_at = at
+    if call.answered_at is not None:
+        call.talk_seconds = _seconds(call.answered_at, at)
+        call.wait_seconds = _seconds(call.enqueued_at, call.answered_at)
+    elif call.enqueued_at is not None and call.wait_seconds is None:
+        call.wait_seconds = _seconds(call.enqueued_at, at)
+    if call.outcome is None:
+        if call.answered_at is not None:
+            call.outcome = Outcome.ANSWERED
+        elif call.enqueued_at is not None and call.step in {"queue", "queue_hangup"}:
+            call.outcome = Outcome.ABANDONED_QUEUE
+        elif call.need in SELF_SERVICE_NEEDS:
+            call.outcome = Outcome.SELF_SERVED
+        elif call.enqueued_at is not None:
+            call.outcome = Outcome.ABANDONED_QUEUE
+        else:
+            call.outcome = Outcome.ABANDONED_MENU
+
+
+def _seconds(start: dt.datetime | None, end: dt.datetime) -> int | None:
+    if start is None:
+        return None
+    return max(0, int((end - start).total_seconds()))
+
+
+def record_callback(session: Session, call_sid: str, phone: str, *,
+                    at: str | None = None) -> Call:
+    """The caller left the queue for a callback to ``phone``; the follow-up is due now."""
+    when = _time(at)
+    call = call_for(session, call_sid, None, when)
+    if call.outcome == Outcome.CALLBACK:
+        return call  # a retried webhook: the callback is already booked
+    _request_callback(session, call, phone, when)
+    call.outcome = Outcome.CALLBACK
+    call.step = "callback"
+    if call.status == "queued":
+        call.status = "in-progress"
+    session.add(CallEvent(call=call, at=when, kind="callback_requested",
+                          detail={"same_number": crypto.caller_hash(phone) == call.caller_hash}))
+    session.flush()
+    return call
+
+
+def _request_callback(session: Session, call: Call, phone: str, when: dt.datetime) -> None:
+    try:
+        from helpline.followups import request_callback_from_queue
+    except ImportError:
+        _callback_followup_until_followups_exist(session, call, phone, when)
+        return
+    request_callback_from_queue(session, call, phone, now=when)
+
+
+# TODO(follow-ups): replace with helpline.followups.request_callback_from_queue once it exists
+# (it is used automatically as soon as it can be imported).
+def _callback_followup_until_followups_exist(session: Session, call: Call, phone: str,
+                                             when: dt.datetime) -> None:
+    from helpline.models import FollowUp, FollowUpConsent
+
+    consent = FollowUpConsent(caller_hash=crypto.caller_hash(phone), phone=phone, channel="call",
+                              wording="IVR: caller pressed a key to be called back instead of "
+                                      "holding", recorded_via="ivr", recorded_at=when)
+    session.add(consent)
+    session.flush()
+    session.add(FollowUp(
+        consent_id=consent.id, call_id=call.id, caller_hash=consent.caller_hash, phone=phone,
+        kind="bridged_callback", channel="call", source="ivr_callback", state="scheduled",
+        language=call.language, timezone="UTC", due_at=when,
+        queued_since=call.enqueued_at or when, created_at=when, updated_at=when))
+
+
+def record_voicemail(session: Session, call_sid: str, *, at: str | None = None,
+                     recording_sid: str | None = None, recording_url: str | None = None,
+                     duration: int | None = None, language: str = "en") -> Call:
+    """Keep a caller's message (once per recording) and close the call as voicemail."""
+    when = _time(at)
+    call = call_for(session, call_sid, None, when)
+    exists = recording_sid and session.scalar(
+        select(Voicemail.id).where(Voicemail.recording_sid == recording_sid))
+    if not exists:
+        session.add(Voicemail(call_id=call.id, recording_sid=recording_sid,
+                              recording_url=recording_url, duration_seconds=duration,
+                              language=language, created_at=when))
+        session.add(CallEvent(call=call, at=when, kind="voicemail",
+                              detail={"duration": duration}))
+    call.outcome = Outcome.VOICEMAIL
+    call.step = "voicemail"
+    if call.status == "queued":
+        call.status = "in-progress"
+    session.flush()
+    return call
+
+
+def record_transcription(session: Session, recording_sid: str, text: str, *,
+                         call_sid: str | None = None, at: str | None = None) -> None:
+    """Attach Twilio's transcription to the voicemail (sealed like every confidential text)."""
+    voicemail = session.scalar(select(Voicemail).where(Voicemail.recording_sid == recording_sid))
+    if voicemail is None:
+        if call_sid is None:
+            return
+        call = call_for(session, call_sid, None, at)
+        voicemail = Voicemail(call_id=call.id, recording_sid=recording_sid,
+                              created_at=_time(at))
+        session.add(voicemail)
+    voicemail.transcription = text
+    session.flush()

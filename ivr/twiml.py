@@ -1,0 +1,92 @@
+"""Building TwiML with twilio.twiml in the caller's language, and the request context helpers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, current_app, request
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from helpline.web import runtime
+from ivr.flow import Flow
+
+_DIGITS = re.compile(r"^[0-9*#]{1,32}$")
+
+
+def flows() -> dict[str, Flow]:
+    return current_app.extensions["ivr_flows"]
+
+
+def flow_for(lang: str | None) -> Flow:
+    """The flow of the caller's language (English for anything unknown)."""
+    all_flows = flows()
+    return all_flows.get(lang or "en") or all_flows["en"]
+
+
+def current_flow() -> Flow:
+    return flow_for(request.args.get("lang"))
+
+
+def arg_int(name: str, default: int = 0, maximum: int = 99) -> int:
+    raw = request.args.get(name, "")
+    return min(int(raw), maximum) if raw.isdigit() and len(raw) < 4 else default
+
+
+def form_int(name: str) -> int | None:
+    raw = request.form.get(name, "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+
+
+def digits() -> str:
+    """The keys pressed, or "" when none or when what came is not keys at all."""
+    raw = request.form.get("Digits", "")
+    return raw if _DIGITS.match(raw) else ""
+
+
+def speech() -> str:
+    return request.form.get("SpeechResult", "")[:500]
+
+
+def call_sid() -> str:
+    raw = request.form.get("CallSid", "")
+    return raw if re.fullmatch(r"[A-Za-z0-9]{2,64}", raw) else ""
+
+
+def url(path: str, **params: Any) -> str:
+    """The absolute address of an IVR step as Twilio must call it (plain ASCII query)."""
+    base = runtime().settings.public_base_url or request.host_url.rstrip("/")
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{base}/ivr/{path}" + (f"?{query}" if query else "")
+
+
+def say(verb: VoiceResponse | Gather, flow: Flow, text: str) -> None:
+    kwargs = {"language": flow.say_language}
+    if flow.voice:
+        kwargs["voice"] = flow.voice
+    verb.say(text, **kwargs)
+
+
+def gather(flow: Flow, action: str, *, num_digits: int | None = 1, speech: bool = False,
+           timeout: int = 6, finish_on_key: str | None = None) -> Gather:
+    kwargs: dict[str, Any] = {"action": action, "method": "POST", "timeout": timeout}
+    if num_digits is not None:
+        kwargs["num_digits"] = num_digits
+    if finish_on_key is not None:
+        kwargs["finish_on_key"] = finish_on_key
+    if speech:
+        kwargs.update(input="dtmf speech", language=flow.gather_language,
+                      speech_timeout="auto", hints=flow.hints)
+    else:
+        kwargs["input"] = "dtmf"
+    return Gather(**kwargs)
+
+
+def twiml(response: VoiceResponse) -> Response:
+    return Response(str(response), mimetype="text/xml")
+
+
+def spaced(digits_text: str) -> str:
+    """Digits read one by one: "5550123" -> "5 5 5 0 1 2 3"."""
+    return " ".join(c for c in digits_text if c.isdigit())

@@ -1,0 +1,127 @@
+"""The treatment locator by ZIP code, support groups and resources, and texting them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from helpline.models import OutboxMessage
+from helpline.optouts import record_keyword
+from tests.directory.factories import make_center
+
+
+def nearby_centers(session):  # type: ignore[no-untyped-def]
+    make_center(session, "Harbor Light Center", latitude=40.7490, longitude=-73.9960,
+                phone="555-555-0101")
+    make_center(session, "Second Step House", latitude=40.7600, longitude=-73.9800,
+                phone="555-555-0102")
+    make_center(session, "Riverside Clinic", latitude=40.8000, longitude=-73.9500,
+                phone="555-555-0103")
+    make_center(session, "Far Away Farm", latitude=42.6500, longitude=-73.7500,
+                phone="555-555-0104")
+    session.commit()
+
+
+def test_locator_reads_the_three_nearest_centers_with_phone_digit_by_digit(phone, session):
+    nearby_centers(session)
+    caller = phone()
+    ask = caller.press(caller.english_menu(), "3")
+    assert "five-digit ZIP code" in ask.says
+    assert ask.first("Gather").attrib["numDigits"] == "5"
+    read = caller.press(ask, "10001")
+    text = read.says
+    assert "Number 1: Harbor Light Center, 0.1 miles away." in text
+    assert "5 5 5 5 5 5 0 1 0 1" in text
+    assert "Riverside Clinic" in text and "Far Away Farm" not in text
+    again = caller.press(read, "1")
+    assert "Harbor Light Center" in again.says
+    assert caller.record(session).zip_code == "10001"
+
+
+def test_centers_are_texted_through_the_outbox(phone, session):
+    nearby_centers(session)
+    caller = phone("+15555550177")
+    read = caller.press(caller.press(caller.english_menu(), "3"), "10001")
+    sent = caller.press(read, "2")
+    assert "I have sent you a text message." in sent.says
+    message = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "sms"))
+    assert message.to_number == "+15555550177" and message.status == "recorded"
+    assert "Harbor Light Center 555-555-0101" in message.body
+    assert message.purpose == "ivr_locator"
+
+
+def test_stop_is_honoured_by_the_locator(phone, session):
+    nearby_centers(session)
+    record_keyword(session, "+15555550177", "STOP")
+    session.commit()
+    caller = phone("+15555550177")
+    read = caller.press(caller.press(caller.english_menu(), "3"), "10001")
+    refused = caller.press(read, "2")
+    assert "asked us not to send texts" in refused.says
+    assert session.scalar(select(OutboxMessage)) is None
+
+
+def test_hidden_number_cannot_be_texted(phone, session):
+    nearby_centers(session)
+    caller = phone("anonymous")
+    read = caller.press(caller.press(caller.english_menu(), "3"), "10001")
+    assert "hidden number" in caller.press(read, "2").says
+
+
+def test_unknown_zip_is_said_and_asked_again_once(phone):
+    caller = phone()
+    ask = caller.press(caller.english_menu(), "3")
+    again = caller.press(ask, "00000")
+    assert "I do not know that ZIP code." in again.says
+    assert again.first("Gather").attrib["numDigits"] == "5"
+    back = caller.press(again, "99999")
+    assert "I do not know that ZIP code." in back.says
+    assert "press 9" in back.says  # back at the main menu
+
+
+def test_locator_offers_a_counselor(phone, counselor, session):
+    nearby_centers(session)
+    caller = phone()
+    read = caller.press(caller.press(caller.english_menu(), "3"), "10001")
+    assert caller.press(read, "3").first("Enqueue").text == "general-en"
+
+
+def test_spanish_locator_speaks_spanish(phone, session):
+    nearby_centers(session)
+    caller = phone()
+    read = caller.press(caller.press(caller.spanish_menu(), "3"), "10001")
+    assert "Número 1: Harbor Light Center, a 0.1 millas." in read.says
+
+
+def test_support_groups_give_short_information_and_text_it(phone, session):
+    caller = phone("+15555550178")
+    info = caller.press(caller.english_menu(), "4")
+    assert "Narcotics Anonymous" in info.says and "SMART Recovery" in info.says
+    texted = caller.press(info, "1")
+    assert "I have sent you a text message." in texted.says
+    message = session.scalar(select(OutboxMessage))
+    assert "na.org" in message.body and message.purpose == "ivr_groups"
+    assert "press 9" in caller.press(texted, "0").says
+
+
+def test_resources_offer_a_counselor(phone, counselor):
+    caller = phone()
+    info = caller.press(caller.english_menu(), "5")
+    assert "SAMHSA" in info.says
+    assert caller.press(info, "2").has("Enqueue")
+
+
+def test_with_twilio_the_text_waits_for_the_scheduler(app, phone, session):
+    """No REST call inside a webhook: the text is queued as pending."""
+
+    class NotOutbox:
+        name = "twilio"
+
+        def send_sms(self, *a, **kw):  # type: ignore[no-untyped-def]
+            raise AssertionError("a webhook must not call Twilio's REST API")
+
+    app.extensions["helpline"].telephony = NotOutbox()
+    caller = phone("+15555550179")
+    info = caller.press(caller.english_menu(), "5")
+    caller.press(info, "1")
+    message = session.scalar(select(OutboxMessage))
+    assert message.status == "pending" and message.to_number == "+15555550179"
