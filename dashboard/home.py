@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from flask import flash, redirect, render_template, request, stream_with_context, url_for
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from dashboard import blueprint
 from dashboard.access import current_user, role_required
 from helpline import contacts
-from helpline.db import utcnow
-from helpline.models import AgentStatus, Call
+from helpline.models import AgentStatus
+from helpline.queues import queue_snapshot, take_next_call
 from helpline.web import db_session, runtime
 
 # Statuses a counselor picks; "on a call" and "wrap-up" follow the call itself.
@@ -27,38 +23,6 @@ STATUS_LABELS = {**CHOSEN_STATUSES, AgentStatus.ON_CALL: "On a call",
 SSE_POLL_SECONDS = 2.0
 # Each stream ends after this; the browser reconnects, passing the sign-in gate again.
 SSE_LIFETIME_SECONDS = 55.0
-
-
-@dataclass
-class QueueRow:
-    name: str
-    need: str | None
-    language: str
-    waiting: int
-    longest_wait_seconds: int
-    crisis: bool
-
-
-def queue_snapshot(session: Session, now: dt.datetime | None = None) -> list[QueueRow]:
-    """The IVR's snapshot when its module is installed, else the same figures from calls."""
-    try:
-        from helpline.queues import queue_snapshot as ivr_snapshot
-    except ImportError:
-        pass
-    else:
-        return ivr_snapshot(session, now=now)  # type: ignore[return-value]
-    now = now or utcnow()
-    rows = session.execute(
-        select(Call.queue_name, Call.need, Call.language, func.count(Call.id),
-               func.min(func.coalesce(Call.enqueued_at, Call.started_at)))
-        .where(Call.status == "queued").group_by(Call.queue_name, Call.need, Call.language)
-        .order_by(Call.queue_name))
-    return [QueueRow(name=name or "-", need=need, language=lang, waiting=count,
-                     longest_wait_seconds=int((now - oldest.replace(tzinfo=dt.UTC)
-                                               if oldest.tzinfo is None else now - oldest)
-                                              .total_seconds()) if oldest else 0,
-                     crisis=need == "crisis")
-            for name, need, lang, count, oldest in rows]
 
 
 @blueprint.get("/")
@@ -128,11 +92,6 @@ def take_next() -> Response:
     db = db_session()
     if user.status not in (AgentStatus.AVAILABLE, AgentStatus.AWAY, AgentStatus.OFFLINE):
         flash("Finish the current call's record first.", "error")
-        return redirect(url_for("dashboard.home"))
-    try:
-        from helpline.queues import take_next_call
-    except ImportError:
-        flash("Call routing is not installed.", "error")
         return redirect(url_for("dashboard.home"))
     rt = runtime()
     call = take_next_call(db, user, rt.telephony, rt.settings)

@@ -13,6 +13,7 @@ from dashboard import blueprint
 from dashboard.access import current_user
 from dashboard.record import load_visible_contact
 from helpline import contacts
+from helpline.directory import search
 from helpline.models import Call
 from helpline.web import db_session, runtime, settings
 
@@ -44,15 +45,9 @@ def search_referrals(contact_id: int) -> str:
         miles = 25.0
     results: list[tuple[str, int, str, str, float | None]] = []
     error = None
-    try:
-        from helpline.directory import search
-    except ImportError:
-        search = None  # type: ignore[assignment]
     db = db_session()
     try:
-        if search is None:
-            error = "The directory is not installed."
-        elif kind == "group":
+        if kind == "group":
             for hit in search.search_groups(db, zip_code=zip_code, within_miles=miles, text=text,
                                             limit=20):
                 g = hit.group

@@ -22,9 +22,9 @@ from helpline.models import (
     OutboxMessage,
     Referral,
     Role,
-    SmsOptOut,
     User,
 )
+from helpline.optouts import is_opted_out
 from helpline.telephony import Telephony
 
 CALLER_TYPES = {"self": "Self", "family_friend": "Family or friend",
@@ -319,17 +319,6 @@ def referral_sms_body(session: Session, referrals: Sequence[Referral], settings:
         lines.append(" - " + ", ".join(str(p) for p in parts))
     lines.append("Reply STOP to opt out.")
     return "\n".join(lines)
-
-
-def is_opted_out(session: Session, number: str) -> bool:
-    try:
-        from helpline.optouts import is_opted_out as ivr_is_opted_out
-    except ImportError:
-        from helpline import crypto
-
-        row = session.get(SmsOptOut, crypto.caller_hash(number) or "")
-        return row is not None and row.opted_out
-    return ivr_is_opted_out(session, number)
 
 
 def text_referrals(session: Session, contact: Contact, by: User, telephony: Telephony,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from helpline import audit, crypto
 from helpline.config import Settings
 from helpline.db import Database, utcnow
-from helpline.models import Call, Contact, SmsOptOut, User
+from helpline.models import Call, Contact, User
 from helpline.models.followups import (
     CLOSED_STATES,
     DUE_STATES,
@@ -36,6 +36,7 @@ from helpline.models.followups import (
     FollowUpState,
 )
 from helpline.models.users import AgentStatus, Role
+from helpline.optouts import is_opted_out
 from helpline.telephony import Telephony
 
 log = logging.getLogger(__name__)
@@ -129,21 +130,6 @@ def next_allowed_time(when: dt.datetime, timezone: str, settings: Settings) -> d
 
 
 # --- consent and opt-outs -------------------------------------------------------------------
-
-
-def is_opted_out(session: Session, number: str | None) -> bool:
-    """Whether this number texted STOP (the IVR's optouts service when it exists)."""
-    try:
-        from helpline.optouts import is_opted_out as ivr_is_opted_out
-    except ImportError:
-        ivr_is_opted_out = None
-    if ivr_is_opted_out is not None:
-        return bool(ivr_is_opted_out(session, number))
-    digest = crypto.caller_hash(number)
-    if digest is None:
-        return False
-    row = session.get(SmsOptOut, digest)
-    return bool(row and row.opted_out)
 
 
 def withdraw_consent(session: Session, consent: FollowUpConsent, *, by: User | None,

@@ -92,13 +92,11 @@ def nightly_summary(now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def replay_ivr_spool() -> int:
-    """Write what the IVR spooled while the database was down, if the IVR offers a replay."""
+    """Write what this machine's IVR spooled while the database was down."""
+    from ivr.journal import replay_spool
+
     ctx = context()
-    try:
-        from ivr.spool import replay_spool  # type: ignore[attr-defined]
-    except ImportError:
-        return 0
-    return int(replay_spool(ctx.db, ctx.settings) or 0)
+    return replay_spool(ctx.db, ctx.settings.spool_dir)
 
 
 # --- retention ------------------------------------------------------------------------------

@@ -194,30 +194,9 @@ def record_callback(session: Session, call_sid: str, phone: str, *,
 
 
 def _request_callback(session: Session, call: Call, phone: str, when: dt.datetime) -> None:
-    try:
-        from helpline.followups import request_callback_from_queue
-    except ImportError:
-        _callback_followup_until_followups_exist(session, call, phone, when)
-        return
+    from helpline.followups import request_callback_from_queue
+
     request_callback_from_queue(session, call, phone, now=when)
-
-
-# TODO(follow-ups): replace with helpline.followups.request_callback_from_queue once it exists
-# (it is used automatically as soon as it can be imported).
-def _callback_followup_until_followups_exist(session: Session, call: Call, phone: str,
-                                             when: dt.datetime) -> None:
-    from helpline.models import FollowUp, FollowUpConsent
-
-    consent = FollowUpConsent(caller_hash=crypto.caller_hash(phone), phone=phone, channel="call",
-                              wording="IVR: caller pressed a key to be called back instead of "
-                                      "holding", recorded_via="ivr", recorded_at=when)
-    session.add(consent)
-    session.flush()
-    session.add(FollowUp(
-        consent_id=consent.id, call_id=call.id, caller_hash=consent.caller_hash, phone=phone,
-        kind="bridged_callback", channel="call", source="ivr_callback", state="scheduled",
-        language=call.language, timezone="UTC", due_at=when,
-        queued_since=call.enqueued_at or when, created_at=when, updated_at=when))
 
 
 def record_voicemail(session: Session, call_sid: str, *, at: str | None = None,

@@ -68,6 +68,18 @@ def test_the_scheduler_can_replay_the_spool(database_down, phone, settings, app,
     assert caller.record(session).events[0].kind == "call_started"
 
 
+def test_the_scheduler_job_replays_the_spool(database_down, phone, app, session):
+    from helpline import jobs
+
+    caller = phone()
+    caller.call()
+    database_down()
+    rt = app.extensions["helpline"]
+    jobs.install(jobs.JobContext(db=rt.db, settings=rt.settings, telephony=rt.telephony))
+    assert jobs.replay_ivr_spool() == 1
+    assert caller.record(session).events[0].kind == "call_started"
+
+
 def test_crisis_still_transfers_with_the_database_down(database_down, phone):
     caller = phone()
     assert caller.press(caller.english_menu(), "9").first("Number").text == "988"
