@@ -29,7 +29,9 @@ def machine() -> str:
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
-    chosen = [n for n in names if not argv or any(n.startswith(a) for a in argv)]
+    # A name picks that benchmark; a prefix that names none picks those it starts.
+    chosen = [n for n in names if not argv or n in argv
+              or any(n.startswith(a) and a not in names for a in argv)]
     print(f"# helpline benchmarks on {machine()}")
     for name in chosen:
         module = importlib.import_module(f"bench.{name}")

@@ -14,11 +14,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from bench._databases import pg_reachable, postgres_url, sqlite_url
+
 CALLS = 1_000_000
 SAMPLES = 200
 NEEDS = ("self", "loved_one", "treatment", "groups", "resources", "crisis")
@@ -42,7 +42,7 @@ def _rows(n: int, counselor_ids: list[int], sealed_notes: list[str], sealed_numb
                 started, started + dt.timedelta(minutes=20), wait, 1100, counselor, 10)
         contact = (i, i, counselor, caller, need, lang, wait, "self", rng.choice(SUBSTANCES),
                    rng.choice(("none", "low", "moderate")), "none", "26_40", "NY", "10001",
-                   "medicaid", rng.choice(OUTCOMES), "[]", False, rng.choice(sealed_notes),
+                   "medicaid", rng.choice(OUTCOMES), "[]", rng.choice(sealed_notes),
                    "closed", started, started, started)
         yield call, contact
 
@@ -52,7 +52,7 @@ CALL_COLS = ("id, call_sid, direction, caller_hash, caller_number, language, nee
              "ended_at, wait_seconds, talk_seconds, counselor_id, last_sequence")
 CONTACT_COLS = ("id, call_id, counselor_id, caller_hash, need, language, wait_seconds, "
                 "caller_type, substances, suicide_risk, overdose_risk, age_range, state, "
-                "zip_code, insurance, outcome, crisis_steps, sms_consent, notes, status, "
+                "zip_code, insurance, outcome, crisis_steps, notes, status, "
                 "created_at, updated_at, closed_at")
 
 
@@ -62,7 +62,7 @@ def _load(db, rows: Iterator[tuple[tuple, tuple]]) -> None:  # type: ignore[no-u
         cur = raw.cursor()
         if db.is_sqlite:
             ph_call = ",".join("?" * 20)
-            ph_contact = ",".join("?" * 23)
+            ph_contact = ",".join("?" * 22)
             batch_calls, batch_contacts = [], []
             for call, contact in rows:
                 batch_calls.append(call)
@@ -175,43 +175,12 @@ def run(database_url: str, label: str, calls: int, workdir: Path) -> None:
     db.dispose()
 
 
-def _pg_reachable() -> bool:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except OperationalError:
-        return False
-
-
 def main(calls: int = CALLS) -> None:
-    from sqlalchemy import create_engine, make_url, text
-
-    root = Path(__file__).resolve().parent.parent
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{Path(tmp) / 'bench.db'}", "SQLite", calls, Path(tmp))
-    if not _pg_reachable():
-        print(f"PostgreSQL: not reachable at {PG_ADMIN_URL}; skipped")
-        return
-    name = f"hl_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(False)
-        with tempfile.TemporaryDirectory() as tmp:
+    with sqlite_url() as url, tempfile.TemporaryDirectory() as tmp:
+        run(url, "SQLite", calls, Path(tmp))
+    if pg_reachable():
+        with postgres_url() as url, tempfile.TemporaryDirectory() as tmp:
             run(url, "PostgreSQL", calls, Path(tmp))
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ then times `helpline.reports.build_report` for one month. Target: under 1 second
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 import statistics
 import sys
@@ -19,8 +18,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Column, create_engine, make_url, text
+from sqlalchemy import Column, text
 
+from bench._databases import pg_reachable, postgres_url
 from helpline.db import Base, Database
 from helpline.reports import build_report
 
@@ -29,7 +29,6 @@ FIRST_DAY = dt.datetime(2026, 1, 1, 5, 0, tzinfo=dt.UTC)
 DAYS = 120
 TIMEZONE = "America/New_York"
 MONTH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))  # includes the spring DST change
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BATCH = 50_000
 RUNS = 5
 
@@ -45,7 +44,7 @@ CALL_COLS = ("id", "call_sid", "direction", "language", "need", "queue_name", "p
              "status", "outcome", "started_at", "enqueued_at", "answered_at", "ended_at",
              "wait_seconds", "talk_seconds", "counselor_id", "last_sequence")
 CONTACT_COLS = ("id", "call_id", "counselor_id", "need", "language", "substances",
-                "suicide_risk", "overdose_risk", "crisis_steps", "sms_consent", "status",
+                "suicide_risk", "overdose_risk", "crisis_steps", "status",
                 "created_at", "updated_at", "closed_at")
 REFERRAL_COLS = ("id", "contact_id", "kind", "target_id", "target_name", "created_at")
 FOLLOWUP_COLS = ("id", "contact_id", "call_id", "kind", "channel", "source", "state",
@@ -79,7 +78,7 @@ def _rows(n: int) -> Iterator[tuple[str, tuple[object, ...]]]:
         contact_id += 1
         closed = ended + dt.timedelta(seconds=rnd.randrange(0, 600))
         yield "contacts", (contact_id, i, 1, need, lang, "[]", rnd.choice(RISKS),
-                           rnd.choice(RISKS), "[]", False, "closed", ans, closed, closed)
+                           rnd.choice(RISKS), "[]", "closed", ans, closed, closed)
         if rnd.random() < 0.3:
             referral_id += 1
             yield "referrals", (referral_id, contact_id, rnd.choice(KINDS), rnd.randrange(1, 50),
@@ -226,17 +225,6 @@ def time_report(db: Database, label: str, calls: int) -> None:
           f"ASA {report.average_speed_of_answer:.1f} s, SL30 {report.service_level[30]:.1%}")
 
 
-def _postgres_admin() -> object | None:
-    try:
-        engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return engine
-    except Exception as exc:  # any failure means "not reachable"
-        print(f"PostgreSQL: not reachable ({type(exc).__name__}); skipped")
-        return None
-
-
 def main(calls: int = CALLS) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp:
         started = time.perf_counter()
@@ -245,23 +233,14 @@ def main(calls: int = CALLS) -> None:
         time_report(db, "SQLite", calls)
         db.dispose()
 
-    admin = _postgres_admin()
-    if admin is None:
+    if not pg_reachable():
         return
-    name = f"hl_bench_reports_{os.getpid()}"
-    with admin.connect() as conn:  # type: ignore[attr-defined]
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(PG_URL).set(database=name).render_as_string(False)
+    with postgres_url("hl_bench_reports") as url:
         started = time.perf_counter()
         db = load_postgres(url, calls)
         print(f"PostgreSQL: loaded {calls:,} calls in {time.perf_counter() - started:.1f} s")
         time_report(db, "PostgreSQL", calls)
         db.dispose()
-    finally:
-        with admin.connect() as conn:  # type: ignore[attr-defined]
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -50,7 +50,28 @@ blueprint.register_error_handler(400, _error_page(400, "That request could not b
 blueprint.register_error_handler(403, _error_page(403, "Not available to your role"))
 blueprint.register_error_handler(404, _error_page(404, "Not found"))
 
-from dashboard import history, home, record, referrals, signin, staff  # noqa: E402, F401
+from dashboard import (  # noqa: E402, F401
+    history,
+    home,
+    overdose,
+    record,
+    referrals,
+    screening,
+    signin,
+    staff,
+)
 
 # isort: split
 from dashboard import supervisor  # noqa: E402, F401  (the supervisor console, issue 7)
+
+# isort: split
+from dashboard import followups, my_followups  # noqa: E402, F401  (follow-ups, issue 6)
+
+# isort: split
+from dashboard import directory  # noqa: E402, F401  (the treatment directory, issue 4)
+
+# isort: split
+from dashboard import consents, handoff, safe_contact  # noqa: E402, F401  (consent, issue 8)
+
+# isort: split
+from dashboard import softphone  # noqa: E402, F401  (the browser phone over Twilio)

@@ -16,13 +16,16 @@ from werkzeug.wrappers import Response
 
 from helpline import auth
 from helpline.contacts import can_read_notes, can_view_contact
-from helpline.models import StaffSession, User
+from helpline.followups import can_work_followup
+from helpline.models import Contact, FollowUp, StaffSession, User
 from helpline.web import db_session, settings
 
 __all__ = [
     "PUBLIC_ENDPOINTS",
     "can_read_notes",
+    "can_view_caller_consents",
     "can_view_contact",
+    "can_work_followup",
     "current_user",
     "gate",
     "login_required",
@@ -46,7 +49,8 @@ SECOND_FACTOR_ENDPOINTS = frozenset({
     "dashboard.sign_out",
 })
 # Requests a page makes on its own (live updates, the idle timer): they are not activity.
-PASSIVE_ENDPOINTS = frozenset({"dashboard.queue_events", "dashboard.session_status"})
+PASSIVE_ENDPOINTS = frozenset({"dashboard.queue_events", "dashboard.session_status",
+                               "phone.poll", "dashboard.softphone_token"})
 SESSION_KEY = "staff_token"
 
 
@@ -138,3 +142,23 @@ def role_required(*roles: str) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+def can_view_caller_consents(user: User, *, contact: Contact | None = None,
+                             followup: FollowUp | None = None) -> bool:
+    """A caller's consents and disclosures: the counselors on the caller's contact (who may
+    open the record, or work the caller's follow-up) and supervisors. Admins never."""
+    if user.role == "admin":
+        return False
+    if contact is not None and can_view_contact(user, contact):
+        return True
+    return followup is not None and can_work_followup(user, followup)
+
+
+# The treatment directory: every staff role searches it and confirms capacity; these edit it.
+DIRECTORY_EDITORS = ("supervisor", "admin")
+
+
+def can_edit_directory(user: User | None) -> bool:
+    """Supervisors and admins edit directory entries; counselors search and confirm capacity."""
+    return user is not None and user.role in DIRECTORY_EDITORS

@@ -12,6 +12,17 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+# The page with the browser phone (dashboard.softphone), and only with Twilio configured: the
+# Voice SDK signals over Twilio's WebSocket and reports call quality to its event gateway (the
+# hosts its README's "Content Security Policy" lists for the default edge and no home-region
+# grant); a call's audio plays from a mediastream. Its script and sounds are served from here.
+TWILIO_VOICE_HOSTS = "wss://voice-js.roaming.twilio.com https://eventgw.twilio.com"
+SOFTPHONE_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    f"connect-src 'self' {TWILIO_VOICE_HOSTS}; media-src 'self' mediastream:; "
+    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
 
 def add(response: Response) -> Response:

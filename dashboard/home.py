@@ -5,10 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from flask import flash, redirect, render_template, request, stream_with_context, url_for
+from flask import (
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
+from dashboard import blueprint, softphone
 from dashboard.access import current_user, role_required
 from helpline import contacts
 from helpline.models import AgentStatus
@@ -26,14 +34,17 @@ SSE_LIFETIME_SECONDS = 55.0
 
 
 @blueprint.get("/")
-def home() -> str:
+def home() -> Response:
     user = current_user()
     assert user is not None
     db = db_session()
     open_contact = contacts.current_contact(db, user) if user.role == "counselor" else None
-    return render_template("dashboard/home.html", user=user, statuses=CHOSEN_STATUSES,
-                           status_label=STATUS_LABELS.get(user.status, user.status),
-                           queues=queue_snapshot(db), open_contact=open_contact)
+    phone_on = softphone.phone_on_page(user)
+    page = make_response(render_template(
+        "dashboard/home.html", user=user, statuses=CHOSEN_STATUSES,
+        status_label=STATUS_LABELS.get(user.status, user.status), queues=queue_snapshot(db),
+        open_contact=open_contact, softphone=phone_on))
+    return softphone.allow_twilio_voice(page) if phone_on else page
 
 
 @blueprint.post("/status")
@@ -84,21 +95,33 @@ def queue_events() -> Response:
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
+def _after_take_next(message: str, category: str,
+                     contact_id: int | None = None) -> Response | str:
+    # From the browser phone's home page (HTMX), the page stays: its call rings there, and the
+    # record opens in a new tab. Otherwise the record opens here, as a screen pop.
+    if request.headers.get("HX-Request"):
+        return render_template("dashboard/_take_next_result.html", message=message,
+                               category=category, contact_id=contact_id)
+    if contact_id is not None:
+        return redirect(url_for("dashboard.record", contact_id=contact_id))
+    flash(message, category)
+    return redirect(url_for("dashboard.home"))
+
+
 @blueprint.post("/take-next")
 @role_required("counselor")
-def take_next() -> Response:
+def take_next() -> Response | str:
     user = current_user()
     assert user is not None
     db = db_session()
     if user.status not in (AgentStatus.AVAILABLE, AgentStatus.AWAY, AgentStatus.OFFLINE):
-        flash("Finish the current call's record first.", "error")
-        return redirect(url_for("dashboard.home"))
+        return _after_take_next("Finish the current call's record first.", "error")
     rt = runtime()
     call = take_next_call(db, user, rt.telephony, rt.settings)
     if call is None:
         db.commit()
-        flash("No caller is waiting in your languages.", "info")
-        return redirect(url_for("dashboard.home"))
+        return _after_take_next("No caller is waiting in your languages.", "info")
     contact = contacts.open_contact_for_call(db, user, call)
     db.commit()
-    return redirect(url_for("dashboard.record", contact_id=contact.id))
+    return _after_take_next("The caller is being put through: answer on this page's phone.",
+                            "info", contact.id)

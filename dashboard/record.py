@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response
 
 from dashboard import blueprint
 from dashboard.access import can_read_notes, can_view_contact, client_address, current_user
-from helpline import audit, contacts
+from helpline import audit, contacts, overdose
 from helpline.db import utcnow
 from helpline.models import Call, Contact, User
 from helpline.web import db_session
@@ -36,11 +36,15 @@ def _notes_for(user: User, contact: Contact) -> str | None:
 
 
 @blueprint.get("/records/<int:contact_id>")
-def record(contact_id: int) -> str:
+def record(contact_id: int) -> str | Response:
     user = current_user()
     assert user is not None
     db = db_session()
     contact = load_visible_contact(contact_id)
+    if overdose.start_if_heard_by_ivr(db, contact, user) is not None:
+        # Screen pop of a call on which the phone menu heard an overdose: the protocol first.
+        db.commit()
+        return redirect(url_for("dashboard.overdose_protocol", contact_id=contact.id))
     call = db.get(Call, contact.call_id) if contact.call_id else None
     audit.record(db, "contact.view", actor=user, record_type="contact", record_id=contact.id,
                  address=client_address())
@@ -48,10 +52,25 @@ def record(contact_id: int) -> str:
     earlier = [(c, _notes_for(user, c)) for c in contacts.earlier_contacts(db, contact)]
     counselors = {u.id: u.display_name for u in db.query(User).filter(
         User.id.in_({c.counselor_id for c, _ in earlier} | {contact.counselor_id}))}
+    from dashboard import overdose as overdose_views
+    from dashboard import safe_contact as safe_contact_views
+    from dashboard import screening as screening_views
+    from helpline import referral_texts
+    from helpline.web import settings
+
+    protocol = overdose.protocol_for(db, contact)
+    screening_panel = screening_views.panel_context(contact, user)
+    safe_contact_panel = safe_contact_views.panel_context(
+        contact.caller_hash, url_for("dashboard.safe_contact_record", contact_id=contact.id),
+        url_for("dashboard.ask_for_record", contact_id=contact.id))
+    texting_consent = referral_texts.referral_text_consent(db, contact)
     db.commit()
     return render_template(
         "dashboard/record.html", contact=contact, call=call, notes=notes, earlier=earlier,
-        counselors=counselors, editable=contacts.can_edit_contact(user, contact), c=contacts)
+        counselors=counselors, editable=contacts.can_edit_contact(user, contact), c=contacts,
+        protocol=protocol, protocol_clock=protocol and overdose_views.clock(protocol.started_at),
+        texting_consent=texting_consent, texting_script=referral_texts.script(settings()),
+        texting_version=referral_texts.SCRIPT_VERSION, **screening_panel, **safe_contact_panel)
 
 
 @blueprint.post("/records/<int:contact_id>/draft")
@@ -65,11 +84,18 @@ def save_draft(contact_id: int) -> str | tuple[str, int]:
     for name in LIST_FIELDS:
         if f"{name}_present" in request.form:
             form[name] = request.form.getlist(name)
-    if "sms_consent_present" in request.form and "sms_consent" not in request.form:
-        form["sms_consent"] = ""
-    form = {k: v for k, v in form.items() if not k.endswith("_present")}
+    # The texting box records (or withdraws) a consent, through the consent door.
+    texting = (request.form.get("sms_consent") == "1"
+               if "sms_consent_present" in request.form else None)
+    form = {k: v for k, v in form.items() if not k.endswith("_present") and k != "sms_consent"}
     try:
         contacts.update_draft(db_session(), contact, user, form)
+        if texting is not None:
+            from helpline import referral_texts
+            from helpline.web import settings
+
+            referral_texts.set_referral_text_consent(db_session(), contact, user, texting,
+                                                     settings())
     except contacts.ContactError as exc:
         db_session().rollback()
         return render_template("dashboard/_save_state.html", error=str(exc)), 422

@@ -12,8 +12,9 @@ from werkzeug.wrappers import Response
 from dashboard import blueprint
 from dashboard.access import current_user
 from dashboard.record import load_visible_contact
-from helpline import contacts
-from helpline.directory import search
+from helpline import contacts, referral_texts
+from helpline.consent_terms import SCRIPT_FOR, script_text
+from helpline.directory import capacity, search
 from helpline.models import Call
 from helpline.web import db_session, runtime, settings
 
@@ -44,6 +45,7 @@ def search_referrals(contact_id: int) -> str:
     except ValueError:
         miles = 25.0
     results: list[tuple[str, int, str, str, float | None]] = []
+    capacity_notes: dict[int, str] = {}  # center id → "Accepting new patients · confirmed …"
     error = None
     db = db_session()
     try:
@@ -60,15 +62,16 @@ def search_referrals(contact_id: int) -> str:
             page = search.search_centers(
                 db, zip_code=zip_code, within_miles=miles, text=text,
                 care=request.args.getlist("care"), payment=request.args.getlist("payment"),
-                per_page=20)
+                capacity=request.args.getlist("capacity"), per_page=20)
             for hit in page.items:
                 c = hit.center
                 results.append(("center", c.id, c.name, f"{c.street1}, {c.city} {c.state}",
                                 hit.distance_miles))
+                capacity_notes[c.id] = capacity.summary(c)
     except ValueError as exc:  # UnknownZipError is a ValueError
         error = str(exc) or "That ZIP code is not known."
     return render_template("dashboard/_referral_results.html", results=results, error=error,
-                           contact_id=contact_id)
+                           contact_id=contact_id, capacity_notes=capacity_notes)
 
 
 @blueprint.post("/records/<int:contact_id>/referrals")
@@ -107,7 +110,7 @@ def text_referrals(contact_id: int) -> str | tuple[str, int]:
     contact = load_visible_contact(contact_id)
     rt = runtime()
     try:
-        contacts.text_referrals(db_session(), contact, user, rt.telephony, rt.settings)
+        referral_texts.text_referrals(db_session(), contact, user, rt.telephony, rt.settings)
     except contacts.ContactError as exc:
         db_session().rollback()
         return _panel(contact_id, error=f"Not sent: {exc}."), 422
@@ -115,10 +118,31 @@ def text_referrals(contact_id: int) -> str | tuple[str, int]:
     return _panel(contact_id, message="Sent by text.")
 
 
-def _local(value: str, zone: str) -> dt.datetime | None:
+def _local(value: str, zone: str, end_of_day: bool = False) -> dt.datetime | None:
     if not value:
         return None
-    return dt.datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
+    moment = dt.datetime.fromisoformat(value)
+    if end_of_day:  # a date: the consent lasts to the end of that day
+        moment = dt.datetime.combine(moment.date() + dt.timedelta(days=1), dt.time())
+    return moment.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
+
+
+def followup_script(channel: str, until: dt.datetime | None) -> str:
+    """The versioned words a counselor reads to ask for a follow-up on ``channel``."""
+    if until is None:
+        ends = f"in {settings().consent_days} days"
+    else:
+        last_day = until.astimezone(ZoneInfo(settings().default_timezone)) - dt.timedelta(seconds=1)
+        ends = f"on {last_day:%B %d, %Y}"
+    return script_text(SCRIPT_FOR[(channel, "followup")], helpline=settings().safe_contact_alias,
+                       until=ends)
+
+
+@blueprint.app_context_processor
+def _followup_scripts() -> dict[str, object]:
+    return {"followup_scripts": {"call": followup_script("call", None),
+                                 "sms": followup_script("sms", None),
+                                 "days": settings().consent_days}}
 
 
 @blueprint.post("/records/<int:contact_id>/followup")
@@ -138,14 +162,17 @@ def request_followup(contact_id: int) -> Response:
     phone = request.form.get("phone", "").strip()
     if not phone and request.form.get("same_number") and call is not None:
         phone = call.caller_number or ""
-    wording = ("The caller agreed to a follow-up " + ("text" if channel == "sms" else "call")
-               + " from the helpline at this number.") if request.form.get("consent") else ""
+    zone = settings().default_timezone
+    version = SCRIPT_FOR[(channel, "followup")]
     try:
-        zone = settings().default_timezone
+        until = _local(request.form.get("consent_until", ""), zone, end_of_day=True)
+        # The words read to the caller (the versioned script), recorded as their consent.
+        wording = followup_script(channel, until) if request.form.get("consent") else ""
         followups.request_followup(
             db, contact=contact, call=call, phone=phone or None, channel=channel,
             kind="sms_checkin" if channel == "sms" else "bridged_callback",
-            requested_by=user, consent_wording=wording,
+            requested_by=user, consent_wording=wording, script_version=version,
+            consent_until=until,
             window_start=_local(request.form.get("window_start", ""), zone),
             window_end=_local(request.form.get("window_end", ""), zone),
             language=contact.language or "en", zip_code=contact.zip_code, settings=settings())

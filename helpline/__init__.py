@@ -49,10 +49,12 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
 
     from dashboard import blueprint as dashboard_bp
     from ivr import blueprint as ivr_bp
+    from ivr import register_phone
 
     app.register_blueprint(health.bp)
     app.register_blueprint(ivr_bp)
     app.register_blueprint(dashboard_bp)
+    register_phone(app)
     return app
 
 

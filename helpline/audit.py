@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, select, text
@@ -33,6 +35,17 @@ def _digest(prev_hash: str, ev: AuditEvent) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event of :func:`record_many`."""
+
+    action: str
+    record_type: str | None = None
+    record_id: object = None
+    address: str | None = None
+    detail: dict[str, Any] | None = None
+
+
 def record(
     session: Session,
     action: str,
@@ -48,25 +61,40 @@ def record(
     ``detail`` must never hold a confidential value (a note, a number): name the field, not
     its content.
     """
+    return record_many(session, [Entry(action, record_type, record_id, address, detail)],
+                       actor=actor)[0]
+
+
+def record_many(session: Session, entries: Sequence[Entry], *,
+                actor: User | str | None) -> list[AuditEvent]:
+    """Append several events by one actor in the caller's transaction, in order: one lock,
+    one read of the chain's end and one insert for all (the scheduler's batches)."""
+    if not entries:
+        return []
     if session.bind is not None and session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
     prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
-    ev = AuditEvent(
-        at=utcnow().replace(microsecond=0),
-        actor_id=actor.id if isinstance(actor, User) else None,
-        actor=actor.username if isinstance(actor, User) else (actor or "system"),
-        action=action,
-        record_type=record_type,
-        record_id=None if record_id is None else str(record_id),
-        address=address,
-        detail=detail or {},
-        prev_hash=prev or GENESIS,
-    )
-    ev.hash = _digest(ev.prev_hash, ev)
-    session.add(ev)
+    at = utcnow().replace(microsecond=0)
+    events = []
+    for entry in entries:
+        ev = AuditEvent(
+            at=at,
+            actor_id=actor.id if isinstance(actor, User) else None,
+            actor=actor.username if isinstance(actor, User) else (actor or "system"),
+            action=entry.action,
+            record_type=entry.record_type,
+            record_id=None if entry.record_id is None else str(entry.record_id),
+            address=entry.address,
+            detail=entry.detail or {},
+            prev_hash=prev or GENESIS,
+        )
+        ev.hash = prev = _digest(ev.prev_hash, ev)
+        events.append(ev)
+        log.info("audit %s by %s on %s %s", ev.action, ev.actor, ev.record_type or "-",
+                 ev.record_id or "-")
+    session.add_all(events)
     session.flush()
-    log.info("audit %s by %s on %s %s", action, ev.actor, record_type or "-", ev.record_id or "-")
-    return ev
+    return events
 
 
 def verify_chain(session: Session) -> int | None:

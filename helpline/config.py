@@ -32,6 +32,7 @@ TEST = "test"
 
 _TWILIO_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _TWILIO_SID = re.compile(r"^AC[0-9a-f]{32}$")
+_TWILIO_KEY_SID = re.compile(r"^SK[0-9a-f]{32}$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -50,17 +51,26 @@ class Settings:
     public_base_url: str = ""
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
+    # An API key signs the browser phone's access tokens (helpline.softphone).
     twilio_api_key_sid: str = ""
     twilio_api_key_secret: str = ""
+    # Optional and unused: the browser phone only receives calls, so it needs no TwiML app.
     twilio_twiml_app_sid: str = ""
     twilio_timeout_seconds: float = 10.0
     telephony: str = "outbox"  # "outbox" or "twilio"
 
     crisis_number: str = "988"
+    # The overdose protocol conferences this number in. Twilio routes 911 by the Twilio
+    # number's registered emergency address, not the caller's: emergency_area names that
+    # area so counselors can tell when the caller needs their own local number.
+    emergency_number: str = "911"
+    emergency_area: str = ""
     handle_crisis_in_house: bool = False
     fallback_number: str = ""
     max_hold_seconds: int = 600
     callbacks_enabled: bool = True
+    # How often a web process asks which IVR version is live (a one-row query).
+    ivr_flow_check_seconds: int = 2
     default_timezone: str = "America/New_York"
     spool_dir: Path = Path("instance/spool")
 
@@ -79,6 +89,10 @@ class Settings:
         "Hi, this is {helpline} checking in as you asked. Reply or call {number} any time. "
         "Reply STOP to opt out."
     )
+    # The neutral name texts and call backs use unless the caller allowed the helpline's own.
+    safe_contact_alias: str = "Wellness Line"
+    # How long a consent given on the phone lasts when no other date or event is given.
+    consent_days: int = 90
 
     log_level: str = "INFO"
 
@@ -112,6 +126,24 @@ def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> i
         upper = f" and {maximum}" if maximum is not None else ""
         raise ConfigError(f"{name}: must be between {minimum}{upper}, got {value}")
     return value
+
+
+def _emergency_number(raw: str) -> str:
+    # Emergency short codes (911, 933 Twilio's address test) or an E.164 number.
+    if re.fullmatch(r"\d{3}", raw) or _E164.match(raw):
+        return raw
+    raise ConfigError(f"EMERGENCY_NUMBER: expected 911, another 3-digit code or E.164, "
+                      f"got {raw!r}")
+
+
+def _alias(raw: str) -> str:
+    # The name a caller's phone shows or says: short, and not the kind of word that would
+    # tell whoever sees it what the call was about.
+    if len(raw) > 40 or re.search(r"addict|substance|drug|alcohol|opioid|detox|rehab|recover",
+                                  raw, re.IGNORECASE):
+        raise ConfigError("SAFE_CONTACT_ALIAS: at most 40 characters, and neutral (no word of "
+                          "substance use or treatment)")
+    return raw
 
 
 def _b64key(name: str, raw: str) -> bytes:
@@ -251,6 +283,14 @@ def load_settings(
     if telephony == "twilio" and not account_sid:
         raise ConfigError("TWILIO_ACCOUNT_SID: required when HELPLINE_TELEPHONY=twilio")
 
+    api_key_sid, api_key_secret = get("TWILIO_API_KEY_SID"), get("TWILIO_API_KEY_SECRET")
+    if api_key_sid and not _TWILIO_KEY_SID.match(api_key_sid):
+        raise ConfigError("TWILIO_API_KEY_SID: expected SK followed by 32 hex characters")
+    if api_key_sid and not api_key_secret:
+        raise ConfigError("TWILIO_API_KEY_SECRET: required with TWILIO_API_KEY_SID")
+    if api_key_secret and not api_key_sid:
+        raise ConfigError("TWILIO_API_KEY_SID: required with TWILIO_API_KEY_SECRET")
+
     helpline_number = get("HELPLINE_NUMBER", Settings.helpline_number)
     if not _E164.match(helpline_number):
         raise ConfigError("HELPLINE_NUMBER: expected E.164, e.g. +18005550100")
@@ -276,15 +316,20 @@ def load_settings(
         public_base_url=public_base_url,
         twilio_account_sid=account_sid,
         twilio_auth_token=auth_token,
-        twilio_api_key_sid=get("TWILIO_API_KEY_SID"),
-        twilio_api_key_secret=get("TWILIO_API_KEY_SECRET"),
+        twilio_api_key_sid=api_key_sid,
+        twilio_api_key_secret=api_key_secret,
         twilio_twiml_app_sid=get("TWILIO_TWIML_APP_SID"),
         telephony=telephony,
         crisis_number=get("CRISIS_NUMBER", Settings.crisis_number),
+        emergency_number=_emergency_number(get("EMERGENCY_NUMBER", Settings.emergency_number)),
+        emergency_area=get("EMERGENCY_AREA")[:120],
         handle_crisis_in_house=_bool("HANDLE_CRISIS_IN_HOUSE", get("HANDLE_CRISIS_IN_HOUSE")),
         fallback_number=get("FALLBACK_NUMBER"),
-        max_hold_seconds=_int("MAX_HOLD_SECONDS", get("MAX_HOLD_SECONDS", "600"), 30),
+        max_hold_seconds=_int("MAX_HOLD_SECONDS", get("MAX_HOLD_SECONDS", "600"), 30,
+                              7200),
         callbacks_enabled=_bool("CALLBACKS_ENABLED", get("CALLBACKS_ENABLED", "true")),
+        ivr_flow_check_seconds=_int("IVR_FLOW_CHECK_SECONDS",
+                                    get("IVR_FLOW_CHECK_SECONDS", "2"), 0, 60),
         default_timezone=get("DEFAULT_TIMEZONE", Settings.default_timezone),
         spool_dir=Path(get("HELPLINE_SPOOL_DIR") or instance_dir / "spool"),
         session_idle_minutes=_int("SESSION_IDLE_MINUTES", get("SESSION_IDLE_MINUTES", "15"), 2),
@@ -304,6 +349,8 @@ def load_settings(
         quiet_hours_start=_int("QUIET_HOURS_START", get("QUIET_HOURS_START", "21"), 0, 23),
         quiet_hours_end=_int("QUIET_HOURS_END", get("QUIET_HOURS_END", "8"), 0, 23),
         sms_checkin_text=get("SMS_CHECKIN_TEXT") or Settings.sms_checkin_text,
+        safe_contact_alias=_alias(get("SAFE_CONTACT_ALIAS") or Settings.safe_contact_alias),
+        consent_days=_int("CONSENT_DAYS", get("CONSENT_DAYS", "90"), 1, 3650),
         log_level=log_level,
     )
 

@@ -1,10 +1,11 @@
 """The call record: open, save drafts, wrap up, earlier contacts, referrals, and the one door
-to confidential notes (:func:`read_notes`, which audits every read)."""
+to confidential notes (:func:`read_notes`, which audits every read). Texting referrals to the
+caller (with their consent) is :mod:`helpline.referral_texts`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,20 +13,16 @@ from sqlalchemy import String, cast, false, or_, select, tuple_
 from sqlalchemy.orm import Session, object_session, undefer
 
 from helpline import audit
-from helpline.config import Settings
 from helpline.db import utcnow
 from helpline.models import (
     AgentStatus,
     Call,
     Contact,
     ContactStatus,
-    OutboxMessage,
     Referral,
     Role,
     User,
 )
-from helpline.optouts import is_opted_out
-from helpline.telephony import Telephony
 
 CALLER_TYPES = {"self": "Self", "family_friend": "Family or friend",
                 "professional": "Professional", "other": "Other"}
@@ -176,8 +173,6 @@ def update_draft(session: Session, contact: Contact, by: User, form: Mapping[str
         if zip_code is not None and not (len(zip_code) == 5 and zip_code.isdigit()):
             raise ContactError("zip_code: a ZIP code is 5 digits")
         put("zip_code", zip_code)
-    if "sms_consent" in form:
-        put("sms_consent", str(form["sms_consent"]).lower() in {"1", "on", "true", "yes"})
     if "notes" in form:
         notes = str(form["notes"] or "")
         if len(notes) > MAX_NOTES:
@@ -297,56 +292,12 @@ def remove_referral(session: Session, contact: Contact, by: User, referral_id: i
     if not can_edit_contact(by, contact):
         raise ContactError("this record is closed or not yours to edit")
     for referral in list(contact.referrals):
-        if referral.id == referral_id and referral.sent_by_sms_at is None:
+        # Texted or handed off, it was disclosed: it stays on the record.
+        if (referral.id == referral_id and referral.sent_by_sms_at is None
+                and referral.handed_off_at is None):
             contact.referrals.remove(referral)
             audit.record(session, "contact.referral_removed", actor=by, record_type="contact",
                          record_id=contact.id, detail={"referral_id": referral_id})
-
-
-def referral_sms_body(session: Session, referrals: Sequence[Referral], settings: Settings) -> str:
-    """A neutral text: names, addresses and phones of the places, nothing about the call."""
-    lines = [f"{settings.helpline_name}: the places we talked about."]
-    for referral in referrals:
-        entry = directory_entry(session, referral.kind, referral.target_id)
-        parts = [referral.target_name]
-        if entry is not None:
-            street = getattr(entry, "street1", "") or getattr(entry, "street", "") or ""
-            place = " ".join(p for p in (getattr(entry, "city", ""), getattr(entry, "state", ""),
-                                          getattr(entry, "zip_code", "")) if p)
-            extra = getattr(entry, "phone", "") or getattr(entry, "online_url", "") or getattr(
-                entry, "link", "") or ""
-            parts += [p for p in (street, place, extra) if p]
-        lines.append(" - " + ", ".join(str(p) for p in parts))
-    lines.append("Reply STOP to opt out.")
-    return "\n".join(lines)
-
-
-def text_referrals(session: Session, contact: Contact, by: User, telephony: Telephony,
-                   settings: Settings, now: dt.datetime | None = None) -> OutboxMessage:
-    """Text the record's unsent referrals to the caller, if they agreed and have not opted out."""
-    if not can_edit_contact(by, contact):
-        raise ContactError("this record is closed or not yours to edit")
-    if not contact.sms_consent:
-        raise ContactError("the caller has not agreed to a text")
-    call = session.get(Call, contact.call_id) if contact.call_id else None
-    number = call.caller_number if call else None
-    if not number or number.startswith("client:"):
-        raise ContactError("there is no number to text for this caller")
-    if is_opted_out(session, number):
-        raise ContactError("the caller has opted out of texts")
-    unsent = [r for r in contact.referrals if r.sent_by_sms_at is None]
-    if not unsent:
-        raise ContactError("no referral left to send")
-    message = telephony.send_sms(session, number, referral_sms_body(session, unsent, settings),
-                                 purpose="referral")
-    now = now or utcnow()
-    for referral in unsent:
-        referral.sent_by_sms_at = now
-        referral.outbox_id = message.id
-    audit.record(session, "contact.referral_sms", actor=by, record_type="contact",
-                 record_id=contact.id, detail={"referrals": [r.id for r in unsent],
-                                               "outbox_id": message.id})
-    return message
 
 
 # --- call history --------------------------------------------------------------------------

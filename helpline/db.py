@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -51,11 +52,15 @@ def utcnow() -> dt.datetime:
 
 def make_engine(url: str, **kw: Any) -> Engine:
     if url.startswith("sqlite"):
+        if "poolclass" not in kw and make_url(url).database not in (None, "", ":memory:"):
+            # Keep connections: a new one runs the PRAGMAs below, and closing the last one
+            # checkpoints the WAL into the file, which made each IVR webhook five times slower
+            # (bench/ivr.py). Enough for `helpline serve`'s threads and the scheduler's jobs.
+            kw.update(poolclass=QueuePool, pool_size=16, max_overflow=16)
         engine = create_engine(
             url,
             hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=kw.pop("poolclass", NullPool),
             **kw,
         )
 
@@ -81,6 +86,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kw)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite takes one writer at a time: this process's threads queue here for write
+        # sessions rather than in SQLite's busy handler, which sleeps up to 100 ms per try.
+        self._writer: AbstractContextManager[Any] = (
+            threading.RLock() if self.is_sqlite else nullcontext())
 
     @property
     def is_sqlite(self) -> bool:
@@ -89,7 +98,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
-        with self.sessions() as session, session.begin():
+        with self._writer, self.sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -1,43 +1,40 @@
-"""The follow-up life cycle: consent, request, schedule, assign, deliver once, attempts, outcome.
+"""The follow-up life cycle: consent, request, schedule, assign, attempts, outcome.
 
-A follow-up exists only with the caller's recorded consent (who recorded it, when, the channel,
-the number and the exact wording). Delivery is exactly once: a follow-up leaves its due state
-by one conditional UPDATE, and only the run whose UPDATE changed the row calls the provider.
-The claim is committed before the provider is called, so a crash in between leaves the
-follow-up in ``sending`` (shown to supervisors as stuck) rather than texting someone twice.
+A follow-up exists only with the caller's recorded consent (who recorded it, when, the scope,
+the number and the exact wording), a :class:`~helpline.models.Consent` written and checked
+through :mod:`helpline.consent`. Delivering due follow-ups exactly once is
+:mod:`helpline.followup_delivery`; what staff see of them, :mod:`helpline.followup_lists`;
+the caller's safe-contact preferences, :mod:`helpline.safe_contact`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session
 
-from helpline import audit, crypto
+from helpline import audit, consent_terms, crypto
 from helpline.config import Settings
-from helpline.db import Database, utcnow
-from helpline.models import Call, Contact, User
+from helpline.consent import CALLER, ConsentError, record_consent, require_consent, withdraw
+from helpline.db import utcnow
+from helpline.models import Call, Consent, Contact, Referral, User
 from helpline.models.followups import (
     CLOSED_STATES,
-    DUE_STATES,
     OPEN_STATES,
     AttemptResult,
     FollowUp,
     FollowUpAttempt,
-    FollowUpConsent,
     FollowUpKind,
-    FollowUpNotice,
     FollowUpOutcome,
     FollowUpState,
 )
-from helpline.models.users import AgentStatus, Role
+from helpline.models.users import Role
 from helpline.optouts import is_opted_out
-from helpline.telephony import Telephony
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +45,10 @@ KIND_CHANNEL = {
     FollowUpKind.SMS_CHECKIN: "sms",
     FollowUpKind.BRIDGED_CALLBACK: "call",
 }
-SOURCES = {"counselor", "ivr_callback", "supervisor"}
+# handoff: proposed with a warm handoff to treatment intake, to confirm admission.
+SOURCES = {"counselor", "ivr_callback", "supervisor", "handoff"}
 # The IVR prompt the caller answered; recorded word for word as the consent.
-QUEUE_CALLBACK_CONSENT = (
-    "Caller pressed the key for a call back at the number they called from, instead of holding."
-)
+QUEUE_CALLBACK_CONSENT = consent_terms.IVR_CALLBACK_WORDING
 # How late a due follow-up may be before supervisors are told, and how long a claim may sit.
 OVERDUE_AFTER = dt.timedelta(minutes=15)
 STUCK_SENDING_AFTER = dt.timedelta(minutes=10)
@@ -67,7 +63,8 @@ _FINAL_RESULTS = {
     AttemptResult.WRONG_NUMBER: FollowUpOutcome.WRONG_NUMBER,
     AttemptResult.OPTED_OUT: FollowUpOutcome.OPTED_OUT,
 }
-_RETRY_RESULTS = {AttemptResult.NO_ANSWER, AttemptResult.BUSY, AttemptResult.FAILED}
+_RETRY_RESULTS = {AttemptResult.NO_ANSWER, AttemptResult.BUSY, AttemptResult.FAILED,
+                  AttemptResult.VOICEMAIL_NOT_LEFT, AttemptResult.NOT_CONFIRMED}
 # Twilio's DialCallStatus (caller leg) as an attempt result.
 DIAL_STATUS_RESULTS = {
     "completed": AttemptResult.REACHED,
@@ -132,29 +129,23 @@ def next_allowed_time(when: dt.datetime, timezone: str, settings: Settings) -> d
 # --- consent and opt-outs -------------------------------------------------------------------
 
 
-def withdraw_consent(session: Session, consent: FollowUpConsent, *, by: User | None,
+def withdraw_consent(session: Session, consent: Consent, *, by: User | None,
                      how: str = "caller asked", now: dt.datetime | None = None) -> int:
-    """Record that the caller withdrew consent and stop every open follow-up resting on it.
+    """Record that the caller withdrew consent and stop every open follow-up resting on it
+    (:func:`helpline.consent.withdraw`). Returns how many follow-ups were stopped."""
+    return withdraw(session, consent, by=by, how=how, now=now)
 
-    Returns how many follow-ups were stopped. A follow-up being delivered right now is also
-    checked again by its delivery run.
-    """
-    now = now or utcnow()
-    if consent.withdrawn_at is None:
-        consent.withdrawn_at = now
-        consent.withdrawn_by_id = by.id if by else None
-        consent.withdrawn_how = how[:40]
-    stopped = session.execute(
-        update(FollowUp)
-        .where(FollowUp.consent_id == consent.id,
-               FollowUp.state.in_([s for s in OPEN_STATES if s != FollowUpState.SENDING]))
-        .values(state=FollowUpState.STOPPED, outcome=FollowUpOutcome.CONSENT_WITHDRAWN,
-                closed_at=now, updated_at=now)
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
-    audit.record(session, "followup.consent_withdrawn", actor=by, record_type="followup_consent",
-                 record_id=consent.id, detail={"how": how[:40], "followups_stopped": stopped})
-    return stopped
+
+def consent_refusal(session: Session, followup: FollowUp,
+                    now: dt.datetime | None = None) -> ConsentError | None:
+    """Why the follow-up's consent no longer allows contacting the caller (withdrawn,
+    expired...), or None. Asked of the consent door, with the consent the follow-up rests on."""
+    try:
+        require_consent(session, followup.caller_hash, followup.channel, CALLER, "followup",
+                        now or utcnow(), consent=followup.consent)
+    except ConsentError as exc:
+        return exc
+    return None
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -177,15 +168,34 @@ def request_followup(
     zip_code: str | None = None,
     settings: Settings | None = None,
     now: dt.datetime | None = None,
+    consent: Consent | None = None,
+    script_version: str = "",
+    consent_until: dt.datetime | None = None,
+    referral: Referral | None = None,
 ) -> FollowUp:
     """Record the caller's consent and a follow-up request resting on it.
 
+    With ``consent`` (a live consent to calls or texts for follow-up, e.g. found for a warm
+    handoff), the request rests on it and records none; its number and scope are used.
+    Otherwise a consent is recorded with ``consent_wording`` (the script read, version
+    ``script_version``), lasting until ``consent_until`` (default CONSENT_DAYS).
+
     Refused (FollowUpError) without consent wording, without a reachable number, for a kind
-    that does not match the channel, or for texts to a number that opted out (STOP).
-    Counselor and supervisor requests wait for a supervisor to schedule them.
+    that does not match the channel, for a channel the caller's safe-contact preferences rule
+    out, or for texts to a number that opted out (STOP). Counselor, supervisor and handoff
+    requests wait for a supervisor to schedule them.
     """
     now = now or utcnow()
     settings = settings or Settings()
+    if consent is not None:
+        try:
+            require_consent(session, consent.caller_hash, consent.scope, CALLER, "followup",
+                            now, consent=consent)
+        except ConsentError as exc:
+            raise FollowUpError(str(exc)) from None
+        phone = phone or session.scalar(select(Consent.phone).where(Consent.id == consent.id))
+        channel = consent.scope
+        consent_wording = consent.wording
     wording = (consent_wording or "").strip()
     if not wording:
         raise FollowUpError("a follow-up needs the caller's consent, in the words they agreed to")
@@ -209,18 +219,32 @@ def request_followup(
         raise FollowUpError("this number has opted out of texts (STOP); no text can be sent")
     if window_start and window_end and window_end <= window_start:
         raise FollowUpError("the caller's window ends before it starts")
+    from helpline import safe_contact
+
+    unsafe = safe_contact.channel_refusal(
+        safe_contact.preferences_for(session, crypto.caller_hash(number)), channel)
+    if unsafe:
+        raise FollowUpError(unsafe)
     zip_code = zip_code or (contact.zip_code if contact else None) or (
         call.zip_code if call else None)
 
-    consent = FollowUpConsent(
-        caller_hash=crypto.caller_hash(number), phone=number, channel=channel, wording=wording,
-        recorded_via="ivr" if source == "ivr_callback" else source,
-        recorded_by_id=requested_by.id if requested_by else None, recorded_at=now,
-    )
-    session.add(consent)
-    session.flush()
+    if consent is None:
+        ivr = source == "ivr_callback"
+        try:
+            consent = record_consent(
+                session, caller_hash=crypto.caller_hash(number), scope=channel,
+                purpose="followup", wording=wording, by=requested_by,
+                method="ivr_keypress" if ivr else "verbal",
+                script_version=consent_terms.IVR_CALLBACK_SCRIPT if ivr else script_version,
+                phone=number, contact=contact,
+                expires_at=consent_until or now + dt.timedelta(days=settings.consent_days),
+                recorded_via="ivr" if ivr else (
+                    "supervisor" if source == "supervisor" else "counselor"),
+                now=now)
+        except ConsentError as exc:
+            raise FollowUpError(str(exc)) from None
     followup = FollowUp(
-        consent_id=consent.id,
+        consent_id=consent.id, referral_id=referral.id if referral else None,
         contact_id=contact.id if contact else None,
         call_id=call.id if call else (contact.call_id if contact else None),
         caller_hash=consent.caller_hash, phone=number, kind=kind_enum.value, channel=channel,
@@ -232,12 +256,9 @@ def request_followup(
     )
     session.add(followup)
     session.flush()
-    actor = requested_by or "ivr"
-    audit.record(session, "followup.consent_recorded", actor=actor,
-                 record_type="followup_consent", record_id=consent.id,
-                 detail={"channel": channel, "via": consent.recorded_via})
-    audit.record(session, "followup.request", actor=actor, record_type="followup",
-                 record_id=followup.id, detail={"kind": kind_enum.value, "source": source})
+    audit.record(session, "followup.request", actor=requested_by or "ivr",
+                 record_type="followup", record_id=followup.id,
+                 detail={"kind": kind_enum.value, "source": source, "consent_id": consent.id})
     return followup
 
 
@@ -266,14 +287,61 @@ def request_callback_from_queue(session: Session, call: Call, phone: str | None,
     return followup
 
 
+# --- who may work on a follow-up, and the caller's number -----------------------------------
+
+
+def can_work_followup(user: User, followup: FollowUp) -> bool:
+    """Supervisors: every follow-up. Counselors: those assigned to them or ringing them, and
+    delivered reminders left to the next available counselor (so one can take it on).
+    Admins manage accounts and see none."""
+    if user.role == Role.SUPERVISOR:
+        return True
+    if user.role != Role.COUNSELOR:
+        return False
+    if user.id in (followup.assigned_to_id, followup.bridged_to_id):
+        return True
+    return (followup.assigned_to_id is None and followup.kind == FollowUpKind.REMINDER
+            and followup.state == FollowUpState.AWAITING_RESULT)
+
+
+def read_number(session: Session, viewer: User, followup: FollowUp, address: str | None) -> str:
+    """The number the caller consented to be reached at, for ``viewer``; audited. The only
+    door to a follow-up's number."""
+    if not can_work_followup(viewer, followup):
+        audit.record(session, "followup.number.refused", actor=viewer, record_type="followup",
+                     record_id=followup.id, address=address)
+        raise PermissionError("not allowed to read this number")
+    number = session.scalar(select(FollowUp.phone).where(FollowUp.id == followup.id))
+    audit.record(session, "followup.number.read", actor=viewer, record_type="followup",
+                 record_id=followup.id, address=address)
+    return number or ""
+
+
 # --- supervisor actions ---------------------------------------------------------------------
 
 
-def _require_open(followup: FollowUp) -> None:
+def _require_open(followup: FollowUp, now: dt.datetime | None = None) -> None:
     if followup.state in CLOSED_STATES:
         raise FollowUpError(f"follow-up {followup.id} is already {followup.state}")
     if followup.consent.withdrawn_at is not None:
         raise FollowUpError(f"the caller withdrew consent for follow-up {followup.id}")
+    session = object_session(followup)
+    refused = consent_refusal(session, followup, now) if session is not None else None
+    if refused is not None:
+        raise FollowUpError(str(refused))
+
+
+def _stuck_clause(now: dt.datetime) -> Any:
+    return and_(FollowUp.state == FollowUpState.SENDING,
+                FollowUp.claimed_at < now - STUCK_SENDING_AFTER)
+
+
+def is_stuck(followup: FollowUp, now: dt.datetime | None = None) -> bool:
+    """Claimed by a delivery run that never finished: the provider may or may not have been
+    called, so only a person may close it (cancel or an outcome), never a retry."""
+    now = now or utcnow()
+    return (followup.state == FollowUpState.SENDING and followup.claimed_at is not None
+            and followup.claimed_at < now - STUCK_SENDING_AFTER)
 
 
 def local_time(followup: FollowUp, when: dt.datetime) -> dt.datetime:
@@ -281,30 +349,78 @@ def local_time(followup: FollowUp, when: dt.datetime) -> dt.datetime:
     return when.astimezone(_zone(followup.timezone))
 
 
+def caller_clock(followup: FollowUp, when: dt.datetime) -> str:
+    """``when`` as the caller reads it, e.g. "Wed 11 Mar 08:00 CDT"."""
+    local = local_time(followup, when)
+    return f"{local:%a %d %b %H:%M} {local.tzname()}"
+
+
+def safe_hours_of(followup: FollowUp) -> tuple[int, int] | None:
+    """The hours the caller said are safe (their zone), from their safe-contact preferences."""
+    from helpline import safe_contact
+
+    session = object_session(followup)
+    if session is None:
+        return None
+    return safe_contact.preferences_for(session, followup.caller_hash).safe_hours
+
+
+def earliest_allowed(followup: FollowUp, after: dt.datetime,
+                     settings: Settings) -> dt.datetime | None:
+    """The first moment from ``after`` inside the caller's window, outside quiet hours and
+    inside the caller's safe hours in their zone, or None when the window has none left."""
+    from helpline.safe_contact import next_safe_time
+
+    at = max(after, followup.window_start) if followup.window_start else after
+    at = next_safe_time(at, followup.timezone, settings, safe_hours_of(followup))
+    if followup.window_end and at > followup.window_end:
+        return None
+    return at
+
+
+def _refusal(followup: FollowUp, why: str, after: dt.datetime, settings: Settings) -> str:
+    nxt = earliest_allowed(followup, after, settings)
+    then = (f"the next allowed time is {caller_clock(followup, nxt)}" if nxt
+            else "no time is left in the window the caller gave")
+    return f"{why}; {then}"
+
+
 def schedule(session: Session, followup: FollowUp, *, at: dt.datetime, by: User,
              settings: Settings, now: dt.datetime | None = None) -> FollowUp:
     """Set when a follow-up is due. A naive ``at`` is read in the caller's time zone.
 
-    Refused in the past, outside the caller's window or in quiet hours in the caller's zone.
+    Refused in the past, outside the caller's window or in quiet hours in the caller's zone;
+    the message says why and names the next allowed time (in the caller's zone).
     """
     now = now or utcnow()
-    _require_open(followup)
+    _require_open(followup, now)
     if followup.state in (FollowUpState.SENDING, FollowUpState.AWAITING_RESULT):
         raise FollowUpError("this follow-up is being delivered; wait for its result")
     due = at.replace(tzinfo=_zone(followup.timezone)) if at.tzinfo is None else at
     due = due.astimezone(dt.UTC)
     if due < now - dt.timedelta(minutes=1):
-        raise FollowUpError("that time has already passed")
+        raise FollowUpError(_refusal(followup, "that time has already passed", now, settings))
     if followup.window_start and due < followup.window_start:
-        raise FollowUpError("that is before the window the caller gave")
+        raise FollowUpError(_refusal(
+            followup, "that is before the window the caller gave (from "
+            f"{caller_clock(followup, followup.window_start)})", now, settings))
     if followup.window_end and due > followup.window_end:
-        raise FollowUpError("that is after the window the caller gave")
+        raise FollowUpError(_refusal(
+            followup, "that is after the window the caller gave (until "
+            f"{caller_clock(followup, followup.window_end)})", now, settings))
     if in_quiet_hours(due, followup.timezone, settings):
-        raise FollowUpError(
-            f"{local_time(followup, due):%H:%M} is in quiet hours for the caller "
-            f"({followup.timezone}): choose between {settings.quiet_hours_end}:00 and "
-            f"{settings.quiet_hours_start}:00 their time"
-        )
+        raise FollowUpError(_refusal(
+            followup, f"{local_time(followup, due):%H:%M} is in quiet hours for the caller "
+            f"({followup.timezone}): no calls or texts from {settings.quiet_hours_start}:00 "
+            f"to {settings.quiet_hours_end}:00 their time", due, settings))
+    from helpline.safe_contact import outside_safe_hours
+
+    safe_hours = safe_hours_of(followup)
+    if outside_safe_hours(due, followup.timezone, safe_hours):
+        assert safe_hours is not None
+        raise FollowUpError(_refusal(
+            followup, f"{local_time(followup, due):%H:%M} is outside the hours the caller said "
+            f"are safe ({safe_hours[0]}:00 to {safe_hours[1]}:00 their time)", due, settings))
     followup.due_at = due
     followup.queued_since = due if followup.source != "ivr_callback" else followup.queued_since
     followup.state = (FollowUpState.RETRY if followup.state == FollowUpState.RETRY
@@ -322,7 +438,7 @@ def assign(session: Session, followup: FollowUp, counselor: User | None, *, by: 
            now: dt.datetime | None = None) -> FollowUp:
     """Assign to a counselor, or (``None``) leave it to the next available one."""
     now = now or utcnow()
-    _require_open(followup)
+    _require_open(followup, now)
     if counselor is not None and (not counselor.active or counselor.role == Role.ADMIN):
         raise FollowUpError("follow-ups go to active counselors or supervisors")
     before = followup.assigned_to_id
@@ -335,14 +451,44 @@ def assign(session: Session, followup: FollowUp, counselor: User | None, *, by: 
     return followup
 
 
+def take(session: Session, followup: FollowUp, counselor: User,
+         now: dt.datetime | None = None) -> FollowUp:
+    """A counselor takes on a follow-up left to the next available one (first come)."""
+    now = now or utcnow()
+    _require_open(followup, now)
+    if counselor.role not in (Role.COUNSELOR, Role.SUPERVISOR) or not counselor.active:
+        raise FollowUpError("follow-ups go to active counselors or supervisors")
+    taken = session.execute(
+        update(FollowUp).where(FollowUp.id == followup.id, FollowUp.assigned_to_id.is_(None))
+        .values(assigned_to_id=counselor.id, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    session.refresh(followup)
+    if taken != 1:
+        raise FollowUpError("someone else has already taken this follow-up")
+    audit.record(session, "followup.take", actor=counselor, record_type="followup",
+                 record_id=followup.id)
+    return followup
+
+
+#: Why a supervisor cancels: fixed wording, so that no caller detail reaches the audit log.
+CANCEL_REASONS = {
+    "reached_otherwise": "The caller was reached another way",
+    "duplicate": "A duplicate of another follow-up",
+    "in_error": "Requested in error",
+    "caller_declined": "The caller no longer wants contact",
+    "no_longer_needed": "No longer needed",
+}
+
+
 def cancel(session: Session, followup: FollowUp, *, by: User | None, reason: str = "",
            now: dt.datetime | None = None) -> FollowUp:
-    """Cancel an open follow-up (not while a delivery run holds it)."""
+    """Cancel an open follow-up: not while a delivery run holds it, unless that run is stuck."""
     now = now or utcnow()
     cancellable = [s for s in OPEN_STATES if s != FollowUpState.SENDING]
     changed = session.execute(
         update(FollowUp)
-        .where(FollowUp.id == followup.id, FollowUp.state.in_(cancellable))
+        .where(FollowUp.id == followup.id,
+               or_(FollowUp.state.in_(cancellable), _stuck_clause(now)))
         .values(state=FollowUpState.CANCELLED, outcome=FollowUpOutcome.CANCELLED,
                 closed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
@@ -364,7 +510,7 @@ def set_outcome(session: Session, followup: FollowUp, outcome: str, *, by: User,
         outcome = FollowUpOutcome(outcome).value
     except ValueError:
         raise FollowUpError(f"unknown outcome {outcome!r}") from None
-    if followup.state == FollowUpState.SENDING:
+    if followup.state == FollowUpState.SENDING and not is_stuck(followup, now):
         raise FollowUpError("this follow-up is being delivered; wait for its result")
     followup.outcome = outcome
     if followup.state not in CLOSED_STATES:
@@ -389,7 +535,7 @@ def _pending_attempt(session: Session, followup_id: int) -> FollowUpAttempt | No
     )
 
 
-def _apply_result(followup: FollowUp, result: AttemptResult, settings: Settings,
+def apply_attempt_result(followup: FollowUp, result: AttemptResult, settings: Settings,
                   now: dt.datetime, outcome: str | None = None) -> None:
     """Move the follow-up on after an attempt: done, stopped, or retried later."""
     followup.updated_at = now
@@ -435,7 +581,7 @@ def record_attempt(session: Session, followup: FollowUp, result: str, *, by: Use
     attempt.result = result_enum.value
     attempt.via = via
     attempt.recorded_by_id = by.id if by else None
-    _apply_result(followup, result_enum, settings, now, outcome)
+    apply_attempt_result(followup, result_enum, settings, now, outcome)
     session.flush()
     audit.record(session, "followup.attempt", actor=by or "twilio", record_type="followup",
                  record_id=followup.id,
@@ -479,315 +625,23 @@ def counselor_leg_ended(session: Session, followup_id: int, call_status: str, *,
     return followup
 
 
-# --- lists ----------------------------------------------------------------------------------
+# --- moved out -----------------------------------------------------------------------------
+
+# The lists and the delivery have modules of their own; their names stay importable from here.
+_MOVED = {
+    "helpline.followup_lists": (
+        "done_followups", "due_followups", "notices_for", "overdue_followups",
+        "requested_followups", "upcoming_followups",
+    ),
+    "helpline.followup_delivery": (
+        "DeliveryReport", "checkin_text", "deliver_due_followups", "escalate_overdue",
+        "next_available_counselor", "reminder_text",
+    ),
+}
 
 
-def requested_followups(session: Session) -> list[FollowUp]:
-    """Requests waiting for a supervisor to schedule them, oldest first."""
-    return list(session.scalars(select(FollowUp).where(
-        FollowUp.state == FollowUpState.REQUESTED).order_by(FollowUp.created_at, FollowUp.id)))
-
-
-def due_followups(session: Session, now: dt.datetime | None = None,
-                  limit: int | None = None) -> list[FollowUp]:
-    """Follow-ups whose time has come, in delivery order (callbacks by when callers held)."""
-    now = now or utcnow()
-    query = (select(FollowUp)
-             .where(FollowUp.state.in_(DUE_STATES), FollowUp.due_at <= now)
-             .order_by(FollowUp.queued_since, FollowUp.due_at, FollowUp.id))
-    if limit:
-        query = query.limit(limit)
-    return list(session.scalars(query))
-
-
-def upcoming_followups(session: Session, now: dt.datetime | None = None) -> list[FollowUp]:
-    now = now or utcnow()
-    return list(session.scalars(select(FollowUp).where(
-        FollowUp.state.in_(DUE_STATES), FollowUp.due_at > now).order_by(FollowUp.due_at)))
-
-
-def _overdue_clause(now: dt.datetime):  # type: ignore[no-untyped-def]
-    return or_(
-        and_(FollowUp.state.in_(DUE_STATES), FollowUp.due_at < now - OVERDUE_AFTER),
-        and_(FollowUp.state == FollowUpState.SENDING,
-             FollowUp.claimed_at < now - STUCK_SENDING_AFTER),
-        and_(FollowUp.state == FollowUpState.REQUESTED,
-             FollowUp.created_at < now - UNSCHEDULED_AFTER),
-        and_(FollowUp.state == FollowUpState.AWAITING_RESULT,
-             FollowUp.claimed_at < now - NO_RESULT_AFTER),
-    )
-
-
-def overdue_followups(session: Session, now: dt.datetime | None = None) -> list[FollowUp]:
-    """Late, stuck, unscheduled or unresolved follow-ups that need a supervisor."""
-    now = now or utcnow()
-    return list(session.scalars(select(FollowUp).where(_overdue_clause(now))
-                                .order_by(FollowUp.due_at, FollowUp.id)))
-
-
-def done_followups(session: Session, since: dt.datetime | None = None,
-                   limit: int = 200) -> list[FollowUp]:
-    query = select(FollowUp).where(FollowUp.state.in_(CLOSED_STATES))
-    if since is not None:
-        query = query.where(FollowUp.closed_at >= since)
-    return list(session.scalars(query.order_by(FollowUp.closed_at.desc()).limit(limit)))
-
-
-def notices_for(session: Session, user: User) -> list[FollowUpNotice]:
-    """Unread follow-up notices for this user (their own and their role's)."""
-    return list(session.scalars(
-        select(FollowUpNotice)
-        .where(FollowUpNotice.read_at.is_(None),
-               or_(FollowUpNotice.user_id == user.id,
-                   and_(FollowUpNotice.user_id.is_(None), FollowUpNotice.role == user.role)))
-        .order_by(FollowUpNotice.id)))
-
-
-# --- delivery -------------------------------------------------------------------------------
-
-
-def checkin_text(settings: Settings) -> str:
-    """The SMS check-in body: configurable, neutral, never a note or a word of substance use."""
-    return settings.sms_checkin_text.format(helpline=settings.helpline_name,
-                                            number=settings.helpline_number)
-
-
-def reminder_text(settings: Settings, followup_id: int) -> str:
-    return (f"{settings.helpline_name}: follow-up #{followup_id} is due. "
-            "Details are on the dashboard.")
-
-
-def next_available_counselor(session: Session, language: str) -> User | None:
-    """An available counselor who speaks ``language`` and is not already ringing for a
-    callback; the one available longest first."""
-    busy = select(FollowUp.bridged_to_id).where(
-        FollowUp.state.in_((FollowUpState.SENDING, FollowUpState.AWAITING_RESULT)),
-        FollowUp.bridged_to_id.is_not(None))
-    candidates = session.scalars(
-        select(User).where(User.active.is_(True), User.status == AgentStatus.AVAILABLE,
-                           User.role.in_((Role.COUNSELOR, Role.SUPERVISOR)),
-                           User.id.not_in(busy))
-        .order_by(User.status_since, User.id))
-    for user in candidates:
-        if language in user.language_list:
-            return user
-    return None
-
-
-@dataclass
-class DeliveryReport:
-    delivered: list[int] = field(default_factory=list)
-    lost_race: int = 0  # claimed by another run first
-    deferred: int = 0  # quiet hours in the caller's zone
-    waiting_for_counselor: int = 0
-    stopped: int = 0  # STOP or consent withdrawn
-    failed: int = 0
-
-
-SessionSource = Database | sessionmaker | Callable[[], Session]
-
-
-def _factory(source: SessionSource) -> Callable[[], Session]:
-    if isinstance(source, Database):
-        return source.sessions
-    return source
-
-
-def _caller_facing(followup: FollowUp) -> bool:
-    return followup.kind in (FollowUpKind.SMS_CHECKIN, FollowUpKind.BRIDGED_CALLBACK)
-
-
-def _still_due(now: dt.datetime, followup_id: int):  # type: ignore[no-untyped-def]
-    return and_(FollowUp.id == followup_id, FollowUp.state.in_(DUE_STATES),
-                FollowUp.due_at <= now)
-
-
-def deliver_due_followups(sessions: SessionSource, telephony: Telephony, settings: Settings,
-                          now: dt.datetime | None = None, limit: int = 1000) -> DeliveryReport:
-    """Deliver every follow-up due at ``now``, each exactly once however many runs race.
-
-    Each follow-up is claimed by a conditional UPDATE (state due and due_at <= now) in its own
-    committed transaction; only the run that changed the row calls the provider.
-    """
-    now = now or utcnow()
-    factory = _factory(sessions)
-    report = DeliveryReport()
-    with factory() as session:
-        ids = list(session.scalars(
-            select(FollowUp.id)
-            .where(FollowUp.state.in_(DUE_STATES), FollowUp.due_at <= now)
-            .order_by(FollowUp.queued_since, FollowUp.due_at, FollowUp.id).limit(limit)))
-    for followup_id in ids:
-        if _claim(factory, followup_id, settings, now, report):
-            _send(factory, followup_id, telephony, settings, now, report)
-    return report
-
-
-def _claim(factory: Callable[[], Session], followup_id: int, settings: Settings,
-           now: dt.datetime, report: DeliveryReport) -> bool:
-    """Check what would stop or defer delivery, then claim. True if this run won."""
-    with factory() as session:
-        followup = session.get(FollowUp, followup_id)
-        if followup is None or followup.state not in DUE_STATES:
-            report.lost_race += 1
-            return False
-        stop_outcome = None
-        if followup.consent.withdrawn_at is not None:
-            stop_outcome = FollowUpOutcome.CONSENT_WITHDRAWN
-        elif followup.kind == FollowUpKind.SMS_CHECKIN and is_opted_out(session, followup.phone):
-            stop_outcome = FollowUpOutcome.OPTED_OUT
-        if stop_outcome is not None:
-            changed = session.execute(
-                update(FollowUp).where(_still_due(now, followup_id))
-                .values(state=FollowUpState.STOPPED, outcome=stop_outcome, closed_at=now,
-                        updated_at=now)
-            ).rowcount
-            if changed == 1:
-                if stop_outcome == FollowUpOutcome.OPTED_OUT:
-                    session.add(FollowUpAttempt(followup_id=followup_id, at=now,
-                                                result=AttemptResult.OPTED_OUT, via="delivery"))
-                audit.record(session, "followup.stopped", actor=SCHEDULER_ACTOR,
-                             record_type="followup", record_id=followup_id,
-                             detail={"outcome": stop_outcome.value})
-                report.stopped += 1
-            session.commit()
-            return False
-        if _caller_facing(followup) and in_quiet_hours(now, followup.timezone, settings):
-            later = next_allowed_time(now, followup.timezone, settings)
-            session.execute(update(FollowUp).where(_still_due(now, followup_id))
-                            .values(due_at=later, updated_at=now))
-            session.commit()
-            report.deferred += 1
-            return False
-        counselor_id = None
-        if followup.kind == FollowUpKind.BRIDGED_CALLBACK:
-            counselor = (session.get(User, followup.assigned_to_id) if followup.assigned_to_id
-                         else next_available_counselor(session, followup.language))
-            if counselor is None:
-                report.waiting_for_counselor += 1
-                return False
-            counselor_id = counselor.id
-        session.expunge_all()
-        claimed = session.execute(
-            update(FollowUp).where(_still_due(now, followup_id))
-            .values(state=FollowUpState.SENDING, claimed_at=now, updated_at=now,
-                    attempts=FollowUp.attempts + 1, bridged_to_id=counselor_id)
-        ).rowcount
-        if claimed != 1:
-            session.rollback()
-            report.lost_race += 1
-            return False
-        session.commit()
-        return True
-
-
-def _send(factory: Callable[[], Session], followup_id: int, telephony: Telephony,
-          settings: Settings, now: dt.datetime, report: DeliveryReport) -> None:
-    """Call the provider for a follow-up this run claimed, and record what happened."""
-    with factory() as session:
-        followup = session.get(FollowUp, followup_id)
-        assert followup is not None and followup.state == FollowUpState.SENDING
-        try:
-            attempt = _deliver(session, followup, telephony, settings, now)
-        except Exception as exc:  # keep the claim's record whatever the adapter did
-            session.rollback()
-            log.error("follow-up %s: delivery failed (%s)", followup_id, type(exc).__name__)
-            followup = session.get(FollowUp, followup_id)
-            assert followup is not None
-            attempt = FollowUpAttempt(followup_id=followup_id, at=now,
-                                      result=AttemptResult.FAILED, via="delivery")
-            session.add(attempt)
-            _apply_result(followup, AttemptResult.FAILED, settings, now)
-        if attempt.result == AttemptResult.FAILED:
-            report.failed += 1
-        else:
-            report.delivered.append(followup_id)
-        audit.record(session, "followup.deliver", actor=SCHEDULER_ACTOR, record_type="followup",
-                     record_id=followup_id,
-                     detail={"kind": followup.kind, "attempt": followup.attempts,
-                             "result": attempt.result, "state": followup.state})
-        session.commit()
-
-
-def _deliver(session: Session, followup: FollowUp, telephony: Telephony, settings: Settings,
-             now: dt.datetime) -> FollowUpAttempt:
-    base = settings.public_base_url
-    purpose = f"followup_{followup.kind}"
-    if followup.kind == FollowUpKind.SMS_CHECKIN:
-        msg = telephony.send_sms(session, followup.phone or "", checkin_text(settings),
-                                 purpose=purpose)
-        result = AttemptResult.FAILED if msg.status == "failed" else AttemptResult.SENT
-    elif followup.kind == FollowUpKind.BRIDGED_CALLBACK:
-        counselor = session.get(User, followup.bridged_to_id)
-        assert counselor is not None
-        # The caller's number is looked up by id in the webhook: never in a URL.
-        msg = telephony.place_call(
-            session, counselor.phone or f"client:{counselor.client_identity}",
-            f"{base}/ivr/followups/{followup.id}/answer", purpose=purpose,
-            status_callback=f"{base}/ivr/followups/{followup.id}/status",
-            caller_id=settings.helpline_number)
-        result = AttemptResult.FAILED if msg.status == "failed" else None
-    else:
-        session.add(FollowUpNotice(followup_id=followup.id, kind="reminder",
-                                   user_id=followup.assigned_to_id,
-                                   role=None if followup.assigned_to_id else Role.COUNSELOR.value,
-                                   created_at=now))
-        counselor = (session.get(User, followup.assigned_to_id) if followup.assigned_to_id
-                     else None)
-        msg = None
-        if counselor is not None and counselor.phone and not is_opted_out(session,
-                                                                            counselor.phone):
-            msg = telephony.send_sms(session, counselor.phone,
-                                     reminder_text(settings, followup.id), purpose=purpose)
-        result = None
-    attempt = FollowUpAttempt(
-        followup_id=followup.id, at=now, via="delivery",
-        result=(result or "pending"),
-        outbox_id=msg.id if msg else None, provider_sid=msg.provider_sid if msg else None)
-    session.add(attempt)
-    if result is None:
-        followup.state = FollowUpState.AWAITING_RESULT
-        followup.updated_at = now
-    else:
-        _apply_result(followup, result, settings, now)
-    session.flush()
-    return attempt
-
-
-# --- escalation -----------------------------------------------------------------------------
-
-
-def escalate_overdue(session: Session, telephony: Telephony, settings: Settings,
-                     now: dt.datetime | None = None) -> int:
-    """Tell supervisors, once per follow-up, about late or stuck follow-ups.
-
-    A dashboard notice and an audit event each; one neutral SMS to each supervisor with a
-    phone when anything new is overdue. Returns how many were newly escalated.
-    """
-    now = now or utcnow()
-    ids = list(session.scalars(select(FollowUp.id).where(_overdue_clause(now),
-                                                         FollowUp.escalated_at.is_(None))))
-    escalated = 0
-    for followup_id in ids:
-        changed = session.execute(
-            update(FollowUp).where(FollowUp.id == followup_id, FollowUp.escalated_at.is_(None))
-            .values(escalated_at=now)
-        ).rowcount
-        if changed != 1:
-            continue
-        escalated += 1
-        session.add(FollowUpNotice(followup_id=followup_id, kind="overdue",
-                                   role=Role.SUPERVISOR.value, created_at=now))
-        audit.record(session, "followup.escalate", actor=SCHEDULER_ACTOR,
-                     record_type="followup", record_id=followup_id)
-    if escalated:
-        supervisors = session.scalars(select(User).where(
-            User.role == Role.SUPERVISOR, User.active.is_(True), User.phone.is_not(None)))
-        body = (f"{settings.helpline_name}: {escalated} follow-up(s) are overdue. "
-                "Details are on the dashboard.")
-        for supervisor in supervisors:
-            if supervisor.phone and not is_opted_out(session, supervisor.phone):
-                telephony.send_sms(session, supervisor.phone, body,
-                                   purpose="followup_escalation")
-    session.flush()
-    return escalated
+def __getattr__(name: str) -> Any:
+    for module, names in _MOVED.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,18 +15,25 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from helpline import audit, followups
+from helpline import audit, followup_delivery
 from helpline.config import Settings
 from helpline.db import Database, utcnow
-from helpline.models import Call, Contact, OutboxMessage
+from helpline.models import (
+    Call,
+    Consent,
+    Contact,
+    Disclosure,
+    OutboxMessage,
+    OverdoseProtocol,
+    SafeContactPreferences,
+)
 from helpline.models.followups import (
     CLOSED_STATES,
     FollowUp,
     FollowUpAttempt,
-    FollowUpConsent,
     FollowUpDailySummary,
 )
 from helpline.telephony import Telephony
@@ -59,10 +66,10 @@ def context() -> JobContext:
 # --- jobs -----------------------------------------------------------------------------------
 
 
-def deliver_due(now: dt.datetime | None = None) -> followups.DeliveryReport:
+def deliver_due(now: dt.datetime | None = None) -> followup_delivery.DeliveryReport:
     """Deliver every follow-up that is due (exactly once each)."""
     ctx = context()
-    report = followups.deliver_due_followups(ctx.db, ctx.telephony, ctx.settings, now=now)
+    report = followup_delivery.deliver_due_followups(ctx.db, ctx.telephony, ctx.settings, now=now)
     if report.delivered or report.failed or report.stopped:
         log.info("follow-ups: %d delivered, %d failed, %d stopped, %d deferred",
                  len(report.delivered), report.failed, report.stopped, report.deferred)
@@ -73,7 +80,7 @@ def escalate_overdue(now: dt.datetime | None = None) -> int:
     """Tell supervisors about late or stuck follow-ups (once each)."""
     ctx = context()
     with ctx.db.session() as session:
-        return followups.escalate_overdue(session, ctx.telephony, ctx.settings, now=now)
+        return followup_delivery.escalate_overdue(session, ctx.telephony, ctx.settings, now=now)
 
 
 def purge_expired(now: dt.datetime | None = None) -> dict[str, int]:
@@ -122,6 +129,9 @@ def purge_expired_data(session: Session, settings: Settings,
 
     run("contact_notes", update(Contact)
         .where(Contact.created_at < cutoff, Contact.notes.is_not(None)).values(notes=None))
+    run("overdose_locations", update(OverdoseProtocol)
+        .where(OverdoseProtocol.started_at < cutoff, OverdoseProtocol.location.is_not(None))
+        .values(location=None))
     run("contact_links", update(Contact)
         .where(Contact.created_at < cutoff, Contact.caller_hash.is_not(None))
         .values(caller_hash=None))
@@ -133,12 +143,19 @@ def purge_expired_data(session: Session, settings: Settings,
         .where(FollowUp.state.in_(CLOSED_STATES), FollowUp.closed_at < cutoff,
                FollowUp.phone.is_not(None))
         .values(phone=None, caller_hash=None))
-    still_open = exists().where(FollowUp.consent_id == FollowUpConsent.id,
+    still_open = exists().where(FollowUp.consent_id == Consent.id,
                                 FollowUp.state.not_in(CLOSED_STATES))
-    run("consent_numbers", update(FollowUpConsent)
-        .where(FollowUpConsent.recorded_at < cutoff, FollowUpConsent.phone.is_not(None),
+    run("consent_numbers", update(Consent)
+        .where(Consent.recorded_at < cutoff,
+               (Consent.phone.is_not(None)) | (Consent.caller_hash.is_not(None))
+               | (Consent.third_party_name.is_not(None)),
                ~still_open)
-        .values(phone=None, caller_hash=None))
+        .values(phone=None, caller_hash=None, third_party_name=None))
+    run("disclosure_links", update(Disclosure)
+        .where(Disclosure.disclosed_at < cutoff, Disclosure.caller_hash.is_not(None))
+        .values(caller_hash=None))
+    run("safe_contact_preferences", delete(SafeContactPreferences)
+        .where(SafeContactPreferences.updated_at < cutoff))
     run("outbox_numbers", update(OutboxMessage)
         .where(OutboxMessage.created_at < cutoff, OutboxMessage.to_hash.is_not(None))
         .values(to_number="", to_hash=None))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from helpline.config import Settings
 from helpline.db import utcnow
 from helpline.models import AgentStatus, Call, CallEvent, User
+from helpline.softphone import ring_destination
 
 SIGNED_IN = (AgentStatus.AVAILABLE, AgentStatus.ON_CALL, AgentStatus.WRAP_UP)
 
@@ -51,6 +52,27 @@ def queue_snapshot(session: Session, now: dt.datetime | None = None) -> list[Que
     return sorted(result, key=lambda q: (not q.crisis, -q.longest_wait_seconds, q.name))
 
 
+@dataclass(frozen=True)
+class QueuePlace:
+    position: int  # 1 for the head of the queue
+    size: int
+    average_seconds: int  # how long the callers now waiting have held, on average
+
+
+def queue_place(session: Session, call: Call, now: dt.datetime | None = None) -> QueuePlace:
+    """Where a waiting caller stands in their queue (first in, first out, as Twilio's)."""
+    now = now or utcnow()
+    waiting = session.execute(
+        select(Call.id, Call.enqueued_at)
+        .where(Call.status == "queued", Call.queue_name == call.queue_name,
+               Call.counselor_id.is_(None))
+        .order_by(Call.enqueued_at, Call.id)).all()
+    ids = [row.id for row in waiting]
+    position = ids.index(call.id) + 1 if call.id in ids else len(ids) + 1
+    held = [max(0, int((now - at).total_seconds())) for _, at in waiting if at is not None]
+    return QueuePlace(position, max(len(ids), position), sum(held) // len(held) if held else 0)
+
+
 def available_counselors(session: Session, language: str) -> list[User]:
     """Counselors ready for a call in ``language``, longest available first."""
     users = session.scalars(select(User).where(User.active.is_(True),
@@ -59,10 +81,16 @@ def available_counselors(session: Session, language: str) -> list[User]:
     return [u for u in users if language in u.language_list]
 
 
+# Asked by the IVR before each caller is queued: only the languages column (a whole User would
+# decrypt its phone number and second-factor secret), in a statement built once.
+_SIGNED_IN_LANGUAGES = select(User.languages).where(User.active.is_(True),
+                                                    User.status.in_(SIGNED_IN))
+
+
 def counselors_signed_in(session: Session, language: str) -> int:
     """How many counselors for ``language`` are signed in (available, on a call or wrapping up)."""
-    users = session.scalars(select(User).where(User.active.is_(True), User.status.in_(SIGNED_IN)))
-    return sum(1 for u in users if language in u.language_list)
+    return sum(1 for languages in session.scalars(_SIGNED_IN_LANGUAGES)
+               if language in languages.split())
 
 
 def counselor_leg_url(settings: Settings, queue_name: str, language: str) -> str:
@@ -100,9 +128,9 @@ def take_next_call(session: Session, counselor: User, telephony: Any, settings: 
     counselor.status_since = now
     session.add(CallEvent(call=call, at=now, kind="assigned",
                           detail={"counselor_id": counselor.id, "queue": call.queue_name}))
-    to = counselor.phone or f"client:{counselor.client_identity}"
-    telephony.place_call(session, to, counselor_leg_url(settings, call.queue_name or "",
-                                                        call.language),
+    # Their phone or their browser, as every counselor leg (helpline.softphone decides).
+    telephony.place_call(session, ring_destination(counselor, settings),
+                         counselor_leg_url(settings, call.queue_name or "", call.language),
                          purpose="counselor_leg")
     session.flush()
     return call

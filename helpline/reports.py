@@ -186,6 +186,10 @@ def build_report(session: Session, start: dt.date, end: dt.date, *, timezone: st
     _contact_figures(session, report, lo, hi)
     _referral_figures(session, report, lo, hi)
     _followup_figures(session, report, lo, hi)
+    _screening_figures(session, report, lo, hi)
+    from helpline.referral_outcomes import admission_tables
+
+    report.tables.update(admission_tables(session, lo, hi, report.queue))
     return report
 
 
@@ -360,6 +364,30 @@ def _followup_figures(session: Session, report: Report, lo: dt.datetime, hi: dt.
     order = ("Requested", "Scheduled", "Completed", "Reached", "Cancelled or stopped")
     report.tables["followups"] = Table("followups", "Follow-ups", ["Stage", "Follow-ups"],
                                        [[k, stages[k]] for k in order])
+
+
+def _screening_figures(session: Session, report: Report, lo: dt.datetime,
+                       hi: dt.datetime) -> None:
+    """Screenings given in the range per instrument, how many were positive, and the rate."""
+    from helpline.models import Screening
+    from helpline.screening import INSTRUMENTS
+
+    where: list[ColumnElement[bool]] = [Screening.at >= lo, Screening.at < hi]
+    if report.queue:
+        in_queue = select(Call.id).where(Call.queue_name == report.queue)
+        where.append(Screening.contact_id.in_(select(Contact.id)
+                                              .where(Contact.call_id.in_(in_queue))))
+    counts = {instrument: (int(n), int(positive or 0)) for instrument, n, positive in
+              session.execute(select(Screening.instrument, func.count(),
+                                     func.sum(case((Screening.positive, 1), else_=0)))
+                              .where(*where).group_by(Screening.instrument))}
+    rows: list[list[object]] = []
+    for key in [*INSTRUMENTS, *sorted(set(counts) - set(INSTRUMENTS))]:
+        n, positive = counts.get(key, (0, 0))
+        name = INSTRUMENTS[key].name if key in INSTRUMENTS else key
+        rows.append([name, n, positive, _pct(_ratio(positive, n))])
+    report.tables["screening"] = Table("screening", "Screenings", [
+        "Instrument", "Screenings", "Positive", "Positive rate"], rows)
 
 
 def _reached(outcome: str | None) -> bool:

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -338,16 +339,33 @@ def start_scheduler(runtime: Any) -> HelplineScheduler:
 @click.pass_context
 def scheduler_command(click_ctx: click.Context) -> None:
     """Run the scheduler on its own (production). Any number may run: one is active."""
-    from helpline.cli import CliContext
+    from helpline.cli import CliContext, friendly_errors
+
+    friendly_errors(_run_scheduler)(click_ctx.ensure_object(CliContext))
+
+
+def _stop_on_term(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_scheduler(ctx: Any) -> None:
+    from helpline import configure_logging, migrate
     from helpline.telephony import telephony_for
     from helpline.web import Runtime
 
-    ctx = click_ctx.ensure_object(CliContext)
     settings = ctx.settings
+    if not migrate.is_current(ctx.db):
+        raise click.ClickException("the database schema is not current: run `helpline init`")
+    configure_logging(settings.log_level)
     runtime = Runtime(settings=settings, db=ctx.db, telephony=telephony_for(settings))
     scheduler = HelplineScheduler(runtime)
     click.echo(f"Scheduler {scheduler.holder} started; waiting to become the active one.")
+    # A service manager stops with SIGTERM: hand the election over at once rather than leave
+    # the standbys waiting for the lease to expire.
+    previous = signal.signal(signal.SIGTERM, _stop_on_term)
     try:
         scheduler.run_forever()
     except KeyboardInterrupt:
         click.echo("Scheduler stopped.")
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,4 +1,4 @@
-"""The telephony port: send an SMS, place a call. Two adapters.
+"""The telephony port: send an SMS, place a call, move a live call. Two adapters.
 
 * :class:`OutboxTelephony` (the default without Twilio credentials) records what would be sent.
 * :class:`TwilioTelephony` sends through Twilio's REST API and records what it sent.
@@ -40,6 +40,10 @@ class Telephony(Protocol):
         status_callback: str | None = None, caller_id: str | None = None,
     ) -> OutboxMessage: ...
 
+    def redirect_call(
+        self, session: Session, call_sid: str, to: str, url: str, *, purpose: str,
+    ) -> OutboxMessage: ...
+
 
 def _record(session: Session, **fields: object) -> OutboxMessage:
     to = str(fields["to_number"])
@@ -70,6 +74,14 @@ class OutboxTelephony:
                        from_number=caller_id or self.from_number, twiml_url=url,
                        provider=self.name, purpose=purpose,
                        provider_sid="CA" + secrets.token_hex(16))
+
+    def redirect_call(self, session: Session, call_sid: str, to: str, url: str, *,
+                      purpose: str) -> OutboxMessage:
+        """Record that the live call ``call_sid`` (to ``to``) would move to the TwiML at
+        ``url`` (a conference, for instance)."""
+        return _record(session, kind="redirect", to_number=to, from_number=self.from_number,
+                       twiml_url=url, provider=self.name, purpose=purpose,
+                       provider_sid=call_sid)
 
 
 class TwilioTelephony:
@@ -108,6 +120,19 @@ class TwilioTelephony:
         except (TwilioRestException, TwilioException, OSError) as exc:
             return _record(session, status="failed", error=_error_text(exc), **fields)
         return _record(session, status=call.status or "queued", provider_sid=call.sid, **fields)
+
+    def redirect_call(self, session: Session, call_sid: str, to: str, url: str, *,
+                      purpose: str) -> OutboxMessage:
+        """Move a live call to new TwiML (Twilio: update the call's ``Url``)."""
+        fields: dict[str, object] = dict(kind="redirect", to_number=to,
+                                         from_number=self.from_number, twiml_url=url,
+                                         provider=self.name, purpose=purpose,
+                                         provider_sid=call_sid)
+        try:
+            call = self.client.calls(call_sid).update(url=url, method="POST")
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            return _record(session, status="failed", error=_error_text(exc), **fields)
+        return _record(session, status=call.status or "queued", **fields)
 
 
 def _error_text(exc: Exception) -> str:

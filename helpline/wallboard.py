@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from helpline.db import utcnow
 from helpline.models import AgentStatus, Call, Outcome, Role, User
+from helpline.overdose import OverdoseInProgress, overdoses_in_progress
 from helpline.queues import queue_snapshot
 
 STATUS_ORDER = (AgentStatus.AVAILABLE, AgentStatus.ON_CALL, AgentStatus.WRAP_UP,
@@ -56,6 +57,8 @@ class Wallboard:
     callbacks_today: int = 0
     service_level_today: dict[str, float | None] = field(default_factory=dict)
     average_speed_of_answer_today: float | None = None
+    # Overdoses in progress (helpline.overdose), longest running first: shown at the top.
+    overdoses: list[OverdoseInProgress] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +102,7 @@ def wallboard(session: Session, *, timezone: str, now: dt.datetime | None = None
         .where(Call.started_at >= now - dt.timedelta(hours=12))
     ).one()
     _today(session, board, midnight, now)
+    board.overdoses = overdoses_in_progress(session, now=now)
     return board
 
 

@@ -13,8 +13,9 @@ from flask import Blueprint, Flask, Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
-from ivr.flow import load_flows
+from ivr.live import LiveFlows
 from ivr.security import require_twilio_signature
+from ivr.versions import defaults_from
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,14 @@ blueprint.before_request(require_twilio_signature)
 
 @blueprint.record_once
 def _load_flows(state: Any) -> None:
-    # A bad flow file stops the app from starting, with the file and entry named.
-    state.app.extensions["ivr_flows"] = load_flows()
+    # A bad flow file (or line setting) stops the app from starting, with the entry named.
+    settings = state.app.extensions["helpline"].settings
+    live = LiveFlows(defaults_from(settings), check_seconds=settings.ivr_flow_check_seconds,
+                     cache_file=settings.instance_dir / "ivr-live.json")
+    # The live version (published by supervisors, checked every few seconds); ivr_flows stays
+    # what ships (version 0) for code that only needs the languages and their structure.
+    state.app.extensions["ivr_live"] = live
+    state.app.extensions["ivr_flows"] = live.shipped.flows
 
 
 @blueprint.errorhandler(Exception)
@@ -54,3 +61,9 @@ from ivr import info_views, menu_views, queue_views, webhooks  # noqa: E402
 
 __all__ = ["blueprint", "info_views", "menu_views", "queue_views", "register_phone", "webhooks"]
 from ivr import followup_views  # noqa: E402,F401  (bridged follow-up callbacks)
+
+# isort: split
+from ivr import conference_views  # noqa: E402,F401  (the overdose protocol's conference)
+
+# isort: split
+from ivr import handoff_views  # noqa: E402,F401  (warm handoff to treatment intake)

@@ -1,7 +1,8 @@
 """The call flow as data: one TOML file per language, checked when the app starts.
 
 A bad entry stops the start-up with a :class:`FlowError` that names the file and the entry
-(``es.toml: options[3].key``), so a typo never reaches a caller.
+(``es.toml: options[3].key``), so a typo never reaches a caller. The same checks judge the
+versions supervisors edit in the dashboard (ivr/versions.py), where the "file" is the field.
 """
 
 from __future__ import annotations
@@ -49,6 +50,28 @@ REQUIRED_SMS: dict[str, set[str]] = {
     "centers": {"centers"}, "groups": {"number"}, "resources": {"number"},
 }
 REQUIRED_QUEUES = {"general", "crisis"}
+# What each placeholder is filled with, for the people who edit the prompts.
+PLACEHOLDERS = {
+    "helpline": "the helpline's name",
+    "key": "the key the caller pressed, read out",
+    "position": "the caller's place in line",
+    "minutes": "the estimated wait, in whole minutes",
+    "last_four": "the last four digits of the caller's number, read one by one",
+    "digits": "the callback number, read digit by digit",
+    "n": "the center's place in the list (1 to 3)",
+    "name": "the center's name",
+    "distance": "the distance in miles from the ZIP code's centre",
+    "phone": "the center's phone number, read digit by digit",
+    "number": "the helpline's phone number",
+    "centers": "the names and phone numbers of the centers found",
+}
+# Whatever else changes, the greeting tells every caller where emergencies go (issue 3).
+MUST_MENTION = {"greeting": ("911", "988")}
+MAX_PROMPT = 1000  # characters: a longer prompt is a lecture, not a menu
+MAX_SMS = 320  # two SMS segments at most
+# Where crisis calls may be transferred: 988, a three-digit N11 code such as 911, or E.164.
+_CRISIS_NUMBER = re.compile(r"^(988|[2-9]11|\+[1-9]\d{6,14})$")
+MAX_HOLD_RANGE = (30, 7200)
 
 
 class FlowError(Exception):
@@ -69,6 +92,16 @@ class MenuOption:
 class QueueSpec:
     group: str
     priority: int
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """What holds for the whole line rather than one language."""
+
+    crisis_number: str
+    handle_crisis_in_house: bool
+    max_hold_seconds: int
+    callbacks_enabled: bool
 
 
 @dataclass(frozen=True)
@@ -126,14 +159,89 @@ def _placeholders(template: str, where: str) -> set[str]:
         raise FlowError(f"{where}: malformed template ({exc})") from None
 
 
-def _text(table: dict[str, Any], key: str, where: str, allowed: set[str]) -> str:
-    value = table.get(key)
+def check_text(value: object, where: str, allowed: set[str], *, required: bool = False,
+               limit: int = MAX_PROMPT) -> str:
+    """A prompt or text template: text, not too long, only the placeholders it may use."""
     if not isinstance(value, str):
-        raise FlowError(f"{where}.{key}: missing or not text")
-    unknown = _placeholders(value, f"{where}.{key}") - allowed
+        raise FlowError(f"{where}: missing or not text")
+    if required and not value.strip():
+        raise FlowError(f"{where}: must not be empty (the caller would hear nothing)")
+    if len(value) > limit:
+        raise FlowError(f"{where}: {len(value)} characters; at most {limit}")
+    unknown = _placeholders(value, where) - allowed
     if unknown:
-        raise FlowError(f"{where}.{key}: unknown placeholder {{{sorted(unknown)[0]}}}")
+        raise FlowError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}}"
+                        + (f"; this one may use {', '.join(f'{{{a}}}' for a in sorted(allowed))}"
+                           if allowed else "; this one takes none"))
     return value
+
+
+def check_prompt(key: str, value: object, where: str) -> str:
+    """A prompt: :func:`check_text` with its placeholders, and what it must always say."""
+    text = check_text(value, where, REQUIRED_PROMPTS[key], required=True)
+    spoken_digits = re.sub(r"[^0-9]", "", text)
+    missing = [n for n in MUST_MENTION.get(key, ()) if n not in spoken_digits]
+    if missing:
+        raise FlowError(f"{where}: must still tell callers about {' and '.join(missing)} "
+                        "(medical emergencies, suicidal crisis)")
+    return text
+
+
+def _text(table: dict[str, Any], key: str, where: str, allowed: set[str], *,
+          required: bool = True, limit: int = MAX_PROMPT) -> str:
+    return check_text(table.get(key), f"{where}.{key}", allowed, required=required, limit=limit)
+
+
+def check_crisis_words(value: object, where: str) -> tuple[str, ...]:
+    if (not isinstance(value, list | tuple) or not value
+            or not all(isinstance(w, str) and w.strip() for w in value)):
+        raise FlowError(f"{where}: a list of words or phrases is needed")
+    return tuple(value)
+
+
+def check_pause_seconds(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
+        raise FlowError(f"{where}: a whole number from 1 to 60 is needed")
+    return value
+
+
+def check_music_url(value: object, where: str) -> str:
+    if not isinstance(value, str) or (value and not re.fullmatch(r"https://\S+", value)):
+        raise FlowError(f"{where}: an https address or empty")
+    return value
+
+
+def check_crisis_number(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _CRISIS_NUMBER.match(value):
+        raise FlowError(f"{where}: {value!r} is not 988, a three-digit code such as 911, "
+                        "or an E.164 number such as +18005550100")
+    return value
+
+
+def check_max_hold_seconds(value: object, where: str) -> int:
+    low, high = MAX_HOLD_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FlowError(f"{where}: a whole number of seconds from {low} to {high} is needed")
+    return value
+
+
+def _flag(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise FlowError(f"{where}: true or false is needed")
+    return value
+
+
+def parse_line(data: dict[str, Any], source: str) -> LineSettings:
+    """Check the line settings (crisis number, in-house crisis, hold limit, callbacks)."""
+    return LineSettings(
+        crisis_number=check_crisis_number(data.get("crisis_number"),
+                                          f"{source}: crisis_number"),
+        handle_crisis_in_house=_flag(data.get("handle_crisis_in_house"),
+                                     f"{source}: handle_crisis_in_house"),
+        max_hold_seconds=check_max_hold_seconds(data.get("max_hold_seconds"),
+                                                f"{source}: max_hold_seconds"),
+        callbacks_enabled=_flag(data.get("callbacks_enabled"), f"{source}: callbacks_enabled"),
+    )
 
 
 def parse_flow(data: dict[str, Any], source: str) -> Flow:
@@ -161,15 +269,16 @@ def parse_flow(data: dict[str, Any], source: str) -> Flow:
         raise FlowError(f"{source}: gather_language: expected e.g. es-MX")
 
     prompts_table = need("prompts")
-    prompts = {k: _text(prompts_table, k, f"{source}: prompts", allowed)
-               for k, allowed in REQUIRED_PROMPTS.items()}
+    prompts = {k: check_prompt(k, prompts_table.get(k), f"{source}: prompts.{k}")
+               for k in REQUIRED_PROMPTS}
     sms_table = need("sms")
-    sms = {k: _text(sms_table, k, f"{source}: sms", allowed)
+    # An empty text is allowed: Twilio answers STOP and START itself on long codes.
+    sms = {k: _text(sms_table, k, f"{source}: sms", allowed, required=False, limit=MAX_SMS)
            for k, allowed in REQUIRED_SMS.items()}
 
-    crisis_words = need("crisis").get("words") if isinstance(data.get("crisis"), dict) else None
-    if not crisis_words or not all(isinstance(w, str) and w.strip() for w in crisis_words):
-        raise FlowError(f"{source}: crisis.words: a list of words or phrases is needed")
+    crisis = data.get("crisis")
+    crisis_words = check_crisis_words(crisis.get("words") if isinstance(crisis, dict) else None,
+                                      f"{source}: crisis.words")
 
     queues_table = need("queues")
     queues: dict[str, QueueSpec] = {}
@@ -216,41 +325,52 @@ def parse_flow(data: dict[str, Any], source: str) -> Flow:
         raise FlowError(f"{source}: options[0]: crisis is offered first")
 
     hold = data.get("hold", {})
-    pause = hold.get("pause_seconds", 20)
-    if not isinstance(pause, int) or not 1 <= pause <= 60:
-        raise FlowError(f"{source}: hold.pause_seconds: a whole number from 1 to 60 is needed")
-    music = hold.get("music_url", "")
-    if not isinstance(music, str) or (music and not music.startswith("https://")):
-        raise FlowError(f"{source}: hold.music_url: an https address or empty")
+    pause = check_pause_seconds(hold.get("pause_seconds", 20), f"{source}: hold.pause_seconds")
+    music = check_music_url(hold.get("music_url", ""), f"{source}: hold.music_url")
     return Flow(language, str(need("name")), language_key, say_language, voice,
-                gather_language, prompts, sms, tuple(crisis_words), tuple(options), queues,
+                gather_language, prompts, sms, crisis_words, tuple(options), queues,
                 pause, music)
 
 
-def load_flows(directory: Path | None = None) -> dict[str, Flow]:
-    """Read and check every ``*.toml`` flow in ``directory``; English is required."""
+def read_flow_files(directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The raw data of every ``*.toml`` flow in ``directory``, by language (the file's stem)."""
     directory = directory or FLOWS_DIR
-    flows: dict[str, Flow] = {}
+    raw: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("*.toml")):
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw[path.stem] = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise FlowError(f"{path.name}: cannot be read ({exc})") from None
-        flow = parse_flow(data, path.name)
-        if flow.language != path.stem:
-            raise FlowError(f"{path.name}: language: {flow.language!r} but the file is "
-                            f"named {path.stem}")
+    if "en" not in raw:
+        raise FlowError(f"{directory}: en.toml: missing (English is the default flow)")
+    return raw
+
+
+def build_flows(raw: dict[str, dict[str, Any]], suffix: str = ".toml") -> dict[str, Flow]:
+    """Check every language's data and the rules between them; errors name ``<lang><suffix>``."""
+    flows: dict[str, Flow] = {}
+    for stem, data in raw.items():
+        flow = parse_flow(data, f"{stem}{suffix}")
+        if flow.language != stem:
+            raise FlowError(f"{stem}{suffix}: language: {flow.language!r} but the file is "
+                            f"named {stem}")
         flows[flow.language] = flow
     if "en" not in flows:
-        raise FlowError(f"{directory}: en.toml: missing (English is the default flow)")
+        raise FlowError(f"en{suffix}: missing (English is the default flow)")
     first = flows["en"]
     keys: dict[str, str] = {}
     for flow in flows.values():
         if flow.language_key in keys:
-            raise FlowError(f"{flow.language}.toml: language_key: {flow.language_key} is also "
-                            f"the key of {keys[flow.language_key]}.toml")
+            raise FlowError(f"{flow.language}{suffix}: language_key: {flow.language_key} is "
+                            f"also the key of {keys[flow.language_key]}{suffix}")
         keys[flow.language_key] = flow.language
     for flow in flows.values():
         if set(flow.queues) != set(first.queues):
-            raise FlowError(f"{flow.language}.toml: queues: must name the same queues as en.toml")
+            raise FlowError(f"{flow.language}{suffix}: queues: must name the same queues as "
+                            f"en{suffix}")
     return flows
+
+
+def load_flows(directory: Path | None = None) -> dict[str, Flow]:
+    """Read and check every ``*.toml`` flow in ``directory``; English is required."""
+    return build_flows(read_flow_files(directory))

@@ -6,6 +6,7 @@ from flask import request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from helpline.models import Outcome
+from helpline.overdose import OVERDOSE_WORDS
 from helpline.web import settings
 from ivr import blueprint
 from ivr.flow import Flow, mentions
@@ -17,8 +18,10 @@ from ivr.twiml import (
     current_flow,
     digits,
     flow_for,
+    flow_set,
     flows,
     gather,
+    line,
     say,
     speech,
     twiml,
@@ -33,7 +36,10 @@ MAX_WRONG = 3
 def voice():  # type: ignore[no-untyped-def]
     """A call comes in: greeting and language choice (skipped for a one-language number)."""
     preset = request.args.get("lang")
-    step("call_started", once=True)
+    heard = flow_set()
+    # Which version the caller heard, so that a change's effect can be traced to the calls.
+    step("call_started", once=True, detail={"flow_version": heard.version,
+                                            "preview": heard.preview})
     response = VoiceResponse()
     if preset in flows():
         flow = flow_for(preset)
@@ -78,12 +84,21 @@ def is_crisis(words: str) -> bool:
     return bool(words) and any(mentions(words, f.crisis_words) for f in flows().values())
 
 
+def hears_overdose(words: str) -> bool:
+    """Overdose words (helpline.overdose.OVERDOSE_WORDS, every language) in what was said."""
+    return bool(words) and mentions(words, OVERDOSE_WORDS)
+
+
 @blueprint.post("/menu/choice")
 def menu_choice():  # type: ignore[no-untyped-def]
     flow = current_flow()
     tries, wrong = arg_int("tries"), arg_int("wrong")
     key, heard = digits(), speech()
-    if heard and is_crisis(heard):
+    overdose = hears_overdose(heard)
+    if overdose:
+        # The screen pop opens the overdose protocol; the wallboard shows the call at once.
+        step("overdose_heard", updates={"overdose_suspected": True})
+    if overdose or (heard and is_crisis(heard)):
         step("menu", detail={"by": "speech", "route": "crisis"})
         return twiml(crisis_response(flow))
     option = flow.option_for_key(key) if len(key) == 1 else None
@@ -113,16 +128,16 @@ def menu_choice():  # type: ignore[no-untyped-def]
 
 def crisis_response(flow: Flow) -> VoiceResponse:
     """A warm transfer to the crisis line, or the crisis queue ahead of everyone."""
-    s = settings()
+    settings_of_line = line()
     response = VoiceResponse()
-    if s.handle_crisis_in_house:
+    if settings_of_line.handle_crisis_in_house:
         say(response, flow, flow.prompts["crisis_queue"])
         return enqueue_response(flow, "crisis", "crisis", response, check_staffed=False)
     step("crisis_transfer", updates={"need": "crisis", "outcome": Outcome.CRISIS_TRANSFER,
                                      "step": "crisis_transfer"})
     say(response, flow, flow.prompts["crisis_transfer"])
     dial = Dial(action=url("crisis/done", lang=flow.language), method="POST", timeout=30)
-    dial.number(s.crisis_number)
+    dial.number(settings_of_line.crisis_number)
     response.append(dial)
     return response
 

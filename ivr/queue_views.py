@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import Dial, Enqueue, Queue, VoiceResponse
 
 from helpline import crypto
-from helpline.queues import counselors_signed_in
+from helpline.queues import counselors_signed_in, queue_place
 from helpline.web import runtime, settings
 from ivr import blueprint, records, spool
 from ivr.flow import Flow
@@ -23,6 +23,7 @@ from ivr.twiml import (
     flows,
     form_int,
     gather,
+    line,
     say,
     spaced,
     twiml,
@@ -73,7 +74,7 @@ def unstaffed_offer(response: VoiceResponse, flow: Flow, group: str, need: str,
     say(response, flow, flow.prompts["no_counselor"])
     g = gather(flow, url("queue/unstaffed", lang=flow.language, group=group, need=need,
                          tries=tries))
-    choices = ("no_counselor_choices" if settings().callbacks_enabled
+    choices = ("no_counselor_choices" if line().callbacks_enabled
                else "no_counselor_choices_no_callback")
     say(g, flow, flow.prompts[choices])
     response.append(g)
@@ -88,7 +89,7 @@ def unstaffed():  # type: ignore[no-untyped-def]
     group, tries = _group(flow), arg_int("tries")
     need = request.args.get("need", "self")
     need = need if need in {o.need for o in flow.options} else "self"
-    if key == "1" and settings().callbacks_enabled:
+    if key == "1" and line().callbacks_enabled:
         return twiml(callback_offer(flow, group, in_queue=False))
     if key == "2":
         return twiml(voicemail_response(flow))
@@ -111,11 +112,11 @@ def wait():  # type: ignore[no-untyped-def]
     group = _group(flow)
     position, held = form_int("QueuePosition"), form_int("QueueTime") or 0
     average = form_int("AvgQueueTime") or 0
-    callbacks = settings().callbacks_enabled
+    callbacks = line().callbacks_enabled
     response = VoiceResponse()
     g = gather(flow, url("queue/key", lang=flow.language, group=group),
                timeout=flow.pause_seconds)
-    if held >= settings().max_hold_seconds:
+    if held >= line().max_hold_seconds:
         say(g, flow, flow.prompts["queue_still_holding"])
     if position:
         say(g, flow, flow.say("queue_position", position=position))
@@ -133,9 +134,9 @@ def wait():  # type: ignore[no-untyped-def]
 def queue_key():  # type: ignore[no-untyped-def]
     flow, key = current_flow(), digits()
     group = _group(flow)
-    if key == "1" and settings().callbacks_enabled:
+    if key == "1" and line().callbacks_enabled:
         return twiml(callback_offer(flow, group, in_queue=True))
-    if key == "2" and not settings().callbacks_enabled:
+    if key == "2" and not line().callbacks_enabled:
         step("voicemail_requested", updates={"step": "voicemail_requested"})
         response = VoiceResponse()
         response.leave()
@@ -328,8 +329,13 @@ def assignment():  # type: ignore[no-untyped-def]
     sid = call_sid()
     with runtime().db.sessions() as session:
         call = records.find_call(session, sid) if sid else None
-        if call is None or call.counselor_id is None or not call.queue_name:
+        if call is None or not call.queue_name:
             return jsonify(assigned=False)
+        if call.counselor_id is None:
+            # Twilio tells a holding caller their place in line; the simulators ask here.
+            place = queue_place(session, call)
+            return jsonify(assigned=False, position=place.position, size=place.size,
+                           average=place.average_seconds)
         return jsonify(assigned=True, queue=call.queue_name, language=call.language,
                        counselor_leg=url("counselor/connect", queue=call.queue_name,
                                          lang=call.language))

@@ -8,12 +8,13 @@ later through the very same function.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from helpline import crypto
 from helpline.models import Call, CallEvent, Outcome, Voicemail
@@ -24,7 +25,7 @@ TERMINAL = {"completed", "busy", "failed", "no-answer", "canceled"}
 SELF_SERVICE_NEEDS = {"treatment", "groups", "resources"}
 # Fields of Call a step may set.
 STEP_FIELDS = {"language", "need", "queue_name", "priority", "step", "zip_code", "outcome",
-               "status"}
+               "status", "overdose_suspected"}
 
 
 def _time(at: str | dt.datetime | None) -> dt.datetime:
@@ -36,8 +37,17 @@ def _time(at: str | dt.datetime | None) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# Built once (see _CALL_STATE below); the caller's sealed number is opened only if asked for.
+_FIND_CALL = select(Call).where(Call.call_sid == bindparam("call_sid")).options(
+    defer(Call.caller_number))
+_PREVIOUS_CALL = (select(Call.id)
+                  .where(Call.caller_hash == bindparam("caller_hash"),
+                         Call.call_sid != bindparam("call_sid"))
+                  .order_by(Call.started_at.desc(), Call.id.desc()).limit(1))
+
+
 def find_call(session: Session, call_sid: str) -> Call | None:
-    return session.scalar(select(Call).where(Call.call_sid == call_sid))
+    return session.scalar(_FIND_CALL, {"call_sid": call_sid})
 
 
 def call_for(session: Session, call_sid: str, from_number: str | None = None,
@@ -51,9 +61,8 @@ def call_for(session: Session, call_sid: str, from_number: str | None = None,
     caller_hash = crypto.caller_hash(from_number)
     previous = None
     if caller_hash is not None:
-        previous = session.scalar(
-            select(Call.id).where(Call.caller_hash == caller_hash, Call.call_sid != call_sid)
-            .order_by(Call.started_at.desc(), Call.id.desc()).limit(1))
+        previous = session.scalar(_PREVIOUS_CALL, {"caller_hash": caller_hash,
+                                                   "call_sid": call_sid})
     call = Call(call_sid=call_sid, direction=direction, caller_hash=caller_hash,
                 caller_number=caller, started_at=when, previous_call_id=previous)
     try:
@@ -78,36 +87,63 @@ def earlier_calls(session: Session, call: Call, limit: int = 20) -> list[Call]:
         .order_by(Call.started_at.desc()).limit(limit)))
 
 
+# The statements every step runs, built once: building and keying a statement costs several
+# times what SQLite takes to run it, and most webhooks of a call come through here.
+_CALL_STATE = select(Call.id, Call.status, Call.enqueued_at).where(
+    Call.call_sid == bindparam("call_sid"))
+_EVENT_OF_KIND = select(CallEvent.id).where(
+    CallEvent.call_id == bindparam("call_id"), CallEvent.kind == bindparam("kind")).limit(1)
+_ADD_EVENT = insert(CallEvent)
+
+
+@functools.cache
+def _update_call(names: frozenset[str]) -> Update:
+    columns = Call.__table__.c
+    return update(Call).where(Call.id == bindparam("call_id")).values(
+        {name: bindparam(f"new_{name}", type_=columns[name].type) for name in names})
+
+
 def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = None,
                 from_number: str | None = None, detail: dict[str, Any] | None = None,
                 updates: dict[str, Any] | None = None, enqueued: bool = False,
-                left_queue: bool = False, once: bool = False) -> Call:
+                left_queue: bool = False, once: bool = False) -> int:
     """Add one step to a call (creating the call on first sight) and apply its field updates.
 
     ``once`` skips the event when the call already has one of this kind (a retried webhook).
+    Returns the call's id.
     """
     when = _time(at)
-    call = call_for(session, call_sid, from_number, when)
-    if once and call.id is not None and session.scalar(
-            select(CallEvent.id).where(CallEvent.call_id == call.id, CallEvent.kind == kind)
-            .limit(1)) is not None:
-        return call
+    conn = session.connection()
+    state = conn.execute(_CALL_STATE, {"call_sid": call_sid}).first()
+    if state is None:
+        call = call_for(session, call_sid, from_number, when)
+        session.flush()
+        call_id, status, enqueued_at = call.id, call.status, call.enqueued_at
+    else:
+        call_id, status, enqueued_at = state
+        if once and conn.execute(_EVENT_OF_KIND, {"call_id": call_id, "kind": kind}).first():
+            return call_id
+    values: dict[str, Any] = {}
     for name, value in (updates or {}).items():
         if name not in STEP_FIELDS:
             raise ValueError(f"a step cannot set Call.{name}")
-        if name == "status" and call.status in TERMINAL:
+        if name == "status" and status in TERMINAL:
             continue
-        setattr(call, name, value)
+        values[name] = value
     if enqueued:
-        call.enqueued_at = call.enqueued_at or when
-        if call.status not in TERMINAL:
-            call.status = "queued"
-    if left_queue and call.status == "queued":
-        call.status = "in-progress"
-        call.wait_seconds = _seconds(call.enqueued_at, when)
-    session.add(CallEvent(call=call, at=when, kind=kind, detail=detail or {}))
-    session.flush()
-    return call
+        if enqueued_at is None:
+            enqueued_at = values["enqueued_at"] = when
+        if status not in TERMINAL:
+            values["status"] = "queued"
+    if left_queue and values.get("status", status) == "queued":
+        values["status"] = "in-progress"
+        values["wait_seconds"] = _seconds(enqueued_at, when)
+    if values:
+        conn.execute(_update_call(frozenset(values)),
+                     {"call_id": call_id, **{f"new_{k}": v for k, v in values.items()}})
+    conn.execute(_ADD_EVENT, {"call_id": call_id, "at": when, "kind": kind,
+                              "detail": detail or {}})
+    return call_id
 
 
 def record_answered(session: Session, call_sid: str, *, at: str | None = None,

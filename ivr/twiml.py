@@ -6,17 +6,33 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from helpline.web import runtime
-from ivr.flow import Flow
+from ivr.flow import Flow, LineSettings
+from ivr.live import flow_set_for
+from ivr.versions import FlowSet
 
 _DIGITS = re.compile(r"^[0-9*#]{1,32}$")
 
 
+def flow_set() -> FlowSet:
+    """What this call hears: the live version, or the draft a preview call names (once per
+    request, so that every step of one webhook speaks the same version)."""
+    if "ivr_flow_set" not in g:
+        g.ivr_flow_set = flow_set_for(current_app.extensions["ivr_live"], runtime().db,
+                                      request.args.get("flow_version"))
+    return g.ivr_flow_set
+
+
 def flows() -> dict[str, Flow]:
-    return current_app.extensions["ivr_flows"]
+    return flow_set().flows
+
+
+def line() -> LineSettings:
+    """The line settings of this call's version (crisis number, hold limit, callbacks)."""
+    return flow_set().line
 
 
 def flow_for(lang: str | None) -> Flow:
@@ -55,8 +71,15 @@ def call_sid() -> str:
 
 
 def url(path: str, **params: Any) -> str:
-    """The absolute address of an IVR step as Twilio must call it (plain ASCII query)."""
+    """The absolute address of an IVR step as Twilio must call it (plain ASCII query).
+
+    A preview call carries its ``flow_version`` into every address, so each step it reaches
+    plays the same draft.
+    """
     base = runtime().settings.public_base_url or request.host_url.rstrip("/")
+    current = flow_set()
+    if current.preview:
+        params = {**params, "flow_version": current.version}
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base}/ivr/{path}" + (f"?{query}" if query else "")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from email.utils import parsedate_to_datetime
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Enqueue, VoiceResponse
 
@@ -15,6 +15,7 @@ from ivr import blueprint
 from ivr.flow import load_flows
 from ivr.steps import write
 from ivr.twiml import call_sid, form_int, say, twiml, url
+from ivr.twiml import flows as current_flows
 
 _SPANISH_KEYWORDS = {"AYUDA", "PARAR", "ALTO", "BAJA", "CANCELAR", "COMENZAR", "INICIO"}
 
@@ -46,7 +47,7 @@ def sms():  # type: ignore[no-untyped-def]
     body = request.form.get("Body", "")[:1600]
     number = request.form.get("From")
     keyword = keyword_of(body)
-    flows = current_app.extensions["ivr_flows"]
+    flows = current_flows()
     flow = flows.get("es") if body.strip().upper() in _SPANISH_KEYWORDS else None
     flow = flow or flows["en"]
     s = settings()
@@ -68,7 +69,10 @@ def sms():  # type: ignore[no-untyped-def]
 def fallback_twiml() -> str:
     """Static TwiML: no database, no flow files read; the caller reaches a person."""
     s = settings()
-    flows = current_app.extensions.get("ivr_flows") or load_flows()
+    live = current_app.extensions.get("ivr_live")
+    # The version in memory, never a database question: this is what runs when things break.
+    flows = (g.setdefault("ivr_flow_set", live.last_good).flows if live is not None
+             else load_flows())
     english = flows["en"]
     response = VoiceResponse()
     say(response, english, english.prompts["trouble"])

@@ -38,6 +38,8 @@
     schedule(idleSeconds);
     var stay = document.getElementById("stay-signed-in");
     if (stay) { stay.addEventListener("click", keepAlive); }
+    // Work the server does not see (a call on the browser phone) keeps the session too.
+    document.addEventListener("helpline:active", keepAlive);
     document.addEventListener("htmx:afterRequest", function (event) {
       var path = event.detail.pathInfo && event.detail.pathInfo.requestPath || "";
       if (path.indexOf("/events") === -1) { schedule(idleSeconds); }

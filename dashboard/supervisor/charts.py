@@ -100,4 +100,13 @@ def chart_for(table: Table) -> Markup:
     """The chart that suits a table: columns for hours and weekdays, bars otherwise."""
     if table.key in ("hour", "weekday"):
         return column_chart(table)
+    if table.key in ("screening", "admissions_care"):
+        # The last column (a rate) is a share, not a count: the bars show the counts only.
+        return bar_chart(Table(table.key, table.title, table.columns[:-1],
+                               [row[:-1] for row in table.rows]))
+    if table.key == "admissions_center":
+        # Referrals, handoffs and admissions (three series, three colours); not the rate.
+        keep = (0, 1, 2, 4)
+        return bar_chart(Table(table.key, table.title, [table.columns[i] for i in keep],
+                               [[row[i] for i in keep] for row in table.rows]))
     return bar_chart(table)

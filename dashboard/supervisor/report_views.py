@@ -19,7 +19,7 @@ from helpline.web import db_session, settings
 
 SUPERVISORS = ("supervisor", "admin")
 TABLE_ORDER = ("hour", "weekday", "need", "language", "outcome", "risk", "referrals", "care",
-               "followups")
+               "admissions_center", "admissions_care", "followups", "screening")
 
 
 def _date(name: str, default: dt.date) -> dt.date:

@@ -2,31 +2,48 @@
 and `helpline directory search`.
 
 A radius search runs in two steps, the same on SQLite and PostgreSQL without extensions:
-1. SQL: the exact bounding box of the circle on the (latitude, longitude) index, plus every
-   offering filter as an EXISTS probe on center_services' primary key, returning only
+1. SQL: the exact bounding box of the circle, sought on the (lat_cell, longitude, latitude,
+   active) index as one short longitude range per quarter-degree band of latitude (a plain
+   (latitude, longitude) index reads every center in the box's whole band of the country,
+   and a table lookup per center costs more than the index entry), plus every offering
+   filter as an EXISTS probe on center_services' primary key, returning only
    (id, latitude, longitude) of the candidates;
 2. Python: the great-circle distance of each candidate, keeping those within the radius (the
-   box's corners are outside it), nearest first; then one query loads the page's centers.
+   box's corners are outside it), nearest first; then one query loads the page's centers,
+   without their offerings unless asked (building those objects cost more than the search).
 Within one facet the values are alternatives (Medicaid or sliding scale); facets combine with AND
-(detox and Medicaid).
+(detox and Medicaid), and so do capacity filters (see capacity.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, lazyload, selectinload
 
+from helpline.directory import capacity as capacity_filters
 from helpline.directory import vocabulary
-from helpline.directory.geo import ZipPoint, bounding_box, haversine_miles, zip_point
+from helpline.directory.geo import (
+    BoundingBox,
+    ZipPoint,
+    bounding_box,
+    haversine_miles,
+    zip_point,
+)
 from helpline.models.directory import CenterService, Resource, SupportGroup, TreatmentCenter
 
 MAX_PER_PAGE = 200
 # nearest_centers widens its circle until it has enough centers, up to this many miles.
 NEAREST_RADII = (10.0, 25.0, 50.0, 100.0, 250.0)
+# TreatmentCenter.lat_cell is CAST(latitude * 4 + 400 AS INTEGER), computed by the database.
+CELLS_PER_DEGREE = 4
+CELL_OFFSET = 400
+# Beyond this many bands (a radius of some 1,700 miles) the band list is left out.
+MAX_CELLS = 100
 
 
 class UnknownZipError(ValueError):
@@ -90,13 +107,23 @@ def _text_clause(text: str) -> ColumnElement[bool]:
                              TreatmentCenter.city)))
 
 
-def _box_clause(lat_col: Any, lon_col: Any, lat: float, lon: float,
-                miles: float) -> ColumnElement[bool]:
-    box = bounding_box(lat, lon, miles)
+def _box_clause(lat_col: Any, lon_col: Any, box: BoundingBox) -> ColumnElement[bool]:
     lat_clause = lat_col.between(box.min_lat, box.max_lat)
     if not box.lon_ranges:
         return and_(lat_clause, lon_col.is_not(None))
     return and_(lat_clause, or_(*(lon_col.between(lo, hi) for lo, hi in box.lon_ranges)))
+
+
+def _center_box_clause(lat: float, lon: float, miles: float) -> ColumnElement[bool]:
+    box = bounding_box(lat, lon, miles)
+    clause = _box_clause(TreatmentCenter.latitude, TreatmentCenter.longitude, box)
+    # SQLite's cast truncates (floor, as the values are positive), PostgreSQL's rounds (floor
+    # or floor + 1): one band more above covers both.
+    low = math.floor(box.min_lat * CELLS_PER_DEGREE + CELL_OFFSET)
+    high = math.floor(box.max_lat * CELLS_PER_DEGREE + CELL_OFFSET) + 1
+    if high - low >= MAX_CELLS:
+        return clause
+    return and_(TreatmentCenter.lat_cell.in_(range(low, high + 1)), clause)
 
 
 def _resolve_point(zip_code: str | None, latitude: float | None,
@@ -124,7 +151,10 @@ def search_centers(
     languages: Sequence[str] = (),
     ages: Sequence[str] = (),
     populations: Sequence[str] = (),
+    capacity: Sequence[str] = (),
     text: str | None = None,
+    include_inactive: bool = False,
+    with_offerings: bool = False,
     page: int = 1,
     per_page: int = 20,
 ) -> CenterPage:
@@ -133,32 +163,39 @@ def search_centers(
     With a ZIP code or a point: every center within ``within_miles`` (great-circle), nearest
     first (ties by id), each with its distance. Without: ordered by name. ``text`` matches
     name, alternate name or city. Filter values may be codes ("DT") or names ("detox");
-    an unknown one raises vocabulary.UnknownOffering, an unknown ZIP UnknownZipError.
+    ``capacity`` takes "accepting", "no_waitlist", "same_day_moud" (all must hold). An unknown
+    filter raises vocabulary.UnknownOffering, an unknown ZIP UnknownZipError.
+    ``include_inactive`` is for the directory's own upkeep pages; ``with_offerings`` loads
+    each center's offerings in the same round trip (otherwise they load when first read).
     """
     if page < 1:
         raise ValueError("page starts at 1")
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     origin, lat, lon = _resolve_point(zip_code, latitude, longitude)
-    clauses = [TreatmentCenter.active.is_(True), *_offering_clauses({
+    clauses = [*_offering_clauses({
         "care": care, "medications": medications, "payment": payment,
-        "languages": languages, "ages": ages, "populations": populations})]
+        "languages": languages, "ages": ages, "populations": populations}),
+        *capacity_filters.filter_clauses(capacity)]
+    if not include_inactive:
+        clauses.insert(0, TreatmentCenter.active.is_(True))
     if text and text.strip():
         clauses.append(_text_clause(text))
     start = (page - 1) * per_page
+    options = (selectinload(TreatmentCenter.services) if with_offerings
+               else lazyload(TreatmentCenter.services), defer(TreatmentCenter.source_extra))
 
     if lat is None or lon is None:
         total = session.scalar(select(func.count()).select_from(TreatmentCenter)
                                .where(*clauses)) or 0
         centers = session.scalars(
-            select(TreatmentCenter).where(*clauses)
+            select(TreatmentCenter).where(*clauses).options(*options)
             .order_by(TreatmentCenter.name, TreatmentCenter.id).offset(start).limit(per_page)
         ).all()
         return CenterPage([CenterHit(c, None) for c in centers], total, page, per_page, origin)
 
     if within_miles <= 0:
         return CenterPage([], 0, page, per_page, origin)
-    clauses.append(_box_clause(TreatmentCenter.latitude, TreatmentCenter.longitude,
-                               lat, lon, within_miles))
+    clauses.append(_center_box_clause(lat, lon, within_miles))
     rows = session.execute(
         select(TreatmentCenter.id, TreatmentCenter.latitude, TreatmentCenter.longitude)
         .where(*clauses)
@@ -172,6 +209,7 @@ def search_centers(
     window = hits[start:start + per_page]
     by_id = {c.id: c for c in session.scalars(
         select(TreatmentCenter).where(TreatmentCenter.id.in_([cid for _, cid in window]))
+        .options(*options)
     )} if window else {}
     items = [CenterHit(by_id[cid], d) for d, cid in window]
     return CenterPage(items, len(hits), page, per_page, origin)
@@ -212,13 +250,15 @@ def search_groups(
     online: bool | None = None,
     day: int | None = None,
     text: str | None = None,
+    include_inactive: bool = False,
     limit: int = 50,
 ) -> list[GroupHit]:
     """Support groups: in-person ones within the radius (nearest first) and, unless
     ``online=False``, online ones after them (by day and time). ``online=True``: online only.
     Without a place, in-person groups are listed by day and time."""
     _, lat, lon = _resolve_point(zip_code, latitude, longitude)
-    clauses: list[ColumnElement[bool]] = [SupportGroup.active.is_(True)]
+    clauses: list[ColumnElement[bool]] = [] if include_inactive else [
+        SupportGroup.active.is_(True)]
     fellowships = _as_tuple(fellowship)
     if fellowships:
         wanted = {f.lower() for f in fellowships}
@@ -236,7 +276,7 @@ def search_groups(
         in_person = [*clauses, SupportGroup.online_url == ""]
         if lat is not None and lon is not None:
             in_person.append(_box_clause(SupportGroup.latitude, SupportGroup.longitude,
-                                         lat, lon, within_miles))
+                                         bounding_box(lat, lon, within_miles)))
             near = []
             for g in session.scalars(select(SupportGroup).where(*in_person)):
                 d = haversine_miles(lat, lon, g.latitude, g.longitude)  # type: ignore[arg-type]
@@ -255,9 +295,11 @@ def search_groups(
 
 
 def search_resources(session: Session, *, kind: str | None = None, language: str | None = None,
-                     text: str | None = None, limit: int = 100) -> list[Resource]:
+                     text: str | None = None, include_inactive: bool = False,
+                     limit: int = 100) -> list[Resource]:
     """Active resources of a kind and language, ``text`` matching title or description."""
-    clauses: list[ColumnElement[bool]] = [Resource.active.is_(True)]
+    clauses: list[ColumnElement[bool]] = [] if include_inactive else [
+        Resource.active.is_(True)]
     if kind:
         clauses.append(Resource.kind == kind)
     if language:

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 CODE_LIST = "helpline-samhsa-2025"
 
 FACETS = ("care", "medication", "payment", "language", "age", "population")
+FACET_LABELS: dict[str, str] = {
+    "care": "Type of care", "medication": "Medications for opioid use disorder",
+    "payment": "Payment", "language": "Languages", "age": "Age groups",
+    "population": "Special populations",
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ OFFERINGS: tuple[Offering, ...] = (
     Offering("payment", "MD", "Medicaid", ("medicaid",)),
     Offering("payment", "MC", "Medicare", ("medicare",)),
     Offering("payment", "PI", "Private health insurance", ("private", "insurance")),
-    Offering("payment", "SS", "Sliding fee scale", ("sliding_scale", "sliding")),
+    Offering("payment", "SS", "Sliding fee scale", ("sliding_scale", "sliding", "sliding_fee")),
     Offering("payment", "NP", "Free of charge", ("free",)),
     Offering("payment", "SF", "Cash or self-payment", ("cash", "self_pay")),
     Offering("payment", "MI", "Military insurance (TRICARE)", ("tricare", "military")),
@@ -67,6 +72,7 @@ LANGUAGES: dict[str, str] = {
 BY_CODE: dict[tuple[str, str], Offering] = {(o.facet, o.code): o for o in OFFERINGS}
 for _code, _label in LANGUAGES.items():
     BY_CODE[("language", _code)] = Offering("language", _code, _label)
+
 
 class UnknownOffering(ValueError):
     """A filter value that is not in the vocabulary (the message names it)."""
@@ -102,6 +108,16 @@ def normalise(facet: str, values: str | tuple[str, ...] | list[str] | None) -> t
 def label_for(facet: str, code: str) -> str:
     offering = BY_CODE.get((facet, code))
     return offering.label if offering else code
+
+
+def offerings(facet: str) -> list[Offering]:
+    """Every offering of a facet, in vocabulary order (for forms)."""
+    return [o for o in BY_CODE.values() if o.facet == facet]
+
+
+def code_for(facet: str, name: str) -> str | None:
+    """The code a code, label or alias names within a facet, or None."""
+    return _ALIASES.get((facet, _slug(name)))
 
 
 def choices(facet: str) -> list[str]:

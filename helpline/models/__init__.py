@@ -2,18 +2,21 @@
 
 from helpline.models.audit import AuditEvent
 from helpline.models.calls import Call, CallEvent, Need, Outcome
+from helpline.models.consent import Consent, Disclosure, SafeContactPreferences
 from helpline.models.contacts import Contact, ContactStatus, Referral
 from helpline.models.directory import CenterService, Resource, SupportGroup, TreatmentCenter
+from helpline.models.flow_versions import FlowPublication, FlowVersion
 from helpline.models.followups import (
     FollowUp,
     FollowUpAttempt,
-    FollowUpConsent,
     FollowUpKind,
     FollowUpNotice,
     FollowUpState,
 )
 from helpline.models.ivr import Voicemail
 from helpline.models.outbox import OutboxMessage, SmsOptOut
+from helpline.models.protocols import EmergencyDisclosure, OverdoseProtocol, ProtocolStep
+from helpline.models.screenings import Screening
 from helpline.models.signin import SignInFailure, StaffSession
 from helpline.models.users import AgentStatus, Role, User
 
@@ -23,20 +26,28 @@ __all__ = [
     "Call",
     "CallEvent",
     "CenterService",
+    "Consent",
     "Contact",
     "ContactStatus",
+    "Disclosure",
+    "EmergencyDisclosure",
+    "FlowPublication",
+    "FlowVersion",
     "FollowUp",
     "FollowUpAttempt",
-    "FollowUpConsent",
     "FollowUpKind",
     "FollowUpNotice",
     "FollowUpState",
     "Need",
     "OutboxMessage",
     "Outcome",
+    "OverdoseProtocol",
+    "ProtocolStep",
     "Referral",
     "Resource",
     "Role",
+    "SafeContactPreferences",
+    "Screening",
     "SignInFailure",
     "SmsOptOut",
     "StaffSession",

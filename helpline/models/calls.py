@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpline.crypto import EncryptedText
@@ -72,6 +72,9 @@ class Call(Base):
     previous_call_id: Mapped[int | None] = mapped_column(
         ForeignKey("calls.id", ondelete="SET NULL"), default=None
     )
+    # The phone menu heard an overdose (helpline.overdose.OVERDOSE_WORDS): the screen pop
+    # opens the overdose protocol and the wallboard shows the call at once.
+    overdose_suspected: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     events: Mapped[list[CallEvent]] = relationship(
         back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"

@@ -48,8 +48,6 @@ class Contact(Base):
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
     # Imminent risk: the crisis steps the counselor took (names of steps, never free text).
     crisis_steps: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # The caller agreed to receive referrals by text during this contact.
-    sms_consent: Mapped[bool] = mapped_column(default=False)
     # Deferred: loading a contact must not decrypt its notes; reading them is audited
     # (helpline.contacts.read_notes).
     notes: Mapped[str | None] = deferred(
@@ -81,7 +79,19 @@ class Referral(Base):
     target_name: Mapped[str] = mapped_column(String(255))
     sent_by_sms_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     outbox_id: Mapped[int | None] = mapped_column(default=None)
+    # Closed loop (helpline.referral_outcomes): how the referral turned out, filled in by
+    # follow-ups, with when, by whom and, if not admitted, why.
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
+    outcome_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    outcome_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    outcome_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    outcome_followup_id: Mapped[int | None] = mapped_column(
+        ForeignKey("followups.id", use_alter=True), default=None)
+    # Warm handoff to the center's intake line (helpline.handoff).
+    handed_off_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    handed_off_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    handoff_consent_id: Mapped[int | None] = mapped_column(ForeignKey("consents.id"),
+                                                           default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="referrals")

@@ -4,14 +4,25 @@ What a center offers lives in ``center_services``, one row per (center, facet, c
 in a JSON column or flag columns: a filter becomes an indexed EXISTS probe on the primary key
 (center_id, facet, code) that works the same on SQLite and PostgreSQL, the vocabulary can grow
 (SAMHSA changes its codes) without a migration, and each row keeps its label and code list.
-Radius searches start from the (latitude, longitude) index: see helpline/directory/search.py.
+Radius searches seek the (lat_cell, longitude, latitude, active) index: see
+helpline/directory/search.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, Time, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Computed,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpline.db import Base, utcnow
@@ -21,7 +32,8 @@ class TreatmentCenter(Base):
     __tablename__ = "treatment_centers"
     __table_args__ = (
         UniqueConstraint("source", "source_id", name="uq_treatment_centers_source_id"),
-        Index("ix_treatment_centers_lat_lon", "latitude", "longitude"),
+        Index("ix_treatment_centers_box", "lat_cell", "longitude", "latitude", "active"),
+        Index("ix_treatment_centers_last_verified_at", "last_verified_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,6 +65,19 @@ class TreatmentCenter(Base):
     verified_by: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Capacity as last confirmed with the center (None: not known): staff learn it on calls,
+    # no import carries it. See helpline/directory/capacity.py.
+    accepting_patients: Mapped[bool | None] = mapped_column(default=None)
+    waitlist: Mapped[bool | None] = mapped_column(default=None)
+    waitlist_days: Mapped[int | None] = mapped_column(default=None)
+    same_day_moud: Mapped[bool | None] = mapped_column(default=None)
+    capacity_confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    capacity_confirmed_by: Mapped[str] = mapped_column(String(120), default="",
+                                                       server_default="")
+    # A quarter-degree band of latitude, computed by the database, so that the radius search
+    # seeks a few short longitude ranges instead of scanning a whole band of the country.
+    # SQLite truncates and PostgreSQL rounds the cast: search.py allows a band either side.
+    lat_cell: Mapped[int | None] = mapped_column(Computed("CAST(latitude * 4 + 400 AS INTEGER)"))
 
     services: Mapped[list[CenterService]] = relationship(
         back_populates="center", cascade="all, delete-orphan", lazy="selectin",

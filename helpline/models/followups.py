@@ -1,5 +1,6 @@
-"""Follow-ups a caller consented to, the consent itself, each attempt, and the scheduler's
-own tables (its job store and the lease that elects one active scheduler)."""
+"""Follow-ups a caller consented to, each attempt, and the scheduler's own tables (its job
+store and the lease that elects one active scheduler). The consent a follow-up rests on is a
+:class:`~helpline.models.consent.Consent` (scope call or sms, purpose followup)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
-    Text,
     Unicode,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpline.crypto import EncryptedText
 from helpline.db import Base, utcnow
+from helpline.models.consent import Consent
 
 
 class FollowUpKind(StrEnum):
@@ -57,6 +58,10 @@ class AttemptResult(StrEnum):
     WRONG_NUMBER = "wrong_number"
     OPTED_OUT = "opted_out"
     FAILED = "failed"
+    # The caller said "no voicemail" and a machine answered: hung up, no message left.
+    VOICEMAIL_NOT_LEFT = "voicemail_not_left"
+    # Someone else is a risk and whoever answered did not confirm they were the caller.
+    NOT_CONFIRMED = "not_confirmed"
 
 
 class FollowUpOutcome(StrEnum):
@@ -69,30 +74,10 @@ class FollowUpOutcome(StrEnum):
     WRONG_NUMBER = "wrong_number"
     OPTED_OUT = "opted_out"
     CONSENT_WITHDRAWN = "consent_withdrawn"
+    CONSENT_EXPIRED = "consent_expired"
+    # The caller's safe-contact preferences rule the channel out.
+    UNSAFE_CHANNEL = "unsafe_channel"
     CANCELLED = "cancelled"
-
-
-class FollowUpConsent(Base):
-    """A caller's consent to be contacted on one channel at one number (TCPA, 42 CFR §2.31).
-
-    Kept apart from the follow-up so that it can be shown, counted and withdrawn on its own.
-    """
-
-    __tablename__ = "followup_consents"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    caller_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
-    phone: Mapped[str | None] = mapped_column(EncryptedText("followup_consents.phone"),
-                                              default=None)
-    channel: Mapped[str] = mapped_column(String(8))  # "call" or "sms"
-    # The exact words the caller agreed to (the script the counselor read, or the IVR prompt).
-    wording: Mapped[str] = mapped_column(Text)
-    recorded_via: Mapped[str] = mapped_column(String(20))  # counselor, ivr, supervisor
-    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
-    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
-    withdrawn_how: Mapped[str | None] = mapped_column(String(40), default=None)
 
 
 class FollowUp(Base):
@@ -103,9 +88,13 @@ class FollowUp(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    consent_id: Mapped[int] = mapped_column(ForeignKey("followup_consents.id"), index=True)
+    consent_id: Mapped[int] = mapped_column(ForeignKey("consents.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), default=None)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), default=None, index=True)
+    # The referral this follow-up is to close the loop on (e.g. confirm admission after a
+    # warm handoff), if any.
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), default=None,
+                                                    index=True)
     caller_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     phone: Mapped[str | None] = mapped_column(EncryptedText("followups.phone"), default=None)
     kind: Mapped[str] = mapped_column(String(20))
@@ -133,7 +122,7 @@ class FollowUp(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
-    consent: Mapped[FollowUpConsent] = relationship()
+    consent: Mapped[Consent] = relationship()
     attempt_log: Mapped[list[FollowUpAttempt]] = relationship(
         back_populates="followup", order_by="FollowUpAttempt.id", cascade="all, delete-orphan"
     )

@@ -38,6 +38,9 @@ class User(Base):
     # Space-separated language codes the counselor takes calls in, e.g. "en es".
     languages: Mapped[str] = mapped_column(String(64), default="en")
     phone: Mapped[str | None] = mapped_column(EncryptedText("users.phone"), default=None)
+    # Where calls ring when both are possible: "phone" or "browser" (helpline.softphone).
+    take_calls_on: Mapped[str] = mapped_column(String(8), default="phone",
+                                               server_default="phone")
     totp_secret: Mapped[str | None] = mapped_column(
         EncryptedText("users.totp_secret"), default=None
     )
@@ -57,4 +60,6 @@ class User(Base):
     @property
     def client_identity(self) -> str:
         """The Twilio Client identity of this counselor's browser phone."""
-        return f"counselor-{self.id}"
+        # Twilio accepts only letters, digits and underscores in an identity: a hyphen would
+        # register a browser that never rings.
+        return f"counselor_{self.id}"

@@ -1,4 +1,5 @@
-"""Directory tests need a database, not the web app: build the session straight on it."""
+"""Directory tests need a database, not the web app: build the session straight on it. The
+directory's pages are tested here too, with the dashboard's signed-in staff."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from helpline.db import Database
+from tests.dashboard.conftest import (  # noqa: F401  (fixtures)
+    admin,
+    counselor,
+    staff_factory,
+    supervisor,
+)
 
 
 @pytest.fixture

@@ -187,3 +187,47 @@ def test_bounding_box_holds_the_whole_circle() -> None:
         elon = (math.degrees(l2) + 540) % 360 - 180
         assert box.min_lat <= elat <= box.max_lat
         assert not box.lon_ranges or any(lo <= elon <= hi for lo, hi in box.lon_ranges)
+
+
+def test_searches_anywhere_on_earth_match_brute_force_even_on_band_edges(
+        session: Session) -> None:
+    # The search seeks quarter-degree bands of latitude that the database computes (SQLite
+    # truncates, PostgreSQL rounds): points on and beside band edges, both hemispheres.
+    rng = random.Random(5)
+    points = [(round(rng.uniform(-89, 89) * 4) / 4 + rng.choice((0.0, 1e-9, -1e-9, 0.124)),
+               rng.uniform(-180, 180)) for _ in range(600)]
+    points += [(lat + dlat, lon) for lat, lon in points[:100] for dlat in (0.2, -0.2)]
+    records = [CenterRecord("demo", f"edge-{i}", {
+        "name": f"Demo Edge {i}", "latitude": lat, "longitude": lon,
+        "approximate_location": False, "active": True}, set()) for i, (lat, lon) in
+        enumerate(points)]
+    ids = bulk_insert_centers(session, records)
+    session.flush()
+    for lat, lon in points[:60]:
+        for miles in (5.0, 30.0, 200.0):
+            expected = brute_force(records, ids, lat, lon, miles)
+            page = search_centers(session, latitude=lat, longitude=lon, within_miles=miles,
+                                  per_page=200)
+            assert [h.center.id for h in page.items] == [cid for _, cid in expected[:200]]
+            assert page.total == len(expected)
+
+
+def test_capacity_filters_match_brute_force_on_generated_data(
+        session: Session, national: tuple[list[CenterRecord], list[int]]) -> None:
+    from sqlalchemy import update
+
+    from helpline.models import TreatmentCenter
+
+    records, ids = national
+    accepting = {cid for i, cid in enumerate(ids) if i % 3 != 0}
+    session.execute(update(TreatmentCenter), [
+        {"id": cid, "accepting_patients": cid in accepting} for cid in ids])
+    point = zip_point("60601")
+    assert point is not None
+    expected = [(d, cid) for d, cid in brute_force(records, ids, point.latitude,
+                                                   point.longitude, 150.0, care=("detox",))
+                if cid in accepting]
+    page = search_centers(session, zip_code="60601", within_miles=150, care=("detox",),
+                          capacity=("accepting",), per_page=200)
+    assert [h.center.id for h in page.items] == [cid for _, cid in expected]
+    assert len(expected) > 5

@@ -1,5 +1,6 @@
-"""A counselor's shift in a real browser: second factor, a call from the IVR, the record,
-a referral texted, wrap-up, sign-out; idle sign-out; another counselor's record refused."""
+"""A counselor's shift in a real browser: second factor, a call placed from the browser phone
+in a second tab, the record, a referral texted, wrap-up, sign-out; idle sign-out; another
+counselor's record refused."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pyotp
 from sqlalchemy import select, update
 
 from helpline.models import Call, Contact, OutboxMessage, StaffSession, TreatmentCenter
-from tests.conftest import TwilioSigner
 from tests.e2e.conftest import shot
 from tests.factories import PASSWORD, make_call, make_contact, make_user
 
@@ -31,7 +31,7 @@ def sign_in_with_enrolment(page, username: str) -> None:  # type: ignore[no-unty
     page.wait_for_url(re.compile(r"/$"))
 
 
-def test_counselor_takes_a_call_logs_it_refers_and_wraps_up(page, app, settings, session):
+def test_counselor_takes_a_call_logs_it_refers_and_wraps_up(page, session):
     counselor = make_user(session, languages="en")
     session.add(TreatmentCenter(name="Harbor Recovery Center", street1="1 Main St",
                                 city="New York", state="NY", zip_code="10001",
@@ -43,21 +43,38 @@ def test_counselor_takes_a_call_logs_it_refers_and_wraps_up(page, app, settings,
     page.get_by_role("button", name="Set status").click()
     assert page.locator("#current-status").inner_text() == "Available"
 
-    from tests.ivr.conftest import Phone
+    # The caller: the browser phone in a second tab of the same browser.
+    phone = page.context.new_page()
+    phone_errors: list[str] = []
+    phone.on("console", lambda m: phone_errors.append(m.text) if m.type == "error" else None)
+    phone.goto("/phone?from=%2B15555550123")
+    phone.get_by_role("button", name="Call the helpline").click()
+    phone.locator("#phone-prompt").filter(has_text="For English, press 1.").wait_for()
+    phone.keyboard.press("1")  # the keyboard's digit keys work the keypad
+    phone.locator("#phone-prompt").filter(has_text="For help for yourself, press 1.").wait_for()
+    phone.get_by_role("button", name="1", exact=True).click()
+    phone.locator("#phone-status").filter(has_text="Holding for a counselor").wait_for()
+    phone.locator("#phone-prompt").filter(has_text="You are number 1 in line.").wait_for()
+    call_sid = phone.locator("#phone").get_attribute("data-call-sid")
+    shot(phone, "02a-phone-holding")
 
-    caller = Phone(TwilioSigner(app.test_client(), settings), settings, "+15555550123")
-    queued = caller.press(caller.english_menu(), "1")
-    assert queued.has("Enqueue"), queued.text
     page.reload()
+    assert page.locator("#queues").filter(has_text="general-en").count() == 1
     shot(page, "02-home-with-queue")
     page.get_by_role("button", name="Take next call").click()
     page.wait_for_url(re.compile(r"/records/\d+$"))
     contact_id = int(page.url.rsplit("/", 1)[1])
 
+    # The phone asks between wait messages whether a counselor took the call.
+    phone.locator("#phone[data-mode='connected']").wait_for()
+    assert phone.locator("#phone-status").inner_text() == "Connected to a counselor."
+    assert "A counselor is joining you now." in phone.locator("#phone-prompt").inner_text()
+    shot(phone, "02b-phone-connected")
+
     page.get_by_label("Caller", exact=True).select_option("self")
     page.get_by_label("Opioids and fentanyl").check()
     page.get_by_label("Confidential notes").fill("Wants detox near home. <script>x()</script>")
-    page.get_by_label("The caller agreed to receive the referrals by text").check()
+    page.get_by_label(re.compile("agreed to receive the referrals by text")).check()
     page.locator("#save-state").filter(has_text="Saved at").wait_for()
 
     page.locator("#ref-zip").fill("10001")
@@ -75,17 +92,22 @@ def test_counselor_takes_a_call_logs_it_refers_and_wraps_up(page, app, settings,
     contact = session.get(Contact, contact_id)
     assert contact.substances == ["opioids"] and contact.caller_type == "self"
     call = session.get(Call, contact.call_id)
-    assert call.call_sid == caller.call_sid
+    assert call.call_sid == call_sid
 
     page.reload()  # a closed tab loses nothing: the draft is on the server
     assert "<script>x()</script>" in page.get_by_label("Confidential notes").input_value()
     page.get_by_role("button", name="Wrap up and close the record").click()
     page.wait_for_url(re.compile(r"/$"))
     assert page.locator("#current-status").inner_text() == "Available"
+    phone.get_by_role("button", name="Hang up").click()
+    phone.locator("#phone[data-mode='ended']").wait_for()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r"/sign-in$"))
     shot(page, "04-signed-out")
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
+    assert not [e for e in phone_errors if "Content Security Policy" in e]
+    session.expire_all()
+    assert session.get(Call, call.id).outcome == "answered"
 
 
 def test_idle_counselor_is_signed_out(page, session):

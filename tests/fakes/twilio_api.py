@@ -1,7 +1,7 @@
 """An in-process stand-in for api.twilio.com, plugged into the real twilio REST client.
 
-It answers the two resources the helpline uses (Messages, Calls) with the shapes of Twilio's
-OpenAPI description, records every request, and can be told to fail the next one.
+It answers the resources the helpline uses (Messages, Calls, a call's update) with the shapes
+of Twilio's OpenAPI description, records every request, and can be told to fail the next one.
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ class FakeTwilioApi(HttpClient):
                 "to": data["To"], "from": data["From"], "body": data["Body"],
                 "status": "queued", "num_segments": "1", "direction": "outbound-api",
             }))
+        if "/Calls/CA" in uri and uri.endswith(".json"):
+            # A live call moved to new TwiML (the overdose protocol's conference).
+            sid = uri.rsplit("/", 1)[1].removesuffix(".json")
+            return Response(200, json.dumps({
+                "sid": sid, "account_sid": account, "status": "in-progress",
+                "direction": "inbound"}))
         if uri.endswith("/Calls.json"):
             return Response(201, json.dumps({
                 "sid": "CA" + secrets.token_hex(16), "account_sid": account,

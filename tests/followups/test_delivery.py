@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from helpline import crypto, followups
 from helpline.followups import deliver_due_followups
-from helpline.models import OutboxMessage, SmsOptOut
+from helpline.models import AuditEvent, OutboxMessage, SmsOptOut
 from helpline.models.followups import (
     FollowUp,
     FollowUpAttempt,
@@ -226,3 +226,53 @@ def test_outbox_row_per_follow_up_proves_a_single_delivery(session, db, outbox, 
         .join(OutboxMessage, OutboxMessage.id == FollowUpAttempt.outbox_id)
         .group_by(FollowUpAttempt.followup_id)).all())
     assert counts == dict.fromkeys(ids, 1)
+
+
+class BrokenProvider:
+    """A provider that fails in a way nobody foresaw, after it may already have sent."""
+
+    name = "broken"
+
+    def send_sms(self, session, to, body, *, purpose, status_callback=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError("connection reset")
+
+    def place_call(self, session, to, url, *, purpose, status_callback=None, caller_id=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError("connection reset")
+
+
+def test_a_delivery_that_breaks_midway_is_left_for_a_supervisor_never_retried(
+        session, db, outbox, settings, make_followup, supervisor):
+    fu = make_followup(due=NOW)
+    report = deliver_due_followups(db, BrokenProvider(), settings, now=NOW)
+    assert report.failed == 1 and report.delivered == []
+    session.refresh(fu)
+    assert fu.state == FollowUpState.SENDING and fu.attempts == 1
+    # Whether the text went out is unknown: later runs do not send it again.
+    assert deliver_due_followups(db, outbox, settings, now=NOW + dt.timedelta(hours=2)) \
+        .delivered == []
+    assert _outbox(session) == []
+    # A supervisor may close it once it is plainly stuck, not while a run may still hold it.
+    with pytest.raises(followups.FollowUpError):
+        followups.cancel(session, fu, by=supervisor, reason="duplicate", now=NOW + MINUTE)
+    assert followups.is_stuck(fu, NOW + dt.timedelta(minutes=11))
+    followups.cancel(session, fu, by=supervisor, reason="duplicate",
+                     now=NOW + dt.timedelta(minutes=11))
+    assert fu.state == FollowUpState.CANCELLED
+    actions = session.scalars(select(AuditEvent.action).where(
+        AuditEvent.record_id == str(fu.id))).all()
+    assert "followup.deliver_error" in actions
+
+
+def test_the_check_in_says_what_the_helpline_configured_and_nothing_else(
+        session, db, outbox, settings, make_followup):
+    # "Unless configured": an operator who chooses other words gets exactly those words.
+    # {helpline} is the name the caller may read: the neutral alias unless they allowed the
+    # helpline's own (helpline.safe_contact).
+    settings = settings.with_overrides(
+        safe_contact_alias="Harbor Line",
+        sms_checkin_text="{helpline} here. Our addiction support team is thinking of you.")
+    make_followup(due=NOW)
+    deliver_due_followups(db, outbox, settings, now=NOW)
+    [msg] = _outbox(session)
+    assert msg.body == "Harbor Line here. Our addiction support team is thinking of you."
+    assert CALLER not in msg.body

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from helpline import crypto, followups
 from helpline.config import Settings
 from helpline.followups import FollowUpError
-from helpline.models import AuditEvent, SmsOptOut, User
-from helpline.models.followups import FollowUpConsent, FollowUpState
+from helpline.models import AuditEvent, Consent, SmsOptOut, User
+from helpline.models.followups import FollowUpState
 from tests.factories import make_call, make_contact
 from tests.followups.conftest import CALLER, CONSENT, NOW
 
@@ -32,22 +32,22 @@ def test_follow_up_is_refused_without_the_callers_consent(session, counselor, se
 def test_consent_records_who_when_channel_number_and_exact_wording(session, counselor, settings):
     fu = _request(session, counselor, settings)
     session.commit()
-    consent = session.get(FollowUpConsent, fu.consent_id)
+    consent = session.get(Consent, fu.consent_id)
     assert consent.recorded_by_id == counselor.id
     assert consent.recorded_at == NOW
-    assert consent.channel == "sms"
+    assert consent.scope == "sms" and consent.purpose == "followup"
     assert consent.phone == CALLER
     assert consent.wording == CONSENT
     assert fu.state == FollowUpState.REQUESTED
     actions = session.scalars(select(AuditEvent.action)).all()
-    assert "followup.consent_recorded" in actions and "followup.request" in actions
+    assert "consent.recorded" in actions and "followup.request" in actions
 
 
 def test_number_never_stored_in_the_clear(session, counselor, settings):
     _request(session, counselor, settings)
     session.commit()
     raw = session.connection().exec_driver_sql(
-        "SELECT phone FROM followups UNION ALL SELECT phone FROM followup_consents").all()
+        "SELECT phone FROM followups UNION ALL SELECT phone FROM consents").all()
     assert raw and all(CALLER not in row[0] and row[0].startswith("hl1:") for row in raw)
 
 

@@ -124,3 +124,41 @@ def test_postgresql_advisory_lock_elects_one_and_passes_on_when_its_holder_dies(
     finally:
         a.dispose()
         b.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+                    reason="needs PostgreSQL: DATABASE_URL=postgresql+psycopg://...")
+def test_two_schedulers_over_one_postgresql_database_deliver_each_follow_up_once_across_a_crash(
+        runtime, session, make_followup, database_url):
+    early = make_followup(due=NOW)
+    later = make_followup(due=NOW + dt.timedelta(minutes=30), phone="+15555550177")
+    first = HelplineScheduler(runtime, AdvisoryLockElector(database_url, holder="first"),
+                              start_jobs=False)
+    second = HelplineScheduler(runtime, AdvisoryLockElector(database_url, holder="second"),
+                               start_jobs=False)
+    try:
+        assert first.poll(NOW) is True
+        assert second.poll(NOW) is False
+        assert jobs.deliver_due(now=NOW).delivered == [early.id]
+        # The active process dies: its connection goes, and the advisory lock with it.
+        first.elector.connection.invalidate()
+        first.elector.connection = None
+        first.kill()
+        assert second.poll(NOW + dt.timedelta(hours=1)) is True
+        report = jobs.deliver_due(now=NOW + dt.timedelta(hours=1))
+        assert report.delivered == [later.id]
+        assert jobs.deliver_due(now=NOW + dt.timedelta(hours=1, seconds=15)).delivered == []
+    finally:
+        first.shutdown()
+        second.shutdown()
+    assert session.scalar(select(func.count(OutboxMessage.id))) == 2
+
+
+def test_the_scheduler_command_refuses_a_database_that_is_not_migrated(tmp_path, settings):
+    from tests.conftest import CliInvoker
+
+    bare = settings.with_overrides(database_url=f"sqlite:///{tmp_path / 'bare.db'}")
+    result = CliInvoker(bare)("scheduler")
+    assert result.exit_code != 0
+    assert "schema is not current: run `helpline init`" in result.output

@@ -44,6 +44,8 @@ def test_shipped_flows_are_valid_and_speak_spanish_with_a_spanish_voice():
     ("en.toml", 'queue = "family"', 'queue = "familia"', "en.toml: options[2].queue"),
     ("es.toml", "[queues.crisis]\npriority = 100", "[queues.crisis]\npriority = -1",
      "es.toml: queues.crisis.priority"),
+    ("en.toml", " For a suicidal crisis, call 9 8 8.", "",
+     "en.toml: prompts.greeting: must still tell callers about 988"),
 ])
 def test_a_bad_entry_is_named(flows_copy, file, old, new, named):
     edit(flows_copy / file, old, new)

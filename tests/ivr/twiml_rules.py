@@ -30,9 +30,13 @@ _ATTRS: dict[str, dict[str, object]] = {
     "Leave": {},
     "Dial": {"action": URL, "method": METHOD, "timeout": INT, "callerId": re.compile(r".+"),
              "answerOnBridge": BOOL, "timeLimit": INT, "record": re.compile(r"^[a-z-]+$")},
-    "Number": {"url": URL, "method": METHOD, "sendDigits": re.compile(r"^[0-9wW*#]+$")},
+    "Number": {"url": URL, "method": METHOD, "sendDigits": re.compile(r"^[0-9wW*#]+$"),
+               "machineDetection": {"Enable", "DetectMessageEnd"},
+               "machineDetectionTimeout": INT},
     "Client": {"url": URL, "method": METHOD},
     "Queue": {"url": URL, "method": METHOD},
+    "Conference": {"startConferenceOnEnter": BOOL, "endConferenceOnExit": BOOL,
+                   "beep": {"true", "false", "onEnter", "onExit"}},
     "Enqueue": {"action": URL, "method": METHOD, "waitUrl": URL, "waitUrlMethod": METHOD},
     "Record": {"action": URL, "method": METHOD, "timeout": INT, "maxLength": INT,
                "finishOnKey": re.compile(r"^[0-9*#]*$"), "playBeep": BOOL, "transcribe": BOOL,
@@ -42,8 +46,10 @@ _ATTRS: dict[str, dict[str, object]] = {
 TOP_VOICE = {"Say", "Play", "Pause", "Gather", "Redirect", "Hangup", "Dial", "Enqueue",
              "Record", "Leave"}
 WAIT_VERBS = {"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"}
-CHILDREN = {"Gather": {"Say", "Play", "Pause"}, "Dial": {"Number", "Client", "Queue"}}
-LEAF_TEXT = {"Say", "Play", "Redirect", "Number", "Client", "Queue", "Enqueue", "Message"}
+CHILDREN = {"Gather": {"Say", "Play", "Pause"},
+            "Dial": {"Number", "Client", "Queue", "Conference"}}
+LEAF_TEXT = {"Say", "Play", "Redirect", "Number", "Client", "Queue", "Enqueue", "Message",
+             "Conference"}
 
 
 class TwimlError(AssertionError):

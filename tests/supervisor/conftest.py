@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from helpline.models import (
     CenterService,
+    Consent,
     FollowUp,
-    FollowUpConsent,
     Referral,
     TreatmentCenter,
     User,
@@ -51,7 +51,7 @@ def _answered(session: Session, at: dt.datetime, *, wait: int, talk: int, **fiel
                      outcome="answered", status="completed", **fields)
 
 
-def _followup(session: Session, consent: FollowUpConsent, contact_id: int, state: str,
+def _followup(session: Session, consent: Consent, contact_id: int, state: str,
               created: dt.datetime, *, due: dt.datetime | None = None,
               outcome: str | None = None) -> FollowUp:
     fu = FollowUp(consent_id=consent.id, contact_id=contact_id, kind="reminder", channel="call",
@@ -117,8 +117,8 @@ def week(session: Session) -> Week:
         session.add(Referral(contact_id=contact.id, kind=kind, target_id=target,
                              target_name="Entry", created_at=contact.created_at))
 
-    consent = FollowUpConsent(channel="call", wording="May we call you back?",
-                              recorded_via="counselor")
+    consent = Consent(scope="call", purpose="followup", wording="May we call you back?",
+                      recorded_via="counselor")
     session.add(consent)
     session.flush()
     in_week = local(2026, 1, 7, 12)

@@ -1,0 +1,177 @@
+"""Support groups and resources: lists for every staff member; create and edit for editors."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import (
+    DIRECTORY_EDITORS,
+    can_edit_directory,
+    client_address,
+    current_user,
+    role_required,
+)
+from dashboard.directory.center_views import STAFF
+from helpline import audit
+from helpline.directory import checks, meetings, resources, search, vocabulary
+from helpline.models import Resource, SupportGroup
+from helpline.web import db_session
+
+GROUP_TEXT = ("name", "fellowship", "day", "time", "timezone", "duration_minutes", "mode",
+              "street", "city", "state", "zip_code", "online_url", "language", "notes")
+RESOURCE_TEXT = ("title", "kind", "language", "description", "link", "how_to_get")
+
+
+def _load(model: type[SupportGroup] | type[Resource], record_id: int, record_type: str
+          ) -> SupportGroup | Resource:
+    db = db_session()
+    entry = db.get(model, record_id)
+    if entry is None:
+        audit.record(db, f"directory.{record_type}.refused", actor=current_user(),
+                     record_type=record_type, record_id=record_id, address=client_address())
+        db.commit()
+        abort(404)
+    return entry
+
+
+@blueprint.get("/directory/groups")
+@role_required(*STAFF)
+def directory_groups() -> tuple[str, int] | str:
+    args = request.args
+    zip_code = args.get("zip", "").strip() or None
+    online = {"online": True, "in_person": False}.get(args.get("mode", ""))
+    error, hits = None, []
+    try:
+        hits = search.search_groups(
+            db_session(), zip_code=zip_code, within_miles=25.0,
+            fellowship=args.get("fellowship") or None, language=args.get("language") or None,
+            online=online, text=args.get("text", "").strip() or None,
+            include_inactive=can_edit_directory(current_user()), limit=100)
+    except search.UnknownZipError:
+        error = f"{zip_code} is not a known US ZIP code."
+    page = render_template("directory/groups.html", hits=hits, error=error, args=args,
+                           fellowships=meetings.FELLOWSHIPS, days=meetings.DAYS,
+                           languages=vocabulary.LANGUAGES,
+                           editor=can_edit_directory(current_user()))
+    return (page, 400) if error else page
+
+
+def _group_page(group: SupportGroup | None, data: meetings.GroupInput,
+                errors: dict[str, str] | None = None) -> str:
+    return render_template("directory/group_form.html", group=group, data=data,
+                           errors=errors or {}, fellowships=meetings.FELLOWSHIPS,
+                           days=meetings.DAYS, languages=vocabulary.LANGUAGES)
+
+
+def _save_group(group: SupportGroup | None) -> Response | tuple[str, int]:
+    user = current_user()
+    assert user is not None
+    form = request.form
+    data = meetings.GroupInput(**{name: form.get(name, "") for name in GROUP_TEXT},
+                               twelve_step=form.get("twelve_step") == "1",
+                               active=form.get("active") == "1")
+    db = db_session()
+    try:
+        meetings.save_group(db, group, data, by=user, address=client_address())
+    except checks.EntryInvalid as exc:
+        db.rollback()
+        return _group_page(group, data, exc.errors), 422
+    db.commit()
+    flash("Meeting saved.", "info")
+    return redirect(url_for("dashboard.directory_groups"))
+
+
+@blueprint.get("/directory/groups/new")
+@role_required(*DIRECTORY_EDITORS)
+def directory_group_new() -> str:
+    return _group_page(None, meetings.GroupInput())
+
+
+@blueprint.post("/directory/groups/new")
+@role_required(*DIRECTORY_EDITORS)
+def directory_group_create() -> Response | tuple[str, int]:
+    return _save_group(None)
+
+
+@blueprint.get("/directory/groups/<int:group_id>")
+@role_required(*DIRECTORY_EDITORS)
+def directory_group(group_id: int) -> str:
+    group = _load(SupportGroup, group_id, "support_group")
+    assert isinstance(group, SupportGroup)
+    return _group_page(group, meetings.GroupInput.of(group))
+
+
+@blueprint.post("/directory/groups/<int:group_id>")
+@role_required(*DIRECTORY_EDITORS)
+def directory_group_save(group_id: int) -> Response | tuple[str, int]:
+    group = _load(SupportGroup, group_id, "support_group")
+    assert isinstance(group, SupportGroup)
+    return _save_group(group)
+
+
+@blueprint.get("/directory/resources")
+@role_required(*STAFF)
+def directory_resources() -> str:
+    args = request.args
+    items = search.search_resources(db_session(), kind=args.get("kind") or None,
+                                    language=args.get("language") or None,
+                                    text=args.get("text", "").strip() or None,
+                                    include_inactive=can_edit_directory(current_user()),
+                                    limit=200)
+    return render_template("directory/resources.html", items=items, args=args,
+                           kinds=resources.KINDS, languages=vocabulary.LANGUAGES,
+                           editor=can_edit_directory(current_user()))
+
+
+def _resource_page(resource: Resource | None, data: resources.ResourceInput,
+                   errors: dict[str, str] | None = None) -> str:
+    return render_template("directory/resource_form.html", resource=resource, data=data,
+                           errors=errors or {}, kinds=resources.KINDS,
+                           languages=vocabulary.LANGUAGES)
+
+
+def _save_resource(resource: Resource | None) -> Response | tuple[str, int]:
+    user = current_user()
+    assert user is not None
+    form = request.form
+    data = resources.ResourceInput(**{name: form.get(name, "") for name in RESOURCE_TEXT},
+                                   active=form.get("active") == "1")
+    db = db_session()
+    try:
+        resources.save_resource(db, resource, data, by=user, address=client_address())
+    except checks.EntryInvalid as exc:
+        db.rollback()
+        return _resource_page(resource, data, exc.errors), 422
+    db.commit()
+    flash("Resource saved.", "info")
+    return redirect(url_for("dashboard.directory_resources"))
+
+
+@blueprint.get("/directory/resources/new")
+@role_required(*DIRECTORY_EDITORS)
+def directory_resource_new() -> str:
+    return _resource_page(None, resources.ResourceInput())
+
+
+@blueprint.post("/directory/resources/new")
+@role_required(*DIRECTORY_EDITORS)
+def directory_resource_create() -> Response | tuple[str, int]:
+    return _save_resource(None)
+
+
+@blueprint.get("/directory/resources/<int:resource_id>")
+@role_required(*DIRECTORY_EDITORS)
+def directory_resource(resource_id: int) -> str:
+    resource = _load(Resource, resource_id, "resource")
+    assert isinstance(resource, Resource)
+    return _resource_page(resource, resources.ResourceInput.of(resource))
+
+
+@blueprint.post("/directory/resources/<int:resource_id>")
+@role_required(*DIRECTORY_EDITORS)
+def directory_resource_save(resource_id: int) -> Response | tuple[str, int]:
+    resource = _load(Resource, resource_id, "resource")
+    assert isinstance(resource, Resource)
+    return _save_resource(resource)

@@ -1,0 +1,84 @@
+"""A counselor's side of follow-ups: "My follow-ups", the reminders on the home page and their
+count in the top bar (template helpers every page can use)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import current_user, role_required
+from dashboard.followup_labels import KINDS, OUTCOMES, RESULTS, SOURCES, STATES
+from helpline import followup_lists, followups
+from helpline.models import User
+from helpline.web import db_session, runtime, settings
+
+STAFF = ("counselor", "supervisor")
+
+
+def staff_clock(when: dt.datetime | None) -> str:
+    """A moment in the helpline's own time zone, e.g. "Tue 10 Mar 11:00 EDT"."""
+    if when is None:
+        return "—"
+    local = when.astimezone(ZoneInfo(settings().default_timezone))
+    return f"{local:%a %d %b %H:%M} {local.tzname()}"
+
+
+def caller_clock(followup: Any, when: dt.datetime | None) -> str:
+    return "—" if when is None else followups.caller_clock(followup, when)
+
+
+def _notice_count() -> int:
+    user = current_user()
+    if user is None or user.role not in STAFF:
+        return 0
+    if "followup_notice_count" not in g:
+        g.followup_notice_count = followup_lists.notice_count(db_session(), user)
+    return g.followup_notice_count
+
+
+def _notices() -> list[Any]:
+    user = current_user()
+    if user is None or user.role not in STAFF:
+        return []
+    return followup_lists.notices_for(db_session(), user)
+
+
+@blueprint.app_context_processor
+def _followup_helpers() -> dict[str, Any]:
+    return {"followup_notice_count": _notice_count, "followup_notices": _notices,
+            "staff_clock": staff_clock, "caller_clock": caller_clock,
+            "fu_kinds": KINDS, "fu_states": STATES, "fu_results": RESULTS,
+            "fu_outcomes": OUTCOMES, "fu_sources": SOURCES}
+
+
+@blueprint.get("/followups/mine")
+@role_required(*STAFF)
+def my_followups() -> str:
+    """What is assigned to me (or ringing me), soonest first, and what I closed lately."""
+    user = current_user()
+    assert user is not None
+    db = db_session()
+    open_ones, closed = followup_lists.my_followups(db, user)
+    me = db.get(User, user.id)
+    return render_template("followups/mine.html", open_ones=open_ones, closed=closed,
+                           has_phone=bool(me and me.phone), telephony=runtime().telephony.name,
+                           settings=settings())
+
+
+@blueprint.post("/followups/notices/<int:notice_id>/dismiss")
+@role_required(*STAFF)
+def dismiss_followup_notice(notice_id: int) -> Response:
+    user = current_user()
+    assert user is not None
+    db = db_session()
+    if not followup_lists.dismiss_notice(db, notice_id, user):
+        abort(404)
+    db.commit()
+    back = request.form.get("back", "")
+    return redirect(url_for("dashboard.my_followups") if back == "mine"
+                    else url_for("dashboard.home"))

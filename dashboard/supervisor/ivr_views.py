@@ -1,0 +1,202 @@
+"""IVR settings: versions, a draft's form, the changes against the live version, publish and
+roll back. The rules and the history live in :mod:`ivr.versions`; these views only ask."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from dashboard import blueprint
+from dashboard.access import client_address, current_user, role_required
+from helpline.models import User
+from helpline.web import db_session
+from ivr import editable
+from ivr.live import LiveFlows
+from ivr.versions import (
+    SHIPPED,
+    Defaults,
+    InvalidVersion,
+    VersionError,
+    diff,
+    get_version,
+    list_versions,
+    live_version,
+    new_draft,
+    publications,
+    publish,
+    rollback,
+    save_draft,
+    values_of,
+)
+
+SUPERVISORS = ("supervisor", "admin")
+
+
+def _live() -> LiveFlows:
+    return current_app.extensions["ivr_live"]
+
+
+def _defaults() -> Defaults:
+    return _live().defaults
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None  # role_required let the request through
+    return user
+
+
+def _language_names(defaults: Defaults) -> dict[str, str]:
+    return {lang: str(data.get("name", lang)) for lang, data in defaults.raw_flows.items()}
+
+
+def _sections(defaults: Defaults) -> list[dict[str, Any]]:
+    """The form's layout: the line, then each language, group by group."""
+    names = _language_names(defaults)
+    sections = []
+    for language, fields in groupby(defaults.fields, key=lambda f: f.language):
+        groups = [(title, list(members))
+                  for title, members in groupby(fields, key=lambda f: f.group)]
+        sections.append({"language": language,
+                         "title": f"{names[language]} ({language})" if language else "The line",
+                         "groups": groups})
+    return sections
+
+
+def _version_page(number: int, values: dict[str, Any], errors: dict[str, str] | None = None,
+                  note: str | None = None, status: int = 200) -> tuple[str, int]:
+    session = db_session()
+    defaults = _defaults()
+    version = get_version(session, number) if number else None
+    live = live_version(session)
+    state = "live" if number == live else ("draft" if version is not None and version.is_draft
+                                           else "retired")
+    shown = {f.name: editable.display(f, values.get(f.name)) if f.kind == "words"
+             else values.get(f.name) for f in defaults.fields}
+    return render_template(
+        "supervisor/ivr_version.html", number=number, version=version, state=state,
+        live=live, sections=_sections(defaults), values=shown, errors=errors or {},
+        field_labels={f.name: f for f in defaults.fields},
+        language_names=_language_names(defaults),
+        note=note if note is not None else (version.note if version else ""),
+        changes=len(diff(session, defaults, number)) if number != live else 0,
+    ), status
+
+
+@blueprint.get("/supervisor/ivr")
+@role_required(*SUPERVISORS)
+def supervisor_ivr() -> str:
+    session = db_session()
+    return render_template("supervisor/ivr_versions.html", versions=list_versions(session),
+                           publications=publications(session))
+
+
+@blueprint.post("/supervisor/ivr/drafts")
+@role_required(*SUPERVISORS)
+def supervisor_ivr_new_draft() -> Response:
+    raw = request.form.get("based_on", "")
+    if not raw.isdigit() or len(raw) > 9:
+        abort(400, description="Choose the version the draft starts from.")
+    session = db_session()
+    try:
+        draft = new_draft(session, _defaults(), based_on=int(raw), by=_user(),
+                          note=request.form.get("note", ""), address=client_address())
+    except VersionError:
+        abort(404)
+    session.commit()
+    flash(f"Draft {draft.id} made from version {raw}. Change what you need and save.", "ok")
+    return redirect(url_for("dashboard.supervisor_ivr_version", number=draft.id))
+
+
+@blueprint.get("/supervisor/ivr/<int:number>")
+@role_required(*SUPERVISORS)
+def supervisor_ivr_version(number: int) -> tuple[str, int]:
+    session = db_session()
+    try:
+        version = get_version(session, number) if number != SHIPPED else None
+    except VersionError:
+        abort(404)
+    return _version_page(number, values_of(_defaults(), version))
+
+
+@blueprint.post("/supervisor/ivr/<int:number>")
+@role_required(*SUPERVISORS)
+def supervisor_ivr_save(number: int) -> Response | tuple[str, int]:
+    session = db_session()
+    defaults = _defaults()
+    try:
+        version = get_version(session, number)
+    except VersionError:
+        abort(404)
+    values = editable.from_form(defaults.fields, request.form, values_of(defaults, version))
+    note = request.form.get("note")
+    try:
+        changed = save_draft(session, defaults, number, values, by=_user(), note=note,
+                             address=client_address())
+    except InvalidVersion as exc:
+        session.rollback()
+        return _version_page(number, values, exc.errors, note, status=400)
+    except VersionError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("dashboard.supervisor_ivr_version", number=number))
+    session.commit()
+    flash(f"Draft {number} saved ({len(changed)} field{'s' if len(changed) != 1 else ''} "
+          "changed). Callers still hear the live version until you publish.", "ok")
+    return redirect(url_for("dashboard.supervisor_ivr_version", number=number))
+
+
+@blueprint.get("/supervisor/ivr/<int:number>/changes")
+@role_required(*SUPERVISORS)
+def supervisor_ivr_changes(number: int) -> str:
+    session = db_session()
+    against_raw = request.args.get("against", "")
+    against = int(against_raw) if against_raw.isdigit() and len(against_raw) < 10 else None
+    try:
+        version = get_version(session, number) if number != SHIPPED else None
+        changes = diff(session, _defaults(), number, against)
+    except VersionError:
+        abort(404)
+    live = live_version(session)
+    return render_template("supervisor/ivr_changes.html", number=number, version=version,
+                           changes=changes, against=live if against is None else against,
+                           live=live, language_names=_language_names(_defaults()))
+
+
+@blueprint.post("/supervisor/ivr/<int:number>/publish")
+@role_required(*SUPERVISORS)
+def supervisor_ivr_publish(number: int) -> Response:
+    session = db_session()
+    try:
+        publish(session, _defaults(), number, by=_user(), address=client_address())
+    except InvalidVersion as exc:
+        session.rollback()
+        flash(f"Version {number} was not published: {exc}", "error")
+        return redirect(url_for("dashboard.supervisor_ivr_version", number=number))
+    except VersionError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("dashboard.supervisor_ivr"))
+    session.commit()
+    _live().invalidate()
+    flash(f"Version {number} is live: every new call hears it within a few seconds.", "ok")
+    return redirect(url_for("dashboard.supervisor_ivr"))
+
+
+@blueprint.post("/supervisor/ivr/<int:number>/rollback")
+@role_required(*SUPERVISORS)
+def supervisor_ivr_rollback(number: int) -> Response:
+    session = db_session()
+    try:
+        rollback(session, _defaults(), number, by=_user(), address=client_address())
+    except VersionError as exc:
+        session.rollback()
+        flash(f"Not rolled back: {exc}", "error")
+        return redirect(url_for("dashboard.supervisor_ivr"))
+    session.commit()
+    _live().invalidate()
+    flash(f"Rolled back: version {number} is live again.", "ok")
+    return redirect(url_for("dashboard.supervisor_ivr"))
