@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 from flask import (
     flash,
     make_response,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint, softphone
+from dashboard import blueprint, live, softphone
 from dashboard.access import current_user, role_required
 from helpline import contacts
 from helpline.models import AgentStatus
@@ -28,9 +24,6 @@ CHOSEN_STATUSES = {AgentStatus.AVAILABLE: "Available", AgentStatus.AWAY: "Away",
                    AgentStatus.OFFLINE: "Offline"}
 STATUS_LABELS = {**CHOSEN_STATUSES, AgentStatus.ON_CALL: "On a call",
                  AgentStatus.WRAP_UP: "Wrap-up"}
-SSE_POLL_SECONDS = 2.0
-# Each stream ends after this; the browser reconnects, passing the sign-in gate again.
-SSE_LIFETIME_SECONDS = 55.0
 
 
 @blueprint.get("/")
@@ -70,29 +63,9 @@ def queues_fragment() -> str:
 
 @blueprint.get("/queues/events")
 def queue_events() -> Response:
-    """Server-sent events: the queue table, re-rendered when it changes (polled every 2 s)."""
-    app_db = runtime().db
-    lifetime = float(request.args.get("lifetime", SSE_LIFETIME_SECONDS))
-    lifetime = max(0.0, min(lifetime, SSE_LIFETIME_SECONDS))
-
-    @stream_with_context
-    def stream() -> Iterator[str]:
-        last = None
-        deadline = time.monotonic() + lifetime
-        yield "retry: 3000\n\n"
-        while True:
-            with app_db.sessions() as s:
-                html = render_template("dashboard/_queues.html", queues=queue_snapshot(s))
-            if html != last:
-                last = html
-                data = "\n".join(f"data: {line}" for line in html.splitlines())
-                yield f"event: queues\n{data}\n\n"
-            if time.monotonic() >= deadline:
-                return
-            time.sleep(SSE_POLL_SECONDS)
-
-    return Response(stream(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    """Server-sent events: the queue table, re-rendered when it changes."""
+    return live.fragment_events(
+        "queues", lambda s: render_template("dashboard/_queues.html", queues=queue_snapshot(s)))
 
 
 def _after_take_next(message: str, category: str,

@@ -63,3 +63,6 @@ def configure_logging(level: str) -> None:
     if not root.handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
+    # APScheduler says "Running job ..." at INFO for every run (every 15 s); our jobs log what
+    # they did themselves.
+    logging.getLogger("apscheduler").setLevel("DEBUG" if level == "DEBUG" else "WARNING")

@@ -86,7 +86,8 @@ def init(ctx: CliContext, demo: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256))
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 256),
+              help="Worker threads; live dashboard streams hold some (LIVE_STREAMS_MAX).")
 @pass_ctx
 @friendly_errors
 def serve(ctx: CliContext, host: str, port: int, threads: int) -> None:

@@ -75,6 +75,8 @@ class Settings:
     spool_dir: Path = Path("instance/spool")
 
     session_idle_minutes: int = 15
+    # Live dashboard streams (SSE) one process holds open at once; each holds a server thread.
+    live_streams_max: int = 8
     require_second_factor_for_all: bool = False
     lockout_threshold: int = 5
     lockout_minutes: int = 15
@@ -333,6 +335,7 @@ def load_settings(
         default_timezone=get("DEFAULT_TIMEZONE", Settings.default_timezone),
         spool_dir=Path(get("HELPLINE_SPOOL_DIR") or instance_dir / "spool"),
         session_idle_minutes=_int("SESSION_IDLE_MINUTES", get("SESSION_IDLE_MINUTES", "15"), 2),
+        live_streams_max=_int("LIVE_STREAMS_MAX", get("LIVE_STREAMS_MAX", "8"), 0, 1000),
         require_second_factor_for_all=_bool(
             "REQUIRE_SECOND_FACTOR_FOR_ALL", get("REQUIRE_SECOND_FACTOR_FOR_ALL")
         ),

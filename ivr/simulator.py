@@ -160,7 +160,8 @@ def _simulate(ctx: CliContext, from_number: str, lang: str | None, server: str |
         if not migrate.is_current(ctx.db):
             raise click.ClickException("the database schema is not current: run "
                                        "`helpline init`")
-        app = create_app(settings)
+        # The app's log lines would land between the prompts: keep them for --verbose.
+        app = create_app(settings if verbose else settings.with_overrides(log_level="WARNING"))
         transport = AppTransport(app)
         base, where = settings.public_base_url or "http://localhost", "in this process"
     interpreter = Interpreter(transport, settings.twilio_auth_token,

@@ -1,0 +1,69 @@
+"""Live fragments pushed by server-sent events: the home page's queues and the wallboard.
+
+A stream re-renders its fragment every POLL_SECONDS and sends it when it changed. Each stream
+ends after LIFETIME_SECONDS (the browser reconnects, passing the sign-in gate again), and a
+process holds at most ``Settings.live_streams_max`` of them at once: a stream occupies one of
+the server's threads, and the IVR's webhooks must always find one free. A browser turned away
+gets the fragment once and comes back after ``retry``, which is polling by another name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from flask import current_app, request, stream_with_context
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from helpline.web import runtime
+
+POLL_SECONDS = 2.0
+LIFETIME_SECONDS = 55.0
+RETRY_MS = 3000
+
+
+def _slots() -> threading.BoundedSemaphore:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    slots = app.extensions.get("live_streams")
+    if slots is None:
+        slots = app.extensions.setdefault(
+            "live_streams", threading.BoundedSemaphore(runtime().settings.live_streams_max))
+    return slots
+
+
+def _event(name: str, html: str) -> str:
+    data = "\n".join(f"data: {line}" for line in html.splitlines())
+    return f"event: {name}\n{data}\n\n"
+
+
+def fragment_events(name: str, render: Callable[[Session], str]) -> Response:
+    """A text/event-stream of ``render``'s HTML, sent as event ``name`` whenever it changes."""
+    app_db = runtime().db
+    lifetime = float(request.args.get("lifetime", LIFETIME_SECONDS))
+    lifetime = max(0.0, min(lifetime, LIFETIME_SECONDS))
+    slots = _slots()
+    streaming = slots.acquire(blocking=False)
+
+    @stream_with_context
+    def stream() -> Iterator[str]:
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            last = None
+            deadline = time.monotonic() + (lifetime if streaming else 0.0)
+            while True:
+                with app_db.sessions() as session:
+                    html = render(session)
+                if html != last:
+                    last = html
+                    yield _event(name, html)
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(POLL_SECONDS)
+        finally:
+            if streaming:
+                slots.release()
+
+    return Response(stream(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
