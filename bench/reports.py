@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import Column, text
 
 from bench._databases import pg_reachable, postgres_url
+from helpline import migrate
 from helpline.db import Base, Database
 from helpline.reports import build_report
 
@@ -45,7 +46,7 @@ CALL_COLS = ("id", "call_sid", "direction", "language", "need", "queue_name", "p
              "wait_seconds", "talk_seconds", "counselor_id", "last_sequence")
 CONTACT_COLS = ("id", "call_id", "counselor_id", "need", "language", "substances",
                 "suicide_risk", "overdose_risk", "crisis_steps", "status",
-                "created_at", "updated_at", "closed_at")
+                "created_at", "updated_at", "closed_at", "wrapup_seconds")
 REFERRAL_COLS = ("id", "contact_id", "kind", "target_id", "target_name", "created_at")
 FOLLOWUP_COLS = ("id", "contact_id", "call_id", "kind", "channel", "source", "state",
                  "language", "due_at", "attempts", "max_attempts", "outcome", "created_at",
@@ -76,9 +77,10 @@ def _rows(n: int) -> Iterator[tuple[str, tuple[object, ...]]]:
         if not answered:
             continue
         contact_id += 1
-        closed = ended + dt.timedelta(seconds=rnd.randrange(0, 600))
+        wrapup = rnd.randrange(0, 600)
+        closed = ended + dt.timedelta(seconds=wrapup)
         yield "contacts", (contact_id, i, 1, need, lang, "[]", rnd.choice(RISKS),
-                           rnd.choice(RISKS), "[]", "closed", ans, closed, closed)
+                           rnd.choice(RISKS), "[]", "closed", ans, closed, closed, wrapup)
         if rnd.random() < 0.3:
             referral_id += 1
             yield "referrals", (referral_id, contact_id, rnd.choice(KINDS), rnd.randrange(1, 50),
@@ -146,7 +148,7 @@ COLUMNS, EXTRAS = _layout()
 
 def load_sqlite(path: Path, n: int) -> Database:
     db = Database(f"sqlite:///{path}")
-    Base.metadata.create_all(db.engine)
+    migrate.upgrade(db)
     _with_user(db)
     raw = db.engine.raw_connection()
     try:
@@ -178,7 +180,7 @@ def load_sqlite(path: Path, n: int) -> Database:
 
 def load_postgres(url: str, n: int) -> Database:
     db = Database(url)
-    Base.metadata.create_all(db.engine)
+    migrate.upgrade(db)
     _with_user(db)
     raw = db.engine.raw_connection()
     try:
@@ -220,7 +222,7 @@ def time_report(db: Database, label: str, calls: int) -> None:
     print(f"{label}: month report over {report.calls:,} calls of the month "
           f"(table {calls:,}): best {min(timings):.3f} s, median "
           f"{statistics.median(timings):.3f} s over {RUNS} runs "
-          f"[{'OK' if min(timings) < 1 else 'OVER'} target 1 s]")
+          f"[{'OK' if statistics.median(timings) < 1 else 'OVER'} target 1 s]")
     print(f"  answered {report.answered:,}, abandonment {report.abandonment_rate:.1%}, "
           f"ASA {report.average_speed_of_answer:.1f} s, SL30 {report.service_level[30]:.1%}")
 

@@ -211,6 +211,9 @@ def wrap_up(session: Session, contact: Contact, by: User, now: dt.datetime | Non
     now = now or utcnow()
     contact.status = ContactStatus.CLOSED
     contact.closed_at = now
+    call = session.get(Call, contact.call_id) if contact.call_id else None
+    if call is not None and call.ended_at is not None and call.ended_at <= now:
+        contact.wrapup_seconds = int((now - call.ended_at).total_seconds())
     by.status = AgentStatus.AVAILABLE
     by.status_since = now
     audit.record(session, "contact.wrap_up", actor=by, record_type="contact",

@@ -268,13 +268,6 @@ def _counter_table(key: str, title: str, label: str, counts: Counter[str],
     return Table(key, title, [label, value], rows)
 
 
-def _seconds_between(session: Session, later: ColumnElement[dt.datetime],
-                     earlier: ColumnElement[dt.datetime]) -> ColumnElement[float]:
-    if session.get_bind().dialect.name == "postgresql":
-        return extract("epoch", later - earlier)
-    return func.unixepoch(later) - func.unixepoch(earlier)
-
-
 def _contacts_in(lo: dt.datetime, hi: dt.datetime, queue: str | None) -> list[ColumnElement[bool]]:
     where = [Contact.created_at >= lo, Contact.created_at < hi]
     if queue:
@@ -286,11 +279,15 @@ def _contact_figures(session: Session, report: Report, lo: dt.datetime, hi: dt.d
     where = _contacts_in(lo, hi, report.queue)
     suicide: Counter[str] = Counter()
     overdose: Counter[str] = Counter()
-    risk = (select(Contact.suicide_risk, Contact.overdose_risk, func.count())
+    wrapped = wrapup_total = 0
+    rows = (select(Contact.suicide_risk, Contact.overdose_risk, func.count(),
+                   func.count(Contact.wrapup_seconds), func.sum(Contact.wrapup_seconds))
             .where(*where).group_by(Contact.suicide_risk, Contact.overdose_risk))
-    for s, o, n in session.execute(risk):
+    for s, o, n, n_wrapped, total in session.execute(rows):
         suicide[s or UNKNOWN] += n
         overdose[o or UNKNOWN] += n
+        wrapped += n_wrapped
+        wrapup_total += total or 0
     levels = [lv for lv in RISK_LEVELS if suicide[lv] or overdose[lv]]
     levels += sorted((set(suicide) | set(overdose)) - set(levels) - {UNKNOWN})
     if suicide[UNKNOWN] or overdose[UNKNOWN]:
@@ -299,15 +296,7 @@ def _contact_figures(session: Session, report: Report, lo: dt.datetime, hi: dt.d
         "risk", "Contacts by risk level", ["Risk level", "Suicide risk", "Overdose risk"],
         [[lv, suicide[lv], overdose[lv]] for lv in levels],
     )
-
-    wrapup = _seconds_between(session, Contact.closed_at, Call.ended_at)
-    n, total = session.execute(
-        select(func.count(), func.sum(wrapup))
-        .select_from(Contact).join(Call, Call.id == Contact.call_id)
-        .where(*where, Contact.closed_at.is_not(None), Call.ended_at.is_not(None),
-               Contact.closed_at >= Call.ended_at)
-    ).one()
-    report.average_wrapup_seconds = _ratio(float(total or 0), n)
+    report.average_wrapup_seconds = _ratio(float(wrapup_total), wrapped)
 
 
 def _referrals_in(lo: dt.datetime, hi: dt.datetime,

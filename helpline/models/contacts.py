@@ -25,8 +25,8 @@ class Contact(Base):
         Index("ix_contacts_created_id", "created_at", "id"),
         Index("ix_contacts_need_created_id", "need", "created_at", "id"),
         # Supervisor reports (helpline.reports): risk levels and wrap-up time, index-only.
-        Index("ix_contacts_report", "created_at", "suicide_risk", "overdose_risk", "call_id",
-              "closed_at"),
+        Index("ix_contacts_report", "created_at", "suicide_risk", "overdose_risk",
+              "wrapup_seconds", "call_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +57,9 @@ class Contact(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # From the call's end to this record's wrap-up, set at wrap-up (None when the record was
+    # closed before the call ended): reports average it without joining a million calls.
+    wrapup_seconds: Mapped[int | None] = mapped_column(default=None)
 
     referrals: Mapped[list[Referral]] = relationship(
         back_populates="contact", order_by="Referral.id", cascade="all, delete-orphan"

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session
 
+# Signed-in staff through the real sign-in pages: the dashboard's fixtures.
+from helpline.contacts import wrap_up
 from helpline.models import (
     CenterService,
     Consent,
@@ -17,8 +19,6 @@ from helpline.models import (
     TreatmentCenter,
     User,
 )
-
-# Signed-in staff through the real sign-in pages: the dashboard's fixtures.
 from tests.dashboard.conftest import admin, counselor, staff_factory, supervisor  # noqa: F401
 from tests.factories import make_call, make_contact, make_user
 
@@ -91,14 +91,17 @@ def week(session: Session) -> Week:
               queue_name="self-en", outcome="abandoned_queue", wait_seconds=10)
 
     k1 = make_contact(session, worker, c1, suicide_risk="low", overdose_risk="none",
-                      created_at=c1.answered_at, closed_at=c1.ended_at + seconds(120))
+                      created_at=c1.answered_at)
+    wrap_up(session, k1, worker, now=c1.ended_at + seconds(120))
     k2 = make_contact(session, worker, c2, suicide_risk="high", overdose_risk="moderate",
-                      created_at=c2.answered_at, closed_at=c2.ended_at + seconds(60))
+                      created_at=c2.answered_at)
+    wrap_up(session, k2, worker, now=c2.ended_at + seconds(60))
     make_contact(session, worker, c5, suicide_risk="none", overdose_risk="none",
                  created_at=c5.answered_at)
     k_before = make_contact(session, worker, before, suicide_risk="imminent",
                             overdose_risk="imminent", created_at=before.answered_at,
-                            closed_at=before.ended_at + seconds(900))
+                            crisis_steps=["called_911"])
+    wrap_up(session, k_before, worker, now=before.ended_at + seconds(900))
 
     center = TreatmentCenter(name="Harbor Recovery (fictional)")
     session.add(center)
