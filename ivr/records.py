@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Update, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
 
 from helpline import crypto
@@ -50,30 +52,33 @@ def find_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(_FIND_CALL, {"call_sid": call_sid})
 
 
+# A Twilio retry can race the first delivery of a webhook: the second insert does nothing.
+_NEW_CALL = {"sqlite": sqlite_insert(Call).on_conflict_do_nothing(index_elements=["call_sid"]),
+             "postgresql": pg_insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])}
+
+
+def _insert_call(session: Session, call_sid: str, from_number: str | None, when: dt.datetime,
+                 direction: str) -> None:
+    conn = session.connection()
+    caller_hash = crypto.caller_hash(from_number)
+    previous = None
+    if caller_hash is not None:
+        previous = conn.scalar(_PREVIOUS_CALL, {"caller_hash": caller_hash,
+                                                "call_sid": call_sid})
+    conn.execute(_NEW_CALL[conn.dialect.name], {
+        "call_sid": call_sid, "direction": direction, "caller_hash": caller_hash,
+        "caller_number": crypto.normalise_number(from_number), "started_at": when,
+        "previous_call_id": previous})
+
+
 def call_for(session: Session, call_sid: str, from_number: str | None = None,
              at: str | dt.datetime | None = None, direction: str = "inbound") -> Call:
     """The call with this CallSid, created on first sight (a Twilio retry finds the same one)."""
     call = find_call(session, call_sid)
-    if call is not None:
-        return call
-    when = _time(at)
-    caller = crypto.normalise_number(from_number)
-    caller_hash = crypto.caller_hash(from_number)
-    previous = None
-    if caller_hash is not None:
-        previous = session.scalar(_PREVIOUS_CALL, {"caller_hash": caller_hash,
-                                                   "call_sid": call_sid})
-    call = Call(call_sid=call_sid, direction=direction, caller_hash=caller_hash,
-                caller_number=caller, started_at=when, previous_call_id=previous)
-    try:
-        with session.begin_nested():
-            session.add(call)
-    except IntegrityError:
-        # Two deliveries of the same webhook raced; the other one created it.
-        existing = find_call(session, call_sid)
-        if existing is None:
-            raise
-        return existing
+    if call is None:
+        _insert_call(session, call_sid, from_number, _time(at), direction)
+        call = find_call(session, call_sid)
+        assert call is not None
     return call
 
 
@@ -116,13 +121,11 @@ def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = 
     conn = session.connection()
     state = conn.execute(_CALL_STATE, {"call_sid": call_sid}).first()
     if state is None:
-        call = call_for(session, call_sid, from_number, when)
-        session.flush()
-        call_id, status, enqueued_at = call.id, call.status, call.enqueued_at
-    else:
-        call_id, status, enqueued_at = state
-        if once and conn.execute(_EVENT_OF_KIND, {"call_id": call_id, "kind": kind}).first():
-            return call_id
+        _insert_call(session, call_sid, from_number, when, "inbound")
+        state = conn.execute(_CALL_STATE, {"call_sid": call_sid}).one()
+    call_id, status, enqueued_at = state
+    if once and conn.execute(_EVENT_OF_KIND, {"call_id": call_id, "kind": kind}).first():
+        return call_id
     values: dict[str, Any] = {}
     for name, value in (updates or {}).items():
         if name not in STEP_FIELDS:
@@ -163,24 +166,42 @@ def record_answered(session: Session, call_sid: str, *, at: str | None = None,
     return call
 
 
+_CLOSING_STATE = select(
+    Call.id, Call.status, Call.last_sequence, Call.answered_at, Call.enqueued_at,
+    Call.wait_seconds, Call.outcome, Call.step, Call.need,
+).where(Call.call_sid == bindparam("call_sid"))
+
+
 def record_status(session: Session, call_sid: str, status: str, *, at: str | None = None,
                   sequence: int | None = None, from_number: str | None = None,
-                  duration: int | None = None) -> Call:
-    """Apply a status callback: stale or repeated ones change nothing; the end closes the call."""
+                  duration: int | None = None) -> int:
+    """Apply a status callback: stale or repeated ones change nothing; the end closes the call.
+
+    Returns the call's id.
+    """
     when = _time(at)
-    call = call_for(session, call_sid, from_number, when)
+    conn = session.connection()
+    row = conn.execute(_CLOSING_STATE, {"call_sid": call_sid}).first()
+    if row is None:
+        _insert_call(session, call_sid, from_number, when, "inbound")
+        row = conn.execute(_CLOSING_STATE, {"call_sid": call_sid}).one()
+    before = dict(row._mapping)
+    call = SimpleNamespace(**before)
     if sequence is not None:
         if sequence <= call.last_sequence:
-            return call
+            return call.id
         call.last_sequence = sequence
-    if call.status in TERMINAL or status not in TERMINAL:
-        session.flush()
-        return call
-    close_call(call, status, when)
-    session.add(CallEvent(call=call, at=when, kind="ended",
-                          detail={"status": status, "duration": duration}))
-    session.flush()
-    return call
+    closing = call.status not in TERMINAL and status in TERMINAL
+    if closing:
+        close_call(call, status, when)  # type: ignore[arg-type]
+    changed = {k: v for k, v in vars(call).items() if k not in before or before[k] != v}
+    if changed:
+        conn.execute(_update_call(frozenset(changed)),
+                     {"call_id": call.id, **{f"new_{k}": v for k, v in changed.items()}})
+    if closing:
+        conn.execute(_ADD_EVENT, {"call_id": call.id, "at": when, "kind": "ended",
+                                  "detail": {"status": status, "duration": duration}})
+    return call.id
 
 
 def close_call(call: Call, status: str, at: dt.datetime) -> None:
