@@ -90,6 +90,7 @@ class Database:
         # sessions rather than in SQLite's busy handler, which sleeps up to 100 ms per try.
         self._writer: AbstractContextManager[Any] = (
             threading.RLock() if self.is_sqlite else nullcontext())
+        self._depth = threading.local()
 
     @property
     def is_sqlite(self) -> bool:
@@ -98,8 +99,17 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
-        with self._writer, self.sessions() as session, session.begin():
-            yield session
+        with self._writer:
+            self._depth.n = getattr(self._depth, "n", 0) + 1
+            try:
+                with self.sessions() as session, session.begin():
+                    yield session
+            finally:
+                self._depth.n -= 1
+
+    def in_session(self) -> bool:
+        """True inside :meth:`session` on this thread (which then holds SQLite's writer)."""
+        return getattr(self._depth, "n", 0) > 0
 
     def dispose(self) -> None:
         self.engine.dispose()
