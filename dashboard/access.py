@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import abort, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
-from helpline import auth
+from helpline import audit, auth
 from helpline.contacts import can_read_notes, can_view_contact
 from helpline.followups import can_work_followup
 from helpline.models import Contact, FollowUp, StaffSession, User
@@ -57,6 +57,15 @@ SESSION_KEY = "staff_token"
 def client_address() -> str:
     """The peer address (a proxy in front must be configured with ProxyFix to pass it on)."""
     return (request.remote_addr or "unknown")[:64]
+
+
+def refuse(action: str, record_type: str, record_id: int | str) -> NoReturn:
+    """404 for a record this user may not see (or that does not exist), the attempt audited."""
+    db = db_session()
+    audit.record(db, action, actor=current_user(), record_type=record_type,
+                 record_id=record_id, address=client_address())
+    db.commit()
+    abort(404)
 
 
 def _load_session() -> StaffSession | None:

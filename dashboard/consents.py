@@ -13,13 +13,13 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 from werkzeug.wrappers import Response
 
 from dashboard import blueprint
-from dashboard.access import can_view_caller_consents, client_address, current_user
+from dashboard.access import can_view_caller_consents, client_address, current_user, refuse
 from dashboard.followups import load_followup
 from dashboard.record import load_visible_contact
 from helpline import audit, consent, consent_terms, contacts, disclosures
@@ -73,11 +73,7 @@ def _me() -> User:
 
 
 def _refuse(page: CallerPage) -> None:
-    db = db_session()
-    audit.record(db, "consent.list.refused", actor=_me(), record_type=page.kind,
-                 record_id=page.ident, address=client_address())
-    db.commit()
-    abort(404)
+    refuse("consent.list.refused", page.kind, page.ident)
 
 
 def _from_record(contact_id: int) -> CallerPage:
@@ -149,10 +145,7 @@ def _withdraw(page: CallerPage, consent_id: int) -> Response:
     db = db_session()
     row = db.get(Consent, consent_id)
     if row is None or row.caller_hash is None or row.caller_hash != page.caller_hash:
-        audit.record(db, "consent.refused", actor=_me(), record_type="consent",
-                     record_id=consent_id, address=client_address())
-        db.commit()
-        abort(404)
+        refuse("consent.refused", "consent", consent_id)
     how = request.form.get("how", "")
     if request.form.get("confirm") != "1" or how not in WITHDRAWN_HOW:
         flash("Not withdrawn: say how the caller withdrew it and tick the box to confirm.",

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from dashboard import blueprint
-from dashboard.access import can_work_followup, client_address, current_user, role_required
+from dashboard.access import can_work_followup, client_address, current_user, refuse, role_required
 from dashboard.followup_labels import ACTIONS, OUTCOMES, RESULTS, STAFF_OUTCOMES
 from helpline import audit, followups
 from helpline.db import utcnow
@@ -91,10 +91,7 @@ def load_followup(followup_id: int) -> FollowUp:
     db = db_session()
     followup = db.get(FollowUp, followup_id)
     if followup is None or not can_work_followup(user, followup):
-        audit.record(db, "followup.refused", actor=user, record_type="followup",
-                     record_id=followup_id, address=client_address())
-        db.commit()
-        abort(404)
+        refuse("followup.refused", "followup", followup_id)
     return followup
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from dashboard import blueprint
-from dashboard.access import client_address, current_user
+from dashboard.access import client_address, current_user, refuse
 from dashboard.followups import load_followup
 from dashboard.record import load_visible_contact
 from helpline import audit, consent, consent_terms, contacts, handoff, referral_outcomes
@@ -50,11 +50,7 @@ def _referral(contact: Contact, referral_id: int) -> Referral:
     for referral in contact.referrals:
         if referral.id == referral_id:
             return referral
-    db = db_session()
-    audit.record(db, "referral.refused", actor=_me(), record_type="referral",
-                 record_id=referral_id, address=client_address())
-    db.commit()
-    abort(404)
+    refuse("referral.refused", "referral", referral_id)
 
 
 def _until_text(expires: dt.datetime | None, event: str | None) -> str:
@@ -200,10 +196,7 @@ def _record_outcome(referral: Referral, followup: FollowUp | None) -> str | None
         return str(exc)
     except PermissionError:
         db.rollback()
-        audit.record(db, "referral.refused", actor=_me(), record_type="referral",
-                     record_id=referral.id, address=client_address())
-        db.commit()
-        abort(404)
+        refuse("referral.refused", "referral", referral.id)
     db.commit()
     return None
 
@@ -222,11 +215,7 @@ def referral_outcome_followup(followup_id: int, referral_id: int) -> Response:
     followup = load_followup(followup_id)
     referral = db_session().get(Referral, referral_id)
     if referral is None or referral.contact_id != followup.contact_id:
-        db = db_session()
-        audit.record(db, "referral.refused", actor=_me(), record_type="referral",
-                     record_id=referral_id, address=client_address())
-        db.commit()
-        abort(404)
+        refuse("referral.refused", "referral", referral_id)
     error = _record_outcome(referral, followup)
     flash(f"Outcome not recorded: {error}." if error else "Referral outcome recorded.",
           "error" if error else "info")

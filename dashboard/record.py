@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from dashboard import blueprint
-from dashboard.access import can_read_notes, can_view_contact, client_address, current_user
+from dashboard.access import can_read_notes, can_view_contact, client_address, current_user, refuse
 from helpline import audit, contacts, overdose
 from helpline.db import utcnow
 from helpline.models import Call, Contact, User
@@ -22,10 +22,7 @@ def load_visible_contact(contact_id: int) -> Contact:
     db = db_session()
     contact = db.get(Contact, contact_id)
     if contact is None or not can_view_contact(user, contact):
-        audit.record(db, "contact.refused", actor=user, record_type="contact",
-                     record_id=contact_id, address=client_address())
-        db.commit()
-        abort(404)
+        refuse("contact.refused", "contact", contact_id)
     return contact
 
 

@@ -57,12 +57,15 @@ def is_unreachable(exc: BaseException) -> bool:
     return False
 
 
+POSTGRES_GROUPS = 4
+
+
 @dataclass(eq=False)
 class _Operation:
     op: str
     kwargs: dict[str, Any]
-    done: bool = False
-    error: Exception | None = field(default=None)
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
 
     def apply(self, session: Session) -> None:
         OPERATIONS[self.op](session, **self.kwargs)
@@ -73,7 +76,9 @@ class _GroupCommit:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._turn = threading.Lock()
+        # SQLite has one writer. PostgreSQL takes several at once, and a commit there is
+        # mostly waiting on the network: a few groups in flight overlap their waits.
+        self._turn = threading.BoundedSemaphore(1 if db.is_sqlite else POSTGRES_GROUPS)
         self._queued: list[_Operation] = []
         self._queue_lock = threading.Lock()
 
@@ -82,10 +87,12 @@ class _GroupCommit:
         with self._queue_lock:
             self._queued.append(operation)
         with self._turn:
-            if not operation.done:
-                with self._queue_lock:
-                    batch, self._queued = self._queued, []
+            # Whoever gets a turn commits all that is queued, this operation or not.
+            with self._queue_lock:
+                batch, self._queued = self._queued, []
+            if batch:
                 self._commit(batch)
+        operation.done.wait()
         if operation.error is not None:
             raise operation.error
 
@@ -108,7 +115,7 @@ class _GroupCommit:
                         operation.error = one
         finally:
             for operation in batch:
-                operation.done = True
+                operation.done.set()
 
 
 _group_commits: weakref.WeakKeyDictionary[Database, _GroupCommit] = weakref.WeakKeyDictionary()

@@ -13,7 +13,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Update, bindparam, insert, select, update
+from sqlalchemy import Row, Select, Update, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
@@ -71,6 +71,17 @@ def _insert_call(session: Session, call_sid: str, from_number: str | None, when:
         "previous_call_id": previous})
 
 
+def _state(session: Session, statement: Select[Any], call_sid: str, from_number: str | None,
+           when: dt.datetime) -> Row[Any]:
+    """The call's row as ``statement`` selects it, the call created on first sight."""
+    conn = session.connection()
+    row = conn.execute(statement, {"call_sid": call_sid}).first()
+    if row is None:
+        _insert_call(session, call_sid, from_number, when, "inbound")
+        row = conn.execute(statement, {"call_sid": call_sid}).one()
+    return row
+
+
 def call_for(session: Session, call_sid: str, from_number: str | None = None,
              at: str | dt.datetime | None = None, direction: str = "inbound") -> Call:
     """The call with this CallSid, created on first sight (a Twilio retry finds the same one)."""
@@ -119,11 +130,7 @@ def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = 
     """
     when = _time(at)
     conn = session.connection()
-    state = conn.execute(_CALL_STATE, {"call_sid": call_sid}).first()
-    if state is None:
-        _insert_call(session, call_sid, from_number, when, "inbound")
-        state = conn.execute(_CALL_STATE, {"call_sid": call_sid}).one()
-    call_id, status, enqueued_at = state
+    call_id, status, enqueued_at = _state(session, _CALL_STATE, call_sid, from_number, when)
     if once and conn.execute(_EVENT_OF_KIND, {"call_id": call_id, "kind": kind}).first():
         return call_id
     values: dict[str, Any] = {}
@@ -181,11 +188,7 @@ def record_status(session: Session, call_sid: str, status: str, *, at: str | Non
     """
     when = _time(at)
     conn = session.connection()
-    row = conn.execute(_CLOSING_STATE, {"call_sid": call_sid}).first()
-    if row is None:
-        _insert_call(session, call_sid, from_number, when, "inbound")
-        row = conn.execute(_CLOSING_STATE, {"call_sid": call_sid}).one()
-    before = dict(row._mapping)
+    before = dict(_state(session, _CLOSING_STATE, call_sid, from_number, when)._mapping)
     call = SimpleNamespace(**before)
     if sequence is not None:
         if sequence <= call.last_sequence:

@@ -4,10 +4,16 @@ the field. A form's messages are collected in an :class:`EntryInvalid`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.orm import Session
+
+from helpline import audit
 from helpline.directory import vocabulary
 from helpline.directory.geo import ZipPoint, normalise_zip, zip_point
+from helpline.models import User
 
 _PHONE = re.compile(r"[0-9()+\-.\s]+(?:\s*(?:x|ext\.?)\s*\d{1,6})?", re.IGNORECASE)
 
@@ -101,3 +107,21 @@ def language(errors: dict[str, str], field: str, value: str) -> str:
     if value not in vocabulary.LANGUAGES:
         errors[field] = "Choose a language from the list."
     return value
+
+
+def assign(entry: object, values: Mapping[str, object]) -> list[str]:
+    """Set on ``entry`` the values that differ from what it holds; the names of those."""
+    changed = [name for name, value in values.items() if getattr(entry, name) != value]
+    for name in changed:
+        setattr(entry, name, values[name])
+    return changed
+
+
+def audit_saved(session: Session, entry: Any, kind: str, record_type: str, *, creating: bool,
+                changed: list[str], by: User, address: str | None) -> None:
+    """The audit event of a directory entry saved from a form (none when nothing changed)."""
+    session.flush()
+    if creating or changed:
+        audit.record(session, f"directory.{kind}.{'create' if creating else 'update'}",
+                     actor=by, record_type=record_type, record_id=entry.id,
+                     address=address, detail={"fields": sorted(changed)})

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
-from helpline import audit
 from helpline.directory import checks
 from helpline.models import SupportGroup, User
 
@@ -121,12 +120,7 @@ def save_group(session: Session, group: SupportGroup | None, data: GroupInput, *
     if group is None:
         group = SupportGroup(source="manual", source_id=str(uuid.uuid4()))
         session.add(group)
-    changed = [name for name, value in values.items() if getattr(group, name) != value]
-    for name in changed:
-        setattr(group, name, values[name])
-    session.flush()
-    if creating or changed:
-        audit.record(session, "directory.group.create" if creating
-                     else "directory.group.update", actor=by, record_type="support_group",
-                     record_id=group.id, address=address, detail={"fields": sorted(changed)})
+    changed = checks.assign(group, values)
+    checks.audit_saved(session, group, "group", "support_group", creating=creating,
+                       changed=changed, by=by, address=address)
     return group

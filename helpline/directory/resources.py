@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from helpline import audit
 from helpline.directory import checks
 from helpline.models import Resource, User
 
@@ -62,12 +61,7 @@ def save_resource(session: Session, resource: Resource | None, data: ResourceInp
     if resource is None:
         resource = Resource(source="manual")
         session.add(resource)
-    changed = [name for name, value in values.items() if getattr(resource, name) != value]
-    for name in changed:
-        setattr(resource, name, values[name])
-    session.flush()
-    if creating or changed:
-        audit.record(session, "directory.resource.create" if creating
-                     else "directory.resource.update", actor=by, record_type="resource",
-                     record_id=resource.id, address=address, detail={"fields": sorted(changed)})
+    changed = checks.assign(resource, values)
+    checks.audit_saved(session, resource, "resource", "resource", creating=creating,
+                       changed=changed, by=by, address=address)
     return resource

@@ -109,17 +109,11 @@ def save_center(session: Session, center: TreatmentCenter | None, data: CenterIn
     if center is None:
         center = TreatmentCenter(source="manual", source_id=str(uuid.uuid4()))
         session.add(center)
-    changed = [name for name, value in values.items() if getattr(center, name) != value]
-    for name in changed:
-        setattr(center, name, values[name])
+    changed = checks.assign(center, values)
     if _set_offerings(center, data.offerings):
         changed.append("offerings")
-    session.flush()
-    if creating or changed:
-        audit.record(session, "directory.center.create" if creating
-                     else "directory.center.update", actor=by,
-                     record_type="treatment_center", record_id=center.id, address=address,
-                     detail={"fields": sorted(changed)})
+    checks.audit_saved(session, center, "center", "treatment_center", creating=creating,
+                       changed=changed, by=by, address=address)
     return center
 
 

@@ -33,6 +33,22 @@ def sign_in(page, username: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_url(re.compile(r"/$"))
 
 
+def take_a_call(page, app, settings, username: str) -> int:  # type: ignore[no-untyped-def]
+    """Sign in, go available, and take the caller who just asked for help for themselves;
+    the id of the record that opens."""
+    from tests.ivr.conftest import Phone
+
+    sign_in(page, username)
+    page.get_by_label("New status").select_option("available")
+    page.get_by_role("button", name="Set status").click()
+    caller = Phone(TwilioSigner(app.test_client(), settings), settings, "+15555550177")
+    assert caller.press(caller.english_menu(), "1").has("Enqueue")
+    page.reload()
+    page.get_by_role("button", name="Take next call").click()
+    page.wait_for_url(re.compile(r"/records/\d+$"))
+    return int(page.url.rsplit("/", 1)[1])
+
+
 def focused_id(page) -> str:  # type: ignore[no-untyped-def]
     return page.evaluate("document.activeElement && document.activeElement.id")
 
@@ -43,18 +59,7 @@ def test_counselor_runs_the_overdose_protocol_and_sees_each_step_timed(
     lead = make_user(session, "supervisor", display_name="Lee Supervisor")
     session.commit()
 
-    sign_in(page, counselor.username)
-    page.get_by_label("New status").select_option("available")
-    page.get_by_role("button", name="Set status").click()
-
-    from tests.ivr.conftest import Phone
-
-    caller = Phone(TwilioSigner(app.test_client(), settings), settings, "+15555550177")
-    assert caller.press(caller.english_menu(), "1").has("Enqueue")
-    page.reload()
-    page.get_by_role("button", name="Take next call").click()
-    page.wait_for_url(re.compile(r"/records/\d+$"))
-    contact_id = int(page.url.rsplit("/", 1)[1])
+    contact_id = take_a_call(page, app, settings, counselor.username)
 
     page.get_by_role("button", name="Mark an overdose in progress").click()
     page.wait_for_url(re.compile(rf"/records/{contact_id}/overdose$"))

@@ -10,9 +10,8 @@ from sqlalchemy import select
 
 from helpline import contacts
 from helpline.models import OutboxMessage, Referral, TreatmentCenter, User
-from tests.conftest import TwilioSigner
 from tests.e2e.conftest import shot
-from tests.e2e.test_overdose_protocol import focused_id, sign_in
+from tests.e2e.test_overdose_protocol import focused_id, take_a_call
 from tests.factories import make_user
 
 
@@ -20,18 +19,7 @@ def test_counselor_hands_a_caller_off_to_intake_with_consent_from_the_keyboard(
         page, app, settings, session):
     counselor = make_user(session, languages="en", display_name="Sam Rivera")
     session.commit()
-    sign_in(page, counselor.username)
-    page.get_by_label("New status").select_option("available")
-    page.get_by_role("button", name="Set status").click()
-
-    from tests.ivr.conftest import Phone
-
-    caller = Phone(TwilioSigner(app.test_client(), settings), settings, "+15555550177")
-    assert caller.press(caller.english_menu(), "1").has("Enqueue")
-    page.reload()
-    page.get_by_role("button", name="Take next call").click()
-    page.wait_for_url(re.compile(r"/records/\d+$"))
-    contact_id = int(page.url.rsplit("/", 1)[1])
+    contact_id = take_a_call(page, app, settings, counselor.username)
 
     center = TreatmentCenter(name="Harbor Recovery (fictional)", city="Albany", state="NY",
                              phone="+15555550140", intake_phone="+15555550142")
