@@ -26,6 +26,7 @@ from helpline.models import (
     Consent,
     Contact,
     Disclosure,
+    EmergencyDisclosure,
     OutboxMessage,
     OverdoseProtocol,
     SafeContactPreferences,
@@ -153,6 +154,10 @@ def purge_expired_data(session: Session, settings: Settings,
         .values(phone=None, caller_hash=None, third_party_name=None))
     run("disclosure_links", update(Disclosure)
         .where(Disclosure.disclosed_at < cutoff, Disclosure.caller_hash.is_not(None))
+        .values(caller_hash=None))
+    run("emergency_disclosure_links", update(EmergencyDisclosure)
+        .where(EmergencyDisclosure.disclosed_at < cutoff,
+               EmergencyDisclosure.caller_hash.is_not(None))
         .values(caller_hash=None))
     run("safe_contact_preferences", delete(SafeContactPreferences)
         .where(SafeContactPreferences.updated_at < cutoff))

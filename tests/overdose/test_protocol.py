@@ -291,7 +291,12 @@ def test_the_retention_purge_removes_old_locations(session, worker, settings):
     protocol = overdose.start_protocol(session, live.contact, worker, now=T0)
     overdose.confirm_location(session, protocol, live.contact, worker, kind="address",
                               location=ADDRESS, now=at(20))
+    disclosure = overdose.record_disclosure(
+        session, protocol, live.contact, worker, recipient_name="Medic 7",
+        recipient_affiliation="County EMS", nature="suspected_overdose", information=[],
+        now=at(30))
     session.commit()
+    assert disclosure.caller_hash is not None
     keep = settings.with_overrides(retention_days=30)
     assert purge_expired_data(session, keep, now=T0 + dt.timedelta(days=29))[
         "overdose_locations"] == 0
@@ -299,6 +304,9 @@ def test_the_retention_purge_removes_old_locations(session, worker, settings):
     session.commit()
     assert counts["overdose_locations"] == 1
     session.expire_all()
+    # The §2.51 record stays (who was told what, when) but no longer names the caller.
+    assert disclosure.caller_hash is None and disclosure.recipient_name == "Medic 7"
     assert overdose.read_location(session, worker, protocol, live.contact, None) == ""
     # The steps and their times stay: they are not confidential.
-    assert [s.step for s in protocol.steps] == ["started", "location_confirmed"]
+    assert [s.step for s in protocol.steps] == [
+        "started", "location_confirmed", "disclosure_recorded"]
