@@ -280,6 +280,10 @@ def followup_attempt(followup_id: int) -> Response:
     if followup.state == FollowUpState.RETRY and followup.due_at is not None:
         again = followups.caller_clock(followup, followup.due_at)
         message += f" It will be tried again at {again} (the caller's time)."
+    elif result == "opted_out":
+        channel = "calls" if followup.channel == "call" else "texts"
+        message += (f" Their consent to follow-up {channel} is withdrawn: no other follow-up "
+                    f"{channel} will go to them.")
     return _done(followup_id, message)
 
 

@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session, object_session
 
 from helpline import audit, consent_terms, crypto
 from helpline.config import Settings
-from helpline.consent import CALLER, ConsentError, record_consent, require_consent, withdraw
+from helpline.consent import (
+    CALLER,
+    ConsentError,
+    consents_for,
+    is_live,
+    record_consent,
+    require_consent,
+    withdraw,
+)
 from helpline.db import utcnow
 from helpline.models import Call, Consent, Contact, Referral, User
 from helpline.models.followups import (
@@ -586,7 +594,19 @@ def record_attempt(session: Session, followup: FollowUp, result: str, *, by: Use
     audit.record(session, "followup.attempt", actor=by or "twilio", record_type="followup",
                  record_id=followup.id,
                  detail={"result": result_enum.value, "via": via, "state": followup.state})
+    if result_enum == AttemptResult.OPTED_OUT:
+        _withdraw_channel(session, followup, by, now)
     return attempt
+
+
+def _withdraw_channel(session: Session, followup: FollowUp, by: User | None,
+                      now: dt.datetime) -> None:
+    """A caller who asks not to be contacted again means every follow-up on that channel,
+    not only this one: each of their live consents for it is withdrawn (which stops the
+    follow-ups resting on them)."""
+    for given in consents_for(session, followup.caller_hash):
+        if given.scope == followup.channel and is_live(given, now):
+            withdraw(session, given, by=by, how="opted out on a follow-up", now=now)
 
 
 def record_dial_result(session: Session, followup_id: int, dial_status: str, *,

@@ -274,6 +274,23 @@ def test_counselor_gets_the_reminder_on_home_records_attempts_and_the_outcome(
     assert "Reached: referred to treatment" in closed
 
 
+def test_the_counselor_is_told_that_an_opt_out_stops_every_follow_up_call(
+        counselor, session, settings, app):
+    me = session.get(User, counselor.user_id)
+    supervisor = make_user(session, "supervisor")
+    fu = _request(session, settings)
+    followups.assign(session, fu, me, by=supervisor)
+    followups.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(10)),
+                       by=supervisor, settings=settings)
+    session.commit()
+    assert _deliver(app, settings, fu.due_at).delivered == [fu.id]
+    done = counselor.post(f"/followups/{fu.id}/attempt", {"result": "opted_out"},
+                          follow_redirects=True)
+    assert "no other follow-up calls will go to them" in _flash(done)
+    session.refresh(fu)
+    assert fu.state == FollowUpState.STOPPED and fu.consent.withdrawn_at is not None
+
+
 def test_a_reminder_left_to_the_next_available_is_taken_by_one_counselor(
         counselor, staff_factory, session, settings, app):
     other = staff_factory("counselor")

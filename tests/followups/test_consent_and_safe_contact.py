@@ -217,3 +217,24 @@ def test_at_most_five_attempts_unless_a_supervisor_raises_it_with_a_reason(
         AuditEvent.action == "followup.max_attempts_raised"))
     assert (event.actor_id, event.detail) == (
         supervisor.id, {"limit_before": 3, "limit_after": 6, "reason": "high_risk"})
+
+
+def test_a_caller_who_opts_out_on_a_follow_up_gets_no_other_on_that_channel(
+        make_followup, db, outbox, settings, session, counselor, now):
+    first = make_followup("reminder", due=NOW, assign_to=counselor)
+    later = make_followup("reminder", due=NOW + dt.timedelta(days=2), assign_to=counselor)
+    text = make_followup("sms_checkin", due=NOW + dt.timedelta(days=3))
+    assert deliver_due_followups(db, outbox, settings, now=NOW).delivered == [first.id]
+    followups.record_attempt(session, first, "opted_out", by=counselor, settings=settings,
+                             now=NOW + MINUTE)
+    session.commit()
+    session.refresh(later)
+    session.refresh(text)
+    assert first.state == FollowUpState.STOPPED and first.outcome == FollowUpOutcome.OPTED_OUT
+    assert later.state == FollowUpState.STOPPED
+    assert later.outcome == FollowUpOutcome.CONSENT_WITHDRAWN
+    assert later.consent.withdrawn_how == "opted out on a follow-up"
+    # They asked not to be called; texts they agreed to are a separate consent.
+    assert text.state == FollowUpState.SCHEDULED
+    assert deliver_due_followups(db, outbox, settings,
+                                 now=NOW + dt.timedelta(days=2, hours=1)).delivered == []
