@@ -57,15 +57,12 @@ def is_unreachable(exc: BaseException) -> bool:
     return False
 
 
-POSTGRES_GROUPS = 4
-
-
 @dataclass(eq=False)
 class _Operation:
     op: str
     kwargs: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
-    error: Exception | None = None
+    done: bool = False
+    error: Exception | None = field(default=None)
 
     def apply(self, session: Session) -> None:
         OPERATIONS[self.op](session, **self.kwargs)
@@ -76,9 +73,7 @@ class _GroupCommit:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # SQLite has one writer. PostgreSQL takes several at once, and a commit there is
-        # mostly waiting on the network: a few groups in flight overlap their waits.
-        self._turn = threading.BoundedSemaphore(1 if db.is_sqlite else POSTGRES_GROUPS)
+        self._turn = threading.Lock()
         self._queued: list[_Operation] = []
         self._queue_lock = threading.Lock()
 
@@ -87,12 +82,10 @@ class _GroupCommit:
         with self._queue_lock:
             self._queued.append(operation)
         with self._turn:
-            # Whoever gets a turn commits all that is queued, this operation or not.
-            with self._queue_lock:
-                batch, self._queued = self._queued, []
-            if batch:
+            if not operation.done:
+                with self._queue_lock:
+                    batch, self._queued = self._queued, []
                 self._commit(batch)
-        operation.done.wait()
         if operation.error is not None:
             raise operation.error
 
@@ -115,7 +108,7 @@ class _GroupCommit:
                         operation.error = one
         finally:
             for operation in batch:
-                operation.done.set()
+                operation.done = True
 
 
 _group_commits: weakref.WeakKeyDictionary[Database, _GroupCommit] = weakref.WeakKeyDictionary()

@@ -31,15 +31,11 @@ def _write_together(db: Database, settings: Settings,
             results[n] = exc
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(len(writes))]
-    turns = 1 if db.is_sqlite else journal.POSTGRES_GROUPS
-    for _ in range(turns):
-        group._turn.acquire()
-    for t in threads:
-        t.start()
-    while len(group._queued) < len(writes):
-        threading.Event().wait(0.001)
-    for _ in range(turns):
-        group._turn.release()
+    with group._turn:
+        for t in threads:
+            t.start()
+        while len(group._queued) < len(writes):
+            threading.Event().wait(0.001)
     for t in threads:
         t.join()
     return results
