@@ -72,16 +72,12 @@ def _me() -> User:
     return user
 
 
-def _refuse(page: CallerPage) -> None:
-    refuse("consent.list.refused", page.kind, page.ident)
-
-
 def _from_record(contact_id: int) -> CallerPage:
     page = CallerPage(None, load_visible_contact(contact_id), None)
     assert page.contact is not None
     page.caller_hash = page.contact.caller_hash
     if not can_view_caller_consents(_me(), contact=page.contact):
-        _refuse(page)
+        refuse("consent.list.refused", page.kind, page.ident)
     return page
 
 
@@ -89,7 +85,7 @@ def _from_followup(followup_id: int) -> CallerPage:
     followup = load_followup(followup_id)
     page = CallerPage(followup.caller_hash, None, followup)
     if not can_view_caller_consents(_me(), followup=followup):
-        _refuse(page)
+        refuse("consent.list.refused", page.kind, page.ident)
     return page
 
 

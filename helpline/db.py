@@ -79,6 +79,10 @@ def make_engine(url: str, **kw: Any) -> Engine:
                          hide_parameters=True, **kw)
 
 
+class _Depth(threading.local):
+    n = 0
+
+
 class Database:
     """The engine and session factory of one app or command."""
 
@@ -90,7 +94,7 @@ class Database:
         # sessions rather than in SQLite's busy handler, which sleeps up to 100 ms per try.
         self._writer: AbstractContextManager[Any] = (
             threading.RLock() if self.is_sqlite else nullcontext())
-        self._depth = threading.local()
+        self._depth = _Depth()  # this thread's sessions opened and not yet closed
 
     @property
     def is_sqlite(self) -> bool:
@@ -100,7 +104,7 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
         with self._writer:
-            self._depth.n = getattr(self._depth, "n", 0) + 1
+            self._depth.n += 1
             try:
                 with self.sessions() as session, session.begin():
                     yield session
@@ -109,7 +113,7 @@ class Database:
 
     def in_session(self) -> bool:
         """True inside :meth:`session` on this thread (which then holds SQLite's writer)."""
-        return getattr(self._depth, "n", 0) > 0
+        return self._depth.n > 0
 
     def dispose(self) -> None:
         self.engine.dispose()

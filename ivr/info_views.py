@@ -148,13 +148,12 @@ def text_caller(body: str, purpose: str) -> str:
     rt = runtime()
     try:
         with rt.db.session() as session:
-            opted_out = is_opted_out(session, to)
+            if is_opted_out(session, to):
+                step("sms_refused_opted_out")
+                return "sms_opted_out"
             body = body[:600]
-            if opted_out:
-                message_id = None
-            elif rt.telephony.name == "outbox":
+            if rt.telephony.name == "outbox":
                 message = rt.telephony.send_sms(session, to, body, purpose=purpose)
-                message_id = message.id
             else:
                 message = OutboxMessage(kind="sms", to_hash=crypto.caller_hash(to), to_number=to,
                                         from_number=settings().helpline_number, body=body,
@@ -162,14 +161,9 @@ def text_caller(body: str, purpose: str) -> str:
                                         purpose=purpose)
                 session.add(message)
                 session.flush()
-                message_id = message.id
+            message_id = message.id
     except SQLAlchemyError:
         return "trouble"
-    # Steps are written outside the session above: a webhook's write may wait on other
-    # webhooks' writes (ivr/journal.py), which could not go in while this one held the writer.
-    if opted_out:
-        step("sms_refused_opted_out")
-        return "sms_opted_out"
     step("sms_sent", detail={"purpose": purpose, "outbox_id": message_id})
     return "sms_sent"
 

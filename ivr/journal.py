@@ -18,7 +18,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -62,7 +62,7 @@ class _Operation:
     op: str
     kwargs: dict[str, Any]
     done: bool = False
-    error: Exception | None = field(default=None)
+    error: Exception | None = None
 
     def apply(self, session: Session) -> None:
         OPERATIONS[self.op](session, **self.kwargs)

@@ -236,16 +236,21 @@ def test_the_callers_number_is_shown_only_on_demand_and_each_showing_is_audited(
 # --- the counselor's side -------------------------------------------------------------------
 
 
+def _reminder_for(session, settings, counselor) -> FollowUp:  # type: ignore[no-untyped-def]
+    """A reminder assigned to the signed-in counselor, due at 10:00 (the caller's time)."""
+    supervisor = make_user(session, "supervisor")
+    fu = _request(session, settings)
+    followups.assign(session, fu, session.get(User, counselor.user_id), by=supervisor)
+    followups.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(10)),
+                       by=supervisor, settings=settings)
+    session.commit()
+    return fu
+
+
 def test_counselor_gets_the_reminder_on_home_records_attempts_and_the_outcome(
         counselor, session, settings, app):
     me = session.get(User, counselor.user_id)
-    supervisor = make_user(session, "supervisor")
-    fu = _request(session, settings)
-    followups.assign(session, fu, me, by=supervisor)
-    due = dt.datetime.combine(_day(), dt.time(10), CHICAGO)
-    followups.schedule(session, fu, at=due.replace(tzinfo=None), by=supervisor,
-                       settings=settings)
-    session.commit()
+    fu = _reminder_for(session, settings, counselor)
     assert b"notice-count" not in counselor.get("/").data
     assert _deliver(app, settings, fu.due_at).delivered == [fu.id]
 
@@ -276,13 +281,7 @@ def test_counselor_gets_the_reminder_on_home_records_attempts_and_the_outcome(
 
 def test_the_counselor_is_told_that_an_opt_out_stops_every_follow_up_call(
         counselor, session, settings, app):
-    me = session.get(User, counselor.user_id)
-    supervisor = make_user(session, "supervisor")
-    fu = _request(session, settings)
-    followups.assign(session, fu, me, by=supervisor)
-    followups.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(10)),
-                       by=supervisor, settings=settings)
-    session.commit()
+    fu = _reminder_for(session, settings, counselor)
     assert _deliver(app, settings, fu.due_at).delivered == [fu.id]
     done = counselor.post(f"/followups/{fu.id}/attempt", {"result": "opted_out"},
                           follow_redirects=True)
