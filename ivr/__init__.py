@@ -14,7 +14,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
 from ivr.live import LiveFlows
-from ivr.security import require_twilio_signature
+from ivr.security import NoStaffSessionOnWebhooks, require_twilio_signature
 from ivr.versions import defaults_from
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ def _load_flows(state: Any) -> None:
     # what ships (version 0) for code that only needs the languages and their structure.
     state.app.extensions["ivr_live"] = live
     state.app.extensions["ivr_flows"] = live.shipped.flows
+    state.app.session_interface = NoStaffSessionOnWebhooks()
 
 
 @blueprint.errorhandler(Exception)

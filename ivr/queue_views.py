@@ -42,8 +42,8 @@ def _group(flow: Flow) -> str:
 def _staffed(language: str) -> bool:
     """Is anyone for this language signed in? When the database cannot tell, assume so."""
     try:
-        with runtime().db.sessions() as session:
-            return counselors_signed_in(session, language) > 0
+        with runtime().db.engine.connect() as conn:
+            return counselors_signed_in(conn, language) > 0
     except SQLAlchemyError:
         return True
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, Select, Update, bindparam, insert, select, update
+from sqlalchemy import Row, Update, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
@@ -39,7 +40,7 @@ def _time(at: str | dt.datetime | None) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# Built once (see _CALL_STATE below); the caller's sealed number is opened only if asked for.
+# Built once (see _CALL_STATES below); the caller's sealed number is opened only if asked for.
 _FIND_CALL = select(Call).where(Call.call_sid == bindparam("call_sid")).options(
     defer(Call.caller_number))
 _PREVIOUS_CALL = (select(Call.id)
@@ -52,34 +53,31 @@ def find_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(_FIND_CALL, {"call_sid": call_sid})
 
 
+# What the steps and status callbacks read of a call and may change.
+_STATE_COLUMNS = (Call.call_sid, Call.id, Call.status, Call.last_sequence, Call.answered_at,
+                  Call.enqueued_at, Call.wait_seconds, Call.outcome, Call.step, Call.need)
 # A Twilio retry can race the first delivery of a webhook: the second insert does nothing.
-_NEW_CALL = {"sqlite": sqlite_insert(Call).on_conflict_do_nothing(index_elements=["call_sid"]),
-             "postgresql": pg_insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])}
+_NEW_CALL = {
+    "sqlite": sqlite_insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
+    .returning(*_STATE_COLUMNS),
+    "postgresql": pg_insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
+    .returning(*_STATE_COLUMNS),
+}
 
 
 def _insert_call(session: Session, call_sid: str, from_number: str | None, when: dt.datetime,
-                 direction: str) -> None:
+                 direction: str) -> Row[Any] | None:
+    """Create the call and return its state; None when a raced delivery created it first."""
     conn = session.connection()
     caller_hash = crypto.caller_hash(from_number)
     previous = None
     if caller_hash is not None:
         previous = conn.scalar(_PREVIOUS_CALL, {"caller_hash": caller_hash,
                                                 "call_sid": call_sid})
-    conn.execute(_NEW_CALL[conn.dialect.name], {
+    return conn.execute(_NEW_CALL[conn.dialect.name], {
         "call_sid": call_sid, "direction": direction, "caller_hash": caller_hash,
         "caller_number": crypto.normalise_number(from_number), "started_at": when,
-        "previous_call_id": previous})
-
-
-def _state(session: Session, statement: Select[Any], call_sid: str, from_number: str | None,
-           when: dt.datetime) -> Row[Any]:
-    """The call's row as ``statement`` selects it, the call created on first sight."""
-    conn = session.connection()
-    row = conn.execute(statement, {"call_sid": call_sid}).first()
-    if row is None:
-        _insert_call(session, call_sid, from_number, when, "inbound")
-        row = conn.execute(statement, {"call_sid": call_sid}).one()
-    return row
+        "previous_call_id": previous}).first()
 
 
 def call_for(session: Session, call_sid: str, from_number: str | None = None,
@@ -103,10 +101,10 @@ def earlier_calls(session: Session, call: Call, limit: int = 20) -> list[Call]:
         .order_by(Call.started_at.desc()).limit(limit)))
 
 
-# The statements every step runs, built once: building and keying a statement costs several
-# times what SQLite takes to run it, and most webhooks of a call come through here.
-_CALL_STATE = select(Call.id, Call.status, Call.enqueued_at).where(
-    Call.call_sid == bindparam("call_sid"))
+# The statements the steps and status callbacks run, built once: building and keying a
+# statement costs several times what SQLite takes to run it, and most webhooks come through here.
+_CALL_STATES = select(*_STATE_COLUMNS).where(
+    Call.call_sid.in_(bindparam("call_sids", expanding=True)))
 _EVENT_OF_KIND = select(CallEvent.id).where(
     CallEvent.call_id == bindparam("call_id"), CallEvent.kind == bindparam("kind")).limit(1)
 _ADD_EVENT = insert(CallEvent)
@@ -119,19 +117,106 @@ def _update_call(names: frozenset[str]) -> Update:
         {name: bindparam(f"new_{name}", type_=columns[name].type) for name in names})
 
 
+class Ledger:
+    """One transaction's steps and status callbacks: the calls they touch read in one
+    statement, their changes and events written together by :meth:`flush`.
+
+    The journal's group commit hands a whole group of webhooks to one ledger, so that a group
+    costs a few statements rather than a few per webhook. A call's state here always includes
+    the changes made earlier in the same ledger, so the steps apply as they would one by one.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._states: dict[str, dict[str, Any]] = {}
+        self._absent: set[str] = set()  # calls read and not found (yet to be created)
+        self._created: set[str] = set()  # calls this transaction inserted
+        self._kinds: set[tuple[int, str]] = set()  # events this transaction added
+        self._updates: dict[int, dict[str, Any]] = {}
+        self._events: list[dict[str, Any]] = []
+
+    def load(self, call_sids: Iterable[str]) -> None:
+        """Read the states of these calls (those not read yet) in one statement."""
+        wanted = sorted({sid for sid in call_sids if sid not in self._states})
+        if wanted:
+            rows = self.session.connection().execute(_CALL_STATES, {"call_sids": wanted})
+            for row in rows:
+                self._states[row.call_sid] = dict(row._mapping)
+            self._absent.update(sid for sid in wanted if sid not in self._states)
+
+    def state(self, call_sid: str, from_number: str | None, when: dt.datetime) -> dict[str, Any]:
+        """The call's state, the call created on first sight."""
+        if call_sid not in self._states and call_sid not in self._absent:
+            self.load([call_sid])
+        if call_sid not in self._states:
+            self._absent.discard(call_sid)
+            created = _insert_call(self.session, call_sid, from_number, when, "inbound")
+            if created is None:
+                self.load([call_sid])
+            else:
+                self._created.add(call_sid)
+                self._states[call_sid] = dict(created._mapping)
+        return self._states[call_sid]
+
+    def has_event(self, call_sid: str, call_id: int, kind: str) -> bool:
+        if (call_id, kind) in self._kinds:
+            return True
+        if call_sid in self._created:
+            return False
+        return self.session.connection().execute(
+            _EVENT_OF_KIND, {"call_id": call_id, "kind": kind}).first() is not None
+
+    def change(self, state: dict[str, Any], values: dict[str, Any]) -> None:
+        state.update(values)
+        self._updates.setdefault(state["id"], {}).update(values)
+
+    def add_event(self, call_id: int, at: dt.datetime, kind: str,
+                  detail: dict[str, Any]) -> None:
+        self._kinds.add((call_id, kind))
+        self._events.append({"call_id": call_id, "at": at, "kind": kind, "detail": detail})
+
+    def flush(self) -> None:
+        """Write the changes and events held so far (one statement per shape of change)."""
+        conn = self.session.connection()
+        shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for call_id, values in self._updates.items():
+            shapes.setdefault(frozenset(values), []).append(
+                {"call_id": call_id, **{f"new_{k}": v for k, v in values.items()}})
+        for names, rows in shapes.items():
+            conn.execute(_update_call(names), rows)
+        if self._events:
+            conn.execute(_ADD_EVENT, self._events)
+        self._updates, self._events = {}, []
+
+    def forget(self) -> None:
+        """Flush, and read calls afresh: other writes in this transaction may change them."""
+        self.flush()
+        self._states.clear()
+        self._absent.clear()
+        self.session.expire_all()
+
+
 def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = None,
                 from_number: str | None = None, detail: dict[str, Any] | None = None,
                 updates: dict[str, Any] | None = None, enqueued: bool = False,
-                left_queue: bool = False, once: bool = False) -> int:
+                left_queue: bool = False, once: bool = False,
+                ledger: Ledger | None = None) -> int:
     """Add one step to a call (creating the call on first sight) and apply its field updates.
 
     ``once`` skips the event when the call already has one of this kind (a retried webhook).
-    Returns the call's id.
+    Without a ``ledger`` the step is written at once. Returns the call's id.
     """
+    if ledger is None:
+        ledger = Ledger(session)
+        call_id = record_step(session, call_sid, kind, at=at, from_number=from_number,
+                              detail=detail, updates=updates, enqueued=enqueued,
+                              left_queue=left_queue, once=once, ledger=ledger)
+        ledger.flush()
+        return call_id
     when = _time(at)
-    conn = session.connection()
-    call_id, status, enqueued_at = _state(session, _CALL_STATE, call_sid, from_number, when)
-    if once and conn.execute(_EVENT_OF_KIND, {"call_id": call_id, "kind": kind}).first():
+    state = ledger.state(call_sid, from_number, when)
+    call_id, status = state["id"], state["status"]
+    if once and ledger.has_event(call_sid, call_id, kind):
         return call_id
     values: dict[str, Any] = {}
     for name, value in (updates or {}).items():
@@ -140,6 +225,7 @@ def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = 
         if name == "status" and status in TERMINAL:
             continue
         values[name] = value
+    enqueued_at = state["enqueued_at"]
     if enqueued:
         if enqueued_at is None:
             enqueued_at = values["enqueued_at"] = when
@@ -149,10 +235,8 @@ def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = 
         values["status"] = "in-progress"
         values["wait_seconds"] = _seconds(enqueued_at, when)
     if values:
-        conn.execute(_update_call(frozenset(values)),
-                     {"call_id": call_id, **{f"new_{k}": v for k, v in values.items()}})
-    conn.execute(_ADD_EVENT, {"call_id": call_id, "at": when, "kind": kind,
-                              "detail": detail or {}})
+        ledger.change(state, values)
+    ledger.add_event(call_id, when, kind, detail or {})
     return call_id
 
 
@@ -173,23 +257,22 @@ def record_answered(session: Session, call_sid: str, *, at: str | None = None,
     return call
 
 
-_CLOSING_STATE = select(
-    Call.id, Call.status, Call.last_sequence, Call.answered_at, Call.enqueued_at,
-    Call.wait_seconds, Call.outcome, Call.step, Call.need,
-).where(Call.call_sid == bindparam("call_sid"))
-
-
 def record_status(session: Session, call_sid: str, status: str, *, at: str | None = None,
                   sequence: int | None = None, from_number: str | None = None,
-                  duration: int | None = None) -> int:
+                  duration: int | None = None, ledger: Ledger | None = None) -> int:
     """Apply a status callback: stale or repeated ones change nothing; the end closes the call.
 
-    Returns the call's id.
+    Without a ``ledger`` the change is written at once. Returns the call's id.
     """
+    if ledger is None:
+        ledger = Ledger(session)
+        call_id = record_status(session, call_sid, status, at=at, sequence=sequence,
+                                from_number=from_number, duration=duration, ledger=ledger)
+        ledger.flush()
+        return call_id
     when = _time(at)
-    conn = session.connection()
-    before = dict(_state(session, _CLOSING_STATE, call_sid, from_number, when)._mapping)
-    call = SimpleNamespace(**before)
+    state = ledger.state(call_sid, from_number, when)
+    call = SimpleNamespace(**state)
     if sequence is not None:
         if sequence <= call.last_sequence:
             return call.id
@@ -197,13 +280,11 @@ def record_status(session: Session, call_sid: str, status: str, *, at: str | Non
     closing = call.status not in TERMINAL and status in TERMINAL
     if closing:
         close_call(call, status, when)  # type: ignore[arg-type]
-    changed = {k: v for k, v in vars(call).items() if k not in before or before[k] != v}
+    changed = {k: v for k, v in vars(call).items() if k not in state or state[k] != v}
     if changed:
-        conn.execute(_update_call(frozenset(changed)),
-                     {"call_id": call.id, **{f"new_{k}": v for k, v in changed.items()}})
+        ledger.change(state, changed)
     if closing:
-        conn.execute(_ADD_EVENT, {"call_id": call.id, "at": when, "kind": "ended",
-                                  "detail": {"status": status, "duration": duration}})
+        ledger.add_event(call.id, when, "ended", {"status": status, "duration": duration})
     return call.id
 
 

@@ -64,9 +64,9 @@ def append(directory: Path, entry: dict[str, Any]) -> None:
 
 
 def pending(directory: Path) -> bool:
-    path = directory / SPOOL
+    """Is anything spooled? Asked after every IVR write, hence os.stat rather than Path."""
     try:
-        return path.stat().st_size > 0
+        return os.stat(os.path.join(directory, SPOOL)).st_size > 0
     except OSError:
         return False
 

@@ -32,10 +32,10 @@ def _write_together(db: Database, settings: Settings,
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(len(writes))]
     with group._turn:
-        for t in threads:
-            t.start()
-        while len(group._queued) < len(writes):
-            threading.Event().wait(0.001)
+        for n, t in enumerate(threads):
+            t.start()  # one at a time, so that the group holds them in this order
+            while len(group._queued) < n + 1:
+                threading.Event().wait(0.001)
     for t in threads:
         t.join()
     return results
@@ -73,3 +73,50 @@ def test_one_bad_write_in_a_group_does_not_take_the_others_down(db, settings, se
     assert {f"CA{n:032d}" for n in range(5)} <= _call_sids(session)
     assert "CA" + "b" * 32 not in _call_sids(session)
     assert spool.entries(settings.spool_dir) == []
+
+
+def _a_call(sid: str) -> list[dict[str, object]]:
+    """A call's webhooks as written, Twilio's retries included; times fixed to compare."""
+    def at(second: int) -> str:
+        return f"2026-12-05T10:00:{second:02d}+00:00"
+
+    return [
+        {"op": "step", "call_sid": sid, "kind": "call_started", "once": True, "at": at(0),
+         "from_number": "+15555550171"},
+        {"op": "step", "call_sid": sid, "kind": "call_started", "once": True, "at": at(1),
+         "from_number": "+15555550171"},
+        {"op": "step", "call_sid": sid, "kind": "language", "updates": {"language": "es"},
+         "at": at(5)},
+        {"op": "step", "call_sid": sid, "kind": "queue", "enqueued": True, "at": at(9),
+         "updates": {"need": "self", "queue_name": "general-es", "step": "queue"}},
+        {"op": "answered", "call_sid": sid, "at": at(30)},
+        {"op": "step", "call_sid": sid, "kind": "queue_bridged", "left_queue": True,
+         "at": at(30)},
+        {"op": "status", "call_sid": sid, "status": "completed", "sequence": 3,
+         "duration": 55, "at": at(55)},
+        {"op": "status", "call_sid": sid, "status": "completed", "sequence": 3,
+         "duration": 55, "at": at(56)},
+    ]
+
+
+def _record_of(session: Session, sid: str) -> dict[str, object]:
+    call = session.scalar(select(Call).where(Call.call_sid == sid))
+    assert call is not None
+    fields = ("status", "outcome", "language", "need", "queue_name", "step", "enqueued_at",
+              "answered_at", "ended_at", "wait_seconds", "talk_seconds", "last_sequence")
+    events = session.execute(select(CallEvent.kind, CallEvent.at, CallEvent.detail)
+                             .where(CallEvent.call_id == call.id).order_by(CallEvent.id))
+    return {**{f: getattr(call, f) for f in fields}, "events": [tuple(e) for e in events]}
+
+
+def test_a_group_writes_what_its_webhooks_would_write_one_by_one(db, settings, session):
+    together, alone = "CA" + "1" * 32, "CA" + "2" * 32
+    assert _write_together(db, settings, _a_call(together)) == [True] * 8
+    for write in _a_call(alone):
+        assert journal.write(db, settings.spool_dir, **write)  # type: ignore[arg-type]
+    record = _record_of(session, together)
+    assert record == _record_of(session, alone)
+    assert [kind for kind, _, _ in record["events"]] == [  # type: ignore[union-attr]
+        "call_started", "language", "queue", "answered", "queue_bridged", "ended"]
+    assert (record["status"], record["wait_seconds"], record["talk_seconds"]) == (
+        "completed", 21, 25)

@@ -67,3 +67,28 @@ def test_no_auth_token_refuses_everything(settings):
         assert answer.status_code == 403
     finally:
         app.extensions["helpline"].db.dispose()
+
+
+@pytest.mark.parametrize(("base", "signed_as", "accepted"), [
+    ("https://helpline.test", "https://helpline.test", True),
+    ("https://helpline.test", "https://helpline.test:443", True),
+    ("https://helpline.test:443", "https://helpline.test", True),
+    ("http://helpline.test:8080", "http://helpline.test", True),
+    ("https://helpline.test", "https://helpline.test:8443", False),
+    ("https://helpline.test", "http://helpline.test", False),
+])
+def test_twilio_may_sign_the_address_with_or_without_the_default_port(settings, base, signed_as,
+                                                                       accepted):
+    app = create_app(settings.with_overrides(public_base_url=base))
+    try:
+        params = {"CallSid": "CA1", "From": "+15555550123"}
+        validator = RequestValidator(settings.twilio_auth_token)
+        signature = validator.compute_signature(signed_as + "/ivr/voice", params)
+        answer = app.test_client().post("/ivr/voice", data=params,
+                                        headers={"X-Twilio-Signature": signature})
+        assert answer.status_code == (200 if accepted else 403)
+        # The same decision as the twilio library's own check.
+        assert validator.validate(base + "/ivr/voice", params, signature) is accepted
+    finally:
+        app.extensions["helpline"].db.dispose()
+
