@@ -33,6 +33,10 @@ def _load_flows(state: Any) -> None:
     # what ships (version 0) for code that only needs the languages and their structure.
     state.app.extensions["ivr_live"] = live
     state.app.extensions["ivr_flows"] = live.shipped.flows
+
+
+@blueprint.record_once
+def _no_staff_session(state: Any) -> None:
     state.app.session_interface = NoStaffSessionOnWebhooks()
 
 

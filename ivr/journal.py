@@ -86,6 +86,11 @@ def _apply_all(session: Session, batch: list[_Operation]) -> None:
     ledger.flush()
 
 
+def _apply_alone(db: Database, operation: _Operation) -> None:
+    with db.session() as session:
+        _apply_all(session, [operation])
+
+
 class _GroupCommit:
     """The operations of one database's concurrent webhooks, committed together."""
 
@@ -119,8 +124,7 @@ class _GroupCommit:
                 # One operation failed and the transaction with it: the others go in alone.
                 for operation in batch:
                     try:
-                        with self.db.session() as session:
-                            _apply_all(session, [operation])
+                        _apply_alone(self.db, operation)
                     except Exception as one:
                         operation.error = one
         finally:
@@ -135,8 +139,7 @@ _group_commits_lock = threading.Lock()
 def _apply(db: Database, operation: _Operation) -> None:
     if db.in_session():
         # This thread holds the writer that the group's commit would wait for.
-        with db.session() as session:
-            _apply_all(session, [operation])
+        _apply_alone(db, operation)
         return
     group = _group_commits.get(db)
     if group is None:
@@ -172,8 +175,7 @@ def replay_spool(db: Database, spool_dir: Any, limit: int = 5000) -> int:
         entry = dict(entry)
         op = entry.pop("op")
         try:
-            with db.session() as session:
-                OPERATIONS[op](session, **entry)
+            _apply_alone(db, _Operation(op, entry))
         except SQLAlchemyError as exc:
             if is_unreachable(exc):
                 raise spool.StillDown from exc

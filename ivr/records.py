@@ -199,20 +199,12 @@ class Ledger:
 def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = None,
                 from_number: str | None = None, detail: dict[str, Any] | None = None,
                 updates: dict[str, Any] | None = None, enqueued: bool = False,
-                left_queue: bool = False, once: bool = False,
-                ledger: Ledger | None = None) -> int:
+                left_queue: bool = False, once: bool = False, ledger: Ledger) -> int:
     """Add one step to a call (creating the call on first sight) and apply its field updates.
 
     ``once`` skips the event when the call already has one of this kind (a retried webhook).
-    Without a ``ledger`` the step is written at once. Returns the call's id.
+    The ledger writes it when it flushes. Returns the call's id.
     """
-    if ledger is None:
-        ledger = Ledger(session)
-        call_id = record_step(session, call_sid, kind, at=at, from_number=from_number,
-                              detail=detail, updates=updates, enqueued=enqueued,
-                              left_queue=left_queue, once=once, ledger=ledger)
-        ledger.flush()
-        return call_id
     when = _time(at)
     state = ledger.state(call_sid, from_number, when)
     call_id, status = state["id"], state["status"]
@@ -259,17 +251,11 @@ def record_answered(session: Session, call_sid: str, *, at: str | None = None,
 
 def record_status(session: Session, call_sid: str, status: str, *, at: str | None = None,
                   sequence: int | None = None, from_number: str | None = None,
-                  duration: int | None = None, ledger: Ledger | None = None) -> int:
+                  duration: int | None = None, ledger: Ledger) -> int:
     """Apply a status callback: stale or repeated ones change nothing; the end closes the call.
 
-    Without a ``ledger`` the change is written at once. Returns the call's id.
+    The ledger writes it when it flushes. Returns the call's id.
     """
-    if ledger is None:
-        ledger = Ledger(session)
-        call_id = record_status(session, call_sid, status, at=at, sequence=sequence,
-                                from_number=from_number, duration=duration, ledger=ledger)
-        ledger.flush()
-        return call_id
     when = _time(at)
     state = ledger.state(call_sid, from_number, when)
     call = SimpleNamespace(**state)
