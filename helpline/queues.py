@@ -89,10 +89,10 @@ _SIGNED_IN_LANGUAGES = select(_USERS.languages).where(_USERS.active.is_(True),
                                                       _USERS.status.in_(SIGNED_IN))
 
 
-def counselors_signed_in(db: Session | Connection, language: str) -> int:
-    """How many counselors for ``language`` are signed in (available, on a call or wrapping up)."""
-    return sum(1 for languages in db.scalars(_SIGNED_IN_LANGUAGES)
-               if language in languages.split())
+def signed_in_languages(db: Session | Connection) -> set[str]:
+    """The languages of the counselors signed in (available, on a call or wrapping up)."""
+    return {language for languages in db.scalars(_SIGNED_IN_LANGUAGES)
+            for language in languages.split()}
 
 
 def counselor_leg_url(settings: Settings, queue_name: str, language: str) -> str:

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.live import LiveFlows
 from ivr.security import NoStaffSessionOnWebhooks, require_twilio_signature
+from ivr.staffing import Staffing
 from ivr.versions import defaults_from
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,27 @@ def _load_flows(state: Any) -> None:
 
 
 @blueprint.record_once
+def _staffing(state: Any) -> None:
+    state.app.extensions["ivr_staffing"] = Staffing()
+
+
+@blueprint.record_once
 def _no_staff_session(state: Any) -> None:
     state.app.session_interface = NoStaffSessionOnWebhooks()
+
+
+@blueprint.after_request
+def _write_steps(response: Response) -> Response:
+    """The steps the webhook took go in with one write, before Twilio gets the answer."""
+    from ivr.steps import write_steps
+
+    try:
+        write_steps()
+    except Exception:
+        # The database's own failures are spooled; this is a bug, and the caller keeps the
+        # answer already made rather than hearing the fallback.
+        log.exception("IVR steps could not be recorded")
+    return response
 
 
 @blueprint.errorhandler(Exception)

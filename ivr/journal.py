@@ -40,6 +40,7 @@ def _sms_keyword(session: Session, number: str, keyword: str, at: str | None = N
 
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "step": records.record_step,
+    "steps": records.record_steps,
     "answered": records.record_answered,
     "status": records.record_status,
     "callback": records.record_callback,
@@ -48,7 +49,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "sms_keyword": _sms_keyword,
 }
 # Written through a ledger, together with the rest of their group (records.Ledger).
-LEDGER_OPERATIONS = {"step", "status"}
+LEDGER_OPERATIONS = {"step", "steps", "status"}
 
 
 def is_unreachable(exc: BaseException) -> bool:

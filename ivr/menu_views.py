@@ -11,7 +11,7 @@ from helpline.web import settings
 from ivr import blueprint
 from ivr.flow import Flow, mentions
 from ivr.info_views import info_response, locator_response
-from ivr.queue_views import enqueue_response
+from ivr.queue_views import enqueue_answer, enqueue_response
 from ivr.steps import menu, step
 from ivr.twiml import (
     arg_int,
@@ -22,6 +22,7 @@ from ivr.twiml import (
     flows,
     gather,
     line,
+    rendered,
     say,
     speech,
     twiml,
@@ -40,12 +41,15 @@ def voice():  # type: ignore[no-untyped-def]
     # Which version the caller heard, so that a change's effect can be traced to the calls.
     step("call_started", once=True, detail={"flow_version": heard.version,
                                             "preview": heard.preview})
-    response = VoiceResponse()
     if preset in flows():
         flow = flow_for(preset)
-        say(response, flow, flow.say("greeting", helpline=settings().helpline_name))
         step("language", updates={"language": flow.language})
-        return twiml(menu(response, flow))
+        return rendered(("voice", flow.language), lambda: _greeting_and_menu(flow))
+    return rendered(("voice",), _greeting)
+
+
+def _greeting() -> VoiceResponse:
+    response = VoiceResponse()
     english = flow_for("en")
     g = gather(english, url("language"), timeout=4)
     say(g, english, english.say("greeting", helpline=settings().helpline_name))
@@ -53,7 +57,13 @@ def voice():  # type: ignore[no-untyped-def]
         say(g, flow, flow.prompts["language_offer"])
     response.append(g)
     response.redirect(url("language"), method="POST")
-    return twiml(response)
+    return response
+
+
+def _greeting_and_menu(flow: Flow) -> VoiceResponse:
+    response = VoiceResponse()
+    say(response, flow, flow.say("greeting", helpline=settings().helpline_name))
+    return menu(response, flow)
 
 
 @blueprint.post("/language")
@@ -61,7 +71,7 @@ def language():  # type: ignore[no-untyped-def]
     key = digits()[:1]
     chosen = next((f for f in flows().values() if f.language_key == key), flow_for("en"))
     step("language", updates={"language": chosen.language}, detail={"key": key or None})
-    return twiml(menu(VoiceResponse(), chosen))
+    return rendered(("menu", chosen.language), lambda: menu(VoiceResponse(), chosen))
 
 
 @blueprint.post("/menu")
@@ -69,14 +79,20 @@ def menu_again():  # type: ignore[no-untyped-def]
     """The menu once more after silence; after the second repeat, a counselor."""
     flow = current_flow()
     tries, wrong = arg_int("tries"), arg_int("wrong")
-    response = VoiceResponse()
     if tries > MAX_SILENCES:
         step("no_input", detail={"tries": tries})
+        response = VoiceResponse()
         say(response, flow, flow.prompts["to_counselor"])
         return twiml(enqueue_response(flow, "general", "self", response))
+    return rendered(("menu_again", flow.language, tries, wrong),
+                    lambda: _menu_again(flow, tries, wrong))
+
+
+def _menu_again(flow: Flow, tries: int, wrong: int) -> VoiceResponse:
+    response = VoiceResponse()
     if tries:
         say(response, flow, flow.prompts["no_input"])
-    return twiml(menu(response, flow, tries, wrong))
+    return menu(response, flow, tries, wrong)
 
 
 def is_crisis(words: str) -> bool:
@@ -120,7 +136,7 @@ def menu_choice():  # type: ignore[no-untyped-def]
     if option.route == "crisis":
         return twiml(crisis_response(flow))
     if option.route == "queue":
-        return twiml(enqueue_response(flow, option.queue or "general", option.need))
+        return enqueue_answer(flow, option.queue or "general", option.need)
     if option.route == "locator":
         return twiml(locator_response(flow))
     return twiml(info_response(flow, option.route))

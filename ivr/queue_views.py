@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
-from flask import abort, jsonify, request
+from flask import Response, abort, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import Dial, Enqueue, Queue, VoiceResponse
 
 from helpline import crypto
-from helpline.queues import counselors_signed_in, queue_place
+from helpline.queues import queue_place
 from helpline.web import runtime, settings
 from ivr import blueprint, records, spool
 from ivr.flow import Flow
@@ -24,6 +25,7 @@ from ivr.twiml import (
     form_int,
     gather,
     line,
+    rendered,
     say,
     spaced,
     twiml,
@@ -40,12 +42,7 @@ def _group(flow: Flow) -> str:
 
 
 def _staffed(language: str) -> bool:
-    """Is anyone for this language signed in? When the database cannot tell, assume so."""
-    try:
-        with runtime().db.engine.connect() as conn:
-            return counselors_signed_in(conn, language) > 0
-    except SQLAlchemyError:
-        return True
+    return current_app.extensions["ivr_staffing"].has(runtime().db, language)
 
 
 def enqueue_response(flow: Flow, group: str, need: str, response: VoiceResponse | None = None,
@@ -54,12 +51,35 @@ def enqueue_response(flow: Flow, group: str, need: str, response: VoiceResponse 
     for that language, tell them so and offer a callback or a message)."""
     response = response or VoiceResponse()
     if check_staffed and not _staffed(flow.language):
-        step("no_counselor", updates={"need": need, "step": "no_counselor"})
-        return unstaffed_offer(response, flow, group, need)
+        return _nobody_signed_in(response, flow, group, need)
+    _step_enqueued(flow, group, need)
+    return _enqueue(response, flow, group)
+
+
+def enqueue_answer(flow: Flow, group: str, need: str) -> Response:
+    """:func:`enqueue_response` as the whole answer, which is then the same document for
+    every caller of the group and language: rendered once."""
+    if not _staffed(flow.language):
+        return twiml(_nobody_signed_in(VoiceResponse(), flow, group, need))
+    _step_enqueued(flow, group, need)
+    return rendered(("enqueue", flow.language, group),
+                    lambda: _enqueue(VoiceResponse(), flow, group))
+
+
+def _nobody_signed_in(response: VoiceResponse, flow: Flow, group: str,
+                      need: str) -> VoiceResponse:
+    step("no_counselor", updates={"need": need, "step": "no_counselor"})
+    return unstaffed_offer(response, flow, group, need)
+
+
+def _step_enqueued(flow: Flow, group: str, need: str) -> None:
     spec = flow.queues[group]
     step("queue", enqueued=True, detail={"queue": flow.queue_name(group)},
          updates={"need": need, "queue_name": flow.queue_name(group), "priority": spec.priority,
                   "step": "queue", "language": flow.language})
+
+
+def _enqueue(response: VoiceResponse, flow: Flow, group: str) -> VoiceResponse:
     say(response, flow, flow.prompts["queue_enter"])
     response.append(Enqueue(flow.queue_name(group),
                             wait_url=url("queue/wait", lang=flow.language, group=group),
@@ -110,24 +130,37 @@ def wait():  # type: ignore[no-untyped-def]
     """
     flow = current_flow()
     group = _group(flow)
-    position, held = form_int("QueuePosition"), form_int("QueueTime") or 0
+    position = form_int("QueuePosition") or 0
+    still_holding = (form_int("QueueTime") or 0) >= line().max_hold_seconds
     average = form_int("AvgQueueTime") or 0
-    callbacks = line().callbacks_enabled
+    minutes = max(1, round(average / 60)) if average > 0 else 0
+    build = functools.partial(_wait_message, flow, group, position, still_holding, minutes)
+    if position > WAIT_MESSAGES_KEPT or minutes > WAIT_MESSAGES_KEPT:
+        return twiml(build())
+    return rendered(("wait", flow.language, group, position, still_holding, minutes), build)
+
+
+WAIT_MESSAGES_KEPT = 30  # places in line (and minutes) whose wait message is rendered once
+
+
+def _wait_message(flow: Flow, group: str, position: int, still_holding: bool,
+                  minutes: int) -> VoiceResponse:
     response = VoiceResponse()
     g = gather(flow, url("queue/key", lang=flow.language, group=group),
                timeout=flow.pause_seconds)
-    if held >= line().max_hold_seconds:
+    if still_holding:
         say(g, flow, flow.prompts["queue_still_holding"])
     if position:
         say(g, flow, flow.say("queue_position", position=position))
-    if average > 0:
-        say(g, flow, flow.say("queue_estimate", minutes=max(1, round(average / 60))))
+    if minutes:
+        say(g, flow, flow.say("queue_estimate", minutes=minutes))
+    callbacks = line().callbacks_enabled
     say(g, flow, flow.prompts["queue_callback_offer" if callbacks else "queue_voicemail_offer"])
     say(g, flow, flow.prompts["queue_calm"])
     if flow.music_url:
         g.play(flow.music_url)
     response.append(g)
-    return twiml(response)
+    return response
 
 
 @blueprint.post("/queue/key")

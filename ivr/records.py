@@ -43,10 +43,6 @@ def _time(at: str | dt.datetime | None) -> dt.datetime:
 # Built once (see _CALL_STATES below); the caller's sealed number is opened only if asked for.
 _FIND_CALL = select(Call).where(Call.call_sid == bindparam("call_sid")).options(
     defer(Call.caller_number))
-_PREVIOUS_CALL = (select(Call.id)
-                  .where(Call.caller_hash == bindparam("caller_hash"),
-                         Call.call_sid != bindparam("call_sid"))
-                  .order_by(Call.started_at.desc(), Call.id.desc()).limit(1))
 
 
 def find_call(session: Session, call_sid: str) -> Call | None:
@@ -56,12 +52,16 @@ def find_call(session: Session, call_sid: str) -> Call | None:
 # What the steps and status callbacks read of a call and may change.
 _STATE_COLUMNS = (Call.call_sid, Call.id, Call.status, Call.last_sequence, Call.answered_at,
                   Call.enqueued_at, Call.wait_seconds, Call.outcome, Call.step, Call.need)
+# The same caller's latest earlier call (none for a withheld number: NULL matches nothing).
+_PREVIOUS_CALL = (select(Call.id)
+                  .where(Call.caller_hash == bindparam("previous_hash"),
+                         Call.call_sid != bindparam("previous_sid"))
+                  .order_by(Call.started_at.desc(), Call.id.desc()).limit(1).scalar_subquery())
 # A Twilio retry can race the first delivery of a webhook: the second insert does nothing.
 _NEW_CALL = {
-    "sqlite": sqlite_insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
-    .returning(*_STATE_COLUMNS),
-    "postgresql": pg_insert(Call).on_conflict_do_nothing(index_elements=["call_sid"])
-    .returning(*_STATE_COLUMNS),
+    name: insert_for(Call).values(previous_call_id=_PREVIOUS_CALL)
+    .on_conflict_do_nothing(index_elements=["call_sid"]).returning(*_STATE_COLUMNS)
+    for name, insert_for in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
 }
 
 
@@ -70,14 +70,10 @@ def _insert_call(session: Session, call_sid: str, from_number: str | None, when:
     """Create the call and return its state; None when a raced delivery created it first."""
     conn = session.connection()
     caller_hash = crypto.caller_hash(from_number)
-    previous = None
-    if caller_hash is not None:
-        previous = conn.scalar(_PREVIOUS_CALL, {"caller_hash": caller_hash,
-                                                "call_sid": call_sid})
     return conn.execute(_NEW_CALL[conn.dialect.name], {
         "call_sid": call_sid, "direction": direction, "caller_hash": caller_hash,
         "caller_number": crypto.normalise_number(from_number), "started_at": when,
-        "previous_call_id": previous}).first()
+        "previous_hash": caller_hash, "previous_sid": call_sid}).first()
 
 
 def call_for(session: Session, call_sid: str, from_number: str | None = None,
@@ -229,6 +225,17 @@ def record_step(session: Session, call_sid: str, kind: str, *, at: str | None = 
     if values:
         ledger.change(state, values)
     ledger.add_event(call_id, when, kind, detail or {})
+    return call_id
+
+
+def record_steps(session: Session, call_sid: str, steps: list[dict[str, Any]], *,
+                 at: str | None = None, from_number: str | None = None,
+                 ledger: Ledger) -> int | None:
+    """The steps one webhook took, in order (each a :func:`record_step`'s arguments with its
+    own ``at``): one operation per webhook. Returns the call's id."""
+    call_id = None
+    for one in steps:
+        call_id = record_step(session, call_sid, from_number=from_number, ledger=ledger, **one)
     return call_id
 
 

@@ -4,37 +4,56 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import g, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from helpline.db import utcnow
 from helpline.web import runtime
 from ivr import journal
 from ivr.flow import Flow
 from ivr.twiml import call_sid, gather, say, url
 
 
-def write(op: str, **kwargs: Any) -> bool:
-    """Record an operation for this call (database, or the spool when it is down)."""
+def _journal(op: str, **kwargs: Any) -> bool:
     rt = runtime()
     return journal.write(rt.db, rt.settings.spool_dir, op, **kwargs)
 
 
+def write(op: str, **kwargs: Any) -> bool:
+    """Record an operation for this call (database, or the spool when it is down), after the
+    steps this request has taken so far."""
+    write_steps()
+    return _journal(op, **kwargs)
+
+
 def step(kind: str, *, detail: dict[str, Any] | None = None, **kwargs: Any) -> None:
-    """Record one step of the current call; a request without a CallSid records nothing."""
-    sid = call_sid()
-    if sid:
-        write("step", call_sid=sid, kind=kind, detail=detail,
-              from_number=request.form.get("From"), **kwargs)
+    """Record one step of the current call; a request without a CallSid records nothing.
+
+    The steps of one request are written together when it ends (:func:`write_steps`): one
+    write per webhook, however many steps it took.
+    """
+    if call_sid():
+        g.setdefault("ivr_steps", []).append(
+            {"kind": kind, "detail": detail, "at": utcnow().isoformat(), **kwargs})
+
+
+def write_steps() -> None:
+    """Write the steps this request has taken and not written yet (the blueprint calls this
+    after every request, before the answer goes back to Twilio)."""
+    steps = g.pop("ivr_steps", None)
+    if steps:
+        _journal("steps", call_sid=call_sid(), from_number=request.form.get("From"),
+                 steps=steps)
 
 
 def menu(response: VoiceResponse, flow: Flow, tries: int = 0, wrong: int = 0) -> VoiceResponse:
     """The need menu: each option's purpose then its key, crisis first; keys or speech."""
-    g = gather(flow, url("menu/choice", lang=flow.language, tries=tries, wrong=wrong),
-               speech=True, timeout=6)
-    say(g, flow, flow.prompts["menu_intro"])
+    choice = gather(flow, url("menu/choice", lang=flow.language, tries=tries, wrong=wrong),
+                    speech=True, timeout=6)
+    say(choice, flow, flow.prompts["menu_intro"])
     for option in flow.options:
-        say(g, flow, option.label)
-    response.append(g)
+        say(choice, flow, option.label)
+    response.append(choice)
     # No input: Twilio goes on to the next verb.
     response.redirect(url("menu", lang=flow.language, tries=tries + 1, wrong=wrong),
                       method="POST")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -108,6 +109,27 @@ def gather(flow: Flow, action: str, *, num_digits: int | None = 1, speech: bool 
 
 def twiml(response: VoiceResponse) -> Response:
     return Response(str(response), mimetype="text/xml")
+
+
+RENDERED_MAX = 512  # documents kept per flow version
+
+
+def rendered(key: tuple[Any, ...], build: Callable[[], VoiceResponse]) -> Response:
+    """The TwiML ``build`` makes, which depends only on this call's flow version and ``key``:
+    built and serialized once per version and address, then reused.
+
+    Most webhooks answer every caller with the same document (the greeting, the menu, the
+    queue's wait message for a place in line), and building it with twilio.twiml took longer
+    than the rest of the webhook (bench/ivr.py).
+    """
+    documents = flow_set().rendered
+    full_key = (runtime().settings.public_base_url or request.host_url, *key)
+    text = documents.get(full_key)
+    if text is None:
+        text = str(build())
+        if len(documents) < RENDERED_MAX:
+            documents[full_key] = text
+    return Response(text, mimetype="text/xml")
 
 
 def spaced(digits_text: str) -> str:

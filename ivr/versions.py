@@ -12,6 +12,7 @@ event; nothing is ever deleted, so any earlier version can be made live again.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
@@ -82,6 +83,10 @@ class FlowSet:
     flows: dict[str, Flow]
     line: LineSettings
     preview: bool = False
+    # TwiML that depends only on this version and a few inputs, serialized once
+    # (ivr.twiml.rendered); a new version starts with none.
+    rendered: dict[tuple[Any, ...], str] = dataclasses.field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
 
 def defaults_from(settings: Settings, directory: Path | None = None) -> Defaults:

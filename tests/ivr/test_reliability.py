@@ -41,7 +41,7 @@ def test_calls_are_answered_while_the_database_is_down_and_nothing_is_lost(
     caller.queue_result(queued, "hangup")
     caller.hang_up()
     kept = spool.entries(settings.spool_dir)
-    assert [e["op"] for e in kept][:3] == ["step", "step", "step"]
+    assert [e["op"] for e in kept][:3] == ["steps", "steps", "steps"]
     assert session.scalar(select(Call)) is None
 
     database_down()
