@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
@@ -75,8 +77,42 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
         return engine
     # hide_parameters: bound values (sealed or not) never reach a log or an error message.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         hide_parameters=True, **kw)
+    engine = create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True, **kw)
+    # Many rows inserted at once (an IVR group's call events) go as one INSERT with many
+    # VALUES, as SQLAlchemy does with psycopg2, rather than through psycopg's pipeline,
+    # which cost the group commit more time in Python than the round trips it saves.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection made or back from use less than this long ago is not pinged before its next use.
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Like ``pool_pre_ping``, but only for connections that have sat idle.
+
+    Under load a pre-ping is a round trip on every checkout, several per IVR webhook
+    (bench/ivr.py); a connection returned a moment ago is almost always alive, and if the
+    server went away meanwhile its first statement fails like any disconnect: the pool
+    replaces its connections and the IVR spools what it could not write.
+    """
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned_at", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (a fresh one if need be).
+            raise DisconnectionError("the connection was lost while idle") from exc
 
 
 class _Depth(threading.local):

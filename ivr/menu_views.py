@@ -21,6 +21,7 @@ from ivr.twiml import (
     flow_set,
     flows,
     gather,
+    hang_up,
     line,
     rendered,
     say,
@@ -162,10 +163,9 @@ def crisis_response(flow: Flow) -> VoiceResponse:
 def crisis_done():  # type: ignore[no-untyped-def]
     """After the crisis transfer: if the crisis line did not answer, our crisis queue."""
     flow = current_flow()
-    response = VoiceResponse()
     if request.form.get("DialCallStatus") == "completed":
-        response.hangup()
-        return twiml(response)
+        return hang_up()
+    response = VoiceResponse()
     step("crisis_transfer_failed", updates={"outcome": None},
          detail={"status": request.form.get("DialCallStatus", "")[:20]})
     say(response, flow, flow.prompts["crisis_failed"])

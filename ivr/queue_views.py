@@ -24,6 +24,7 @@ from ivr.twiml import (
     flows,
     form_int,
     gather,
+    hang_up,
     line,
     rendered,
     say,
@@ -296,19 +297,19 @@ def queue_done():  # type: ignore[no-untyped-def]
     if result == "bridged":
         if sid:
             write("answered", call_sid=sid)
-        response.hangup()
-    elif result == "hangup":
+        return hang_up()
+    if result == "hangup":
         step("queue_hangup", left_queue=True, updates={"step": "queue_hangup"})
-        response.hangup()
-    elif result == "leave":
+        return hang_up()
+    if result == "redirected":
+        return hang_up()
+    if result == "leave":
         step("left_queue", left_queue=True)
         if sid and _booked_callback(sid):
             say(response, flow, flow.prompts["callback_goodbye"])
             response.hangup()
         else:
             voicemail_response(flow, response)
-    elif result == "redirected":
-        response.hangup()
     else:
         # queue-full, error, system-error: never leave the caller without a way on.
         step("queue_failed", left_queue=True, detail={"result": result or None})

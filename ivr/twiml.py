@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Gather, Hangup, VoiceResponse
 
 from helpline.web import runtime
 from ivr.flow import Flow, LineSettings
@@ -109,6 +109,14 @@ def gather(flow: Flow, action: str, *, num_digits: int | None = 1, speech: bool 
 
 def twiml(response: VoiceResponse) -> Response:
     return Response(str(response), mimetype="text/xml")
+
+
+_HANG_UP = str(VoiceResponse().append(Hangup()))
+
+
+def hang_up() -> Response:
+    """The document that ends the call."""
+    return Response(_HANG_UP, mimetype="text/xml")
 
 
 RENDERED_MAX = 512  # documents kept per flow version

@@ -35,7 +35,8 @@ def status():  # type: ignore[no-untyped-def]
     call_status = request.form.get("CallStatus", "")[:20]
     if not sid or not call_status:
         return Response("CallSid and CallStatus are required", status=400)
-    kwargs = {"at": _timestamp()} if _timestamp() else {}
+    at = _timestamp()
+    kwargs = {"at": at} if at else {}
     write("status", call_sid=sid, status=call_status, sequence=form_int("SequenceNumber"),
           from_number=request.form.get("From"), duration=form_int("CallDuration"), **kwargs)
     return Response(status=204)
