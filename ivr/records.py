@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, Update, bindparam, insert, select, update
+from sqlalchemy import Integer, Row, Update, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
@@ -113,6 +114,22 @@ def _update_call(names: frozenset[str]) -> Update:
         {name: bindparam(f"new_{name}", type_=columns[name].type) for name in names})
 
 
+@functools.cache
+def _update_calls_pg(names: tuple[str, ...]) -> Update:
+    """PostgreSQL: the rows of one shape of change as arrays, one statement for them all.
+
+    ``executemany`` goes through psycopg's pipeline, which took the group commit more time in
+    Python than the round trips it saves; arrays make one statement, the same every time.
+    """
+    columns = Call.__table__.c
+    changed = (func.unnest(bindparam("call_ids", type_=ARRAY(Integer)),
+                           *[bindparam(f"new_{name}", type_=ARRAY(columns[name].type))
+                             for name in names])
+               .table_valued("call_id", *names).render_derived(name="changed"))
+    return update(Call).where(Call.id == changed.c.call_id).values(
+        {name: changed.c[name] for name in names})
+
+
 class Ledger:
     """One transaction's steps and status callbacks: the calls they touch read in one
     statement, their changes and events written together by :meth:`flush`.
@@ -179,7 +196,13 @@ class Ledger:
             shapes.setdefault(frozenset(values), []).append(
                 {"call_id": call_id, **{f"new_{k}": v for k, v in values.items()}})
         for names, rows in shapes.items():
-            conn.execute(_update_call(names), rows)
+            if conn.dialect.name == "postgresql" and len(rows) > 1:
+                ordered = tuple(sorted(names))
+                conn.execute(_update_calls_pg(ordered), {
+                    "call_ids": [row["call_id"] for row in rows],
+                    **{f"new_{name}": [row[f"new_{name}"] for row in rows] for name in ordered}})
+            else:
+                conn.execute(_update_call(names), rows)
         if self._events:
             conn.execute(_ADD_EVENT, self._events)
         self._updates, self._events = {}, []
