@@ -81,7 +81,10 @@ class _Operation:
 
 def _apply_all(session: Session, batch: list[_Operation]) -> None:
     ledger = records.Ledger(session)
-    ledger.load(op.kwargs["call_sid"] for op in batch if op.op in LEDGER_OPERATIONS)
+    written = [op for op in batch if op.op in LEDGER_OPERATIONS]
+    ledger.load(op.kwargs["call_sid"] for op in written)
+    ledger.create({op.kwargs["call_sid"]: records.first_seen(op.op, op.kwargs)
+                   for op in reversed(written)})
     for operation in batch:
         operation.apply(session, ledger)
     ledger.flush()

@@ -171,6 +171,29 @@ class Ledger:
                 self._states[call_sid] = dict(created._mapping)
         return self._states[call_sid]
 
+    def create(self, first_seen: dict[str, tuple[str | None, str | None]]) -> None:
+        """Create in one statement the calls that were read and not found, each from the
+        caller's number and the time of its first operation (``first_seen``)."""
+        missing = [sid for sid in first_seen if sid in self._absent]
+        if not missing:
+            return
+        rows = []
+        for sid in missing:
+            number, at = first_seen[sid]
+            caller_hash = crypto.caller_hash(number)
+            rows.append({"call_sid": sid, "direction": "inbound", "caller_hash": caller_hash,
+                         "caller_number": crypto.normalise_number(number),
+                         "started_at": _time(at), "previous_hash": caller_hash,
+                         "previous_sid": sid})
+        conn = self.session.connection()
+        for row in conn.execute(_NEW_CALL[conn.dialect.name], rows):
+            self._states[row.call_sid] = dict(row._mapping)
+            self._created.add(row.call_sid)
+        # A raced delivery created these first: read them as they are.
+        raced = [sid for sid in missing if sid not in self._states]
+        self._absent.difference_update(missing)
+        self.load(raced)
+
     def has_event(self, call_sid: str, call_id: int, kind: str) -> bool:
         if (call_id, kind) in self._kinds:
             return True
@@ -260,6 +283,13 @@ def record_steps(session: Session, call_sid: str, steps: list[dict[str, Any]], *
     for one in steps:
         call_id = record_step(session, call_sid, from_number=from_number, ledger=ledger, **one)
     return call_id
+
+
+def first_seen(op: str, kwargs: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The caller's number and the time a step or status callback would create its call with."""
+    steps = kwargs.get("steps") if op == "steps" else None
+    at = steps[0].get("at") if steps else None
+    return kwargs.get("from_number"), at or kwargs.get("at")
 
 
 def record_answered(session: Session, call_sid: str, *, at: str | None = None,

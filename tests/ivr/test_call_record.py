@@ -83,3 +83,23 @@ def test_every_step_is_an_event_without_confidential_detail(phone, counselor, se
     assert kinds[:4] == ["call_started", "language", "menu", "queue"]
     details = session.scalars(select(CallEvent.detail)).all()
     assert all("please" not in str(d) for d in details)
+
+
+def test_calls_first_seen_together_are_created_together_and_a_raced_one_is_kept(session):
+    from ivr import records
+
+    first, second, raced = ("CA" + c * 32 for c in "abc")
+    ledger = records.Ledger(session)
+    ledger.load([first, second, raced])
+    # Another delivery of the same call got there first (after this ledger looked).
+    session.add(Call(call_sid=raced, caller_hash=crypto.caller_hash("+15555550103")))
+    session.flush()
+    ledger.create({first: ("+15555550101", "2026-12-05T10:00:00+00:00"),
+                   second: (None, "2026-12-05T10:00:01+00:00"),
+                   raced: ("+15555550103", "2026-12-05T10:00:02+00:00")})
+    states = {sid: ledger.state(sid, None, records._time(None)) for sid in (first, second, raced)}
+    assert len({state["id"] for state in states.values()}) == 3
+    assert session.scalar(select(func.count(Call.id))) == 3
+    made = session.scalar(select(Call).where(Call.call_sid == first))
+    assert made.caller_number == "+15555550101" and made.started_at.hour == 10
+    assert session.scalar(select(Call.caller_hash).where(Call.call_sid == second)) is None
