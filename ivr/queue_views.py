@@ -122,6 +122,9 @@ def unstaffed():  # type: ignore[no-untyped-def]
     return twiml(unstaffed_offer(response, flow, group, need, tries))
 
 
+WAIT_MESSAGES_KEPT = 30  # places in line (and minutes) whose wait message is rendered once
+
+
 @blueprint.post("/queue/wait")
 def wait():  # type: ignore[no-untyped-def]
     """The wait URL: place in line, estimated wait, the callback (or message) key.
@@ -139,9 +142,6 @@ def wait():  # type: ignore[no-untyped-def]
     if position > WAIT_MESSAGES_KEPT or minutes > WAIT_MESSAGES_KEPT:
         return twiml(build())
     return rendered(("wait", flow.language, group, position, still_holding, minutes), build)
-
-
-WAIT_MESSAGES_KEPT = 30  # places in line (and minutes) whose wait message is rendered once
 
 
 def _wait_message(flow: Flow, group: str, position: int, still_holding: bool,
