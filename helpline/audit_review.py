@@ -110,15 +110,20 @@ def export_csv(session: Session, filters: AuditFilter, *, by: User,
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
-        for ev in iter_events(session, filters):
-            writer.writerow([ev.id, ev.at.isoformat(), ev.actor, ev.action, ev.record_type or "",
-                             ev.record_id or "", ev.address or "",
-                             json.dumps(ev.detail, sort_keys=True), ev.hash])
-            if out.tell() > 64_000:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-        yield out.getvalue()
+        try:
+            for ev in iter_events(session, filters):
+                writer.writerow([ev.id, ev.at.isoformat(), ev.actor, ev.action,
+                                 ev.record_type or "", ev.record_id or "", ev.address or "",
+                                 json.dumps(ev.detail, sort_keys=True), ev.hash])
+                if out.tell() > 64_000:
+                    yield out.getvalue()
+                    out.seek(0)
+                    out.truncate()
+            yield out.getvalue()
+        finally:
+            # A streamed answer is read after the request has ended (and closed its session):
+            # reading reopened it, so it is closed here, or its connection waits for the GC.
+            session.close()
 
     return lines()
 
