@@ -83,7 +83,8 @@ def _apply_all(session: Session, batch: list[_Operation]) -> None:
     ledger = records.Ledger(session)
     written = [op for op in batch if op.op in LEDGER_OPERATIONS]
     ledger.load(op.kwargs["call_sid"] for op in written)
-    ledger.create({op.kwargs["call_sid"]: records.first_seen(op.op, op.kwargs)
+    # A call first seen in this group is created from its first operation's number and time.
+    ledger.create({op.kwargs["call_sid"]: (op.kwargs.get("from_number"), op.kwargs.get("at"))
                    for op in reversed(written)})
     for operation in batch:
         operation.apply(session, ledger)

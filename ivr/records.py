@@ -66,15 +66,21 @@ _NEW_CALL = {
 }
 
 
+def _new_call(call_sid: str, from_number: str | None, at: str | dt.datetime | None,
+              direction: str = "inbound") -> dict[str, Any]:
+    """The parameters of :data:`_NEW_CALL` for one call."""
+    caller_hash = crypto.caller_hash(from_number)
+    return {"call_sid": call_sid, "direction": direction, "caller_hash": caller_hash,
+            "caller_number": crypto.normalise_number(from_number), "started_at": _time(at),
+            "previous_hash": caller_hash, "previous_sid": call_sid}
+
+
 def _insert_call(session: Session, call_sid: str, from_number: str | None, when: dt.datetime,
                  direction: str) -> Row[Any] | None:
     """Create the call and return its state; None when a raced delivery created it first."""
     conn = session.connection()
-    caller_hash = crypto.caller_hash(from_number)
-    return conn.execute(_NEW_CALL[conn.dialect.name], {
-        "call_sid": call_sid, "direction": direction, "caller_hash": caller_hash,
-        "caller_number": crypto.normalise_number(from_number), "started_at": when,
-        "previous_hash": caller_hash, "previous_sid": call_sid}).first()
+    return conn.execute(_NEW_CALL[conn.dialect.name],
+                        _new_call(call_sid, from_number, when, direction)).first()
 
 
 def call_for(session: Session, call_sid: str, from_number: str | None = None,
@@ -161,30 +167,16 @@ class Ledger:
         """The call's state, the call created on first sight."""
         if call_sid not in self._states and call_sid not in self._absent:
             self.load([call_sid])
-        if call_sid not in self._states:
-            self._absent.discard(call_sid)
-            created = _insert_call(self.session, call_sid, from_number, when, "inbound")
-            if created is None:
-                self.load([call_sid])
-            else:
-                self._created.add(call_sid)
-                self._states[call_sid] = dict(created._mapping)
+        self.create({call_sid: (from_number, when)})
         return self._states[call_sid]
 
-    def create(self, first_seen: dict[str, tuple[str | None, str | None]]) -> None:
+    def create(self, first_seen: dict[str, tuple[str | None, str | dt.datetime | None]]) -> None:
         """Create in one statement the calls that were read and not found, each from the
         caller's number and the time of its first operation (``first_seen``)."""
         missing = [sid for sid in first_seen if sid in self._absent]
         if not missing:
             return
-        rows = []
-        for sid in missing:
-            number, at = first_seen[sid]
-            caller_hash = crypto.caller_hash(number)
-            rows.append({"call_sid": sid, "direction": "inbound", "caller_hash": caller_hash,
-                         "caller_number": crypto.normalise_number(number),
-                         "started_at": _time(at), "previous_hash": caller_hash,
-                         "previous_sid": sid})
+        rows = [_new_call(sid, *first_seen[sid]) for sid in missing]
         conn = self.session.connection()
         for row in conn.execute(_NEW_CALL[conn.dialect.name], rows):
             self._states[row.call_sid] = dict(row._mapping)
@@ -214,18 +206,20 @@ class Ledger:
     def flush(self) -> None:
         """Write the changes and events held so far (one statement per shape of change)."""
         conn = self.session.connection()
-        shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+        shapes: dict[frozenset[str], list[tuple[int, dict[str, Any]]]] = {}
         for call_id, values in self._updates.items():
-            shapes.setdefault(frozenset(values), []).append(
-                {"call_id": call_id, **{f"new_{k}": v for k, v in values.items()}})
-        for names, rows in shapes.items():
-            if conn.dialect.name == "postgresql" and len(rows) > 1:
+            shapes.setdefault(frozenset(values), []).append((call_id, values))
+        for names, changes in shapes.items():
+            if conn.dialect.name == "postgresql" and len(changes) > 1:
                 ordered = tuple(sorted(names))
                 conn.execute(_update_calls_pg(ordered), {
-                    "call_ids": [row["call_id"] for row in rows],
-                    **{f"new_{name}": [row[f"new_{name}"] for row in rows] for name in ordered}})
+                    "call_ids": [call_id for call_id, _ in changes],
+                    **{f"new_{name}": [values[name] for _, values in changes]
+                       for name in ordered}})
             else:
-                conn.execute(_update_call(names), rows)
+                conn.execute(_update_call(names), [
+                    {"call_id": call_id, **{f"new_{k}": v for k, v in values.items()}}
+                    for call_id, values in changes])
         if self._events:
             conn.execute(_ADD_EVENT, self._events)
         self._updates, self._events = {}, []
@@ -278,18 +272,11 @@ def record_steps(session: Session, call_sid: str, steps: list[dict[str, Any]], *
                  at: str | None = None, from_number: str | None = None,
                  ledger: Ledger) -> int | None:
     """The steps one webhook took, in order (each a :func:`record_step`'s arguments with its
-    own ``at``): one operation per webhook. Returns the call's id."""
+    own ``at``; ``at`` is the first's): one operation per webhook. Returns the call's id."""
     call_id = None
     for one in steps:
         call_id = record_step(session, call_sid, from_number=from_number, ledger=ledger, **one)
     return call_id
-
-
-def first_seen(op: str, kwargs: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The caller's number and the time a step or status callback would create its call with."""
-    steps = kwargs.get("steps") if op == "steps" else None
-    at = steps[0].get("at") if steps else None
-    return kwargs.get("from_number"), at or kwargs.get("at")
 
 
 def record_answered(session: Session, call_sid: str, *, at: str | None = None,

@@ -6,7 +6,6 @@ the URL is rebuilt from PUBLIC_BASE_URL, the path and the *raw* query string.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -39,14 +38,9 @@ def require_twilio_signature() -> None:
     if not token or not signature or len(signature) > 200:
         abort(403)
     params = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
-    if not signed(_validator(token), called_url(), params, signature):
+    if not signed(RequestValidator(token), called_url(), params, signature):
         log.warning("refused an IVR request with a bad signature on %s", request.path)
         abort(403)
-
-
-@functools.lru_cache(maxsize=4)
-def _validator(token: str) -> RequestValidator:
-    return RequestValidator(token)
 
 
 def signed(validator: RequestValidator, url: str, params: Any, signature: str) -> bool:

@@ -43,7 +43,7 @@ def write_steps() -> None:
     steps = g.pop("ivr_steps", None)
     if steps:
         _journal("steps", call_sid=call_sid(), from_number=request.form.get("From"),
-                 steps=steps)
+                 steps=steps, at=steps[0]["at"])
 
 
 def menu(response: VoiceResponse, flow: Flow, tries: int = 0, wrong: int = 0) -> VoiceResponse:

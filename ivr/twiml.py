@@ -71,18 +71,22 @@ def call_sid() -> str:
     return raw if re.fullmatch(r"[A-Za-z0-9]{2,64}", raw) else ""
 
 
+def _base() -> str:
+    """The helpline's address as Twilio reaches it (before /ivr/)."""
+    return runtime().settings.public_base_url or request.host_url.rstrip("/")
+
+
 def url(path: str, **params: Any) -> str:
     """The absolute address of an IVR step as Twilio must call it (plain ASCII query).
 
     A preview call carries its ``flow_version`` into every address, so each step it reaches
     plays the same draft.
     """
-    base = runtime().settings.public_base_url or request.host_url.rstrip("/")
     current = flow_set()
     if current.preview:
         params = {**params, "flow_version": current.version}
     query = urlencode({k: v for k, v in params.items() if v is not None})
-    return f"{base}/ivr/{path}" + (f"?{query}" if query else "")
+    return f"{_base()}/ivr/{path}" + (f"?{query}" if query else "")
 
 
 def say(verb: VoiceResponse | Gather, flow: Flow, text: str) -> None:
@@ -131,7 +135,7 @@ def rendered(key: tuple[Any, ...], build: Callable[[], VoiceResponse]) -> Respon
     than the rest of the webhook (bench/ivr.py).
     """
     documents = flow_set().rendered
-    full_key = (runtime().settings.public_base_url or request.host_url, *key)
+    full_key = (_base(), *key)
     text = documents.get(full_key)
     if text is None:
         text = str(build())

@@ -17,6 +17,8 @@ from tests.factories import make_user
 from tests.ivr import twiml_rules
 
 _sids = itertools.count(1)
+# A database that never answers (nothing listens on port 1).
+UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/helpline?connect_timeout=1"
 
 
 @dataclass

@@ -32,9 +32,8 @@ from ivr.versions import (
 )
 from tests.conftest import TwilioSigner
 from tests.factories import make_user
-from tests.ivr.conftest import Phone
+from tests.ivr.conftest import UNREACHABLE, Phone
 
-UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/helpline?connect_timeout=1"
 NEW_GREETING = ("Welcome to {helpline}, a new greeting. Calls are free and confidential. "
                 "Emergencies: 9 1 1. Suicidal crisis: 9 8 8.")
 

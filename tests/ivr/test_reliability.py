@@ -10,8 +10,7 @@ from helpline.db import Database
 from helpline.models import Call
 from ivr import spool
 from ivr.journal import replay_spool
-
-UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/helpline?connect_timeout=1"
+from tests.ivr.conftest import UNREACHABLE
 
 
 @pytest.fixture

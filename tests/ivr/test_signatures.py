@@ -91,4 +91,3 @@ def test_twilio_may_sign_the_address_with_or_without_the_default_port(settings, 
         assert validator.validate(base + "/ivr/voice", params, signature) is accepted
     finally:
         app.extensions["helpline"].db.dispose()
-
