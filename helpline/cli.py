@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import sys
 from collections.abc import Callable
 from functools import cached_property, wraps
@@ -107,11 +108,17 @@ def serve(ctx: CliContext, host: str, port: int, threads: int) -> None:
     base = f"http://{host}:{port}"
     click.echo(f"Helpline dashboard: {base}/   (IVR webhooks under {base}/ivr/)")
     click.echo(f"Place a simulated call: {base}/phone   or   helpline simulate-call")
+    # SIGTERM (systemd, docker stop) ends the server like Ctrl-C: what the IVR has queued
+    # for the database is written before the process goes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="helpline")
     finally:
         if scheduler is not None:
             scheduler.shutdown()
+        from ivr import journal
+
+        journal.settle_all()
 
 
 @cli.command("create-user")

@@ -9,12 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, Row, Update, bindparam, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Integer,
+    Row,
+    String,
+    Text,
+    Update,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -122,18 +139,36 @@ def _update_call(names: frozenset[str]) -> Update:
 
 @functools.cache
 def _update_calls_pg(names: tuple[str, ...]) -> Update:
-    """PostgreSQL: the rows of one shape of change as arrays, one statement for them all.
+    """PostgreSQL: every call's changes in one statement, the same whatever the group holds.
 
-    ``executemany`` goes through psycopg's pipeline, which took the group commit more time in
-    Python than the round trips it saves; arrays make one statement, the same every time.
+    The rows come as arrays (``unnest``), one per column changed anywhere in the group, with
+    a flag per column: a call that does not change a column keeps its value. One fixed
+    statement costs the writer less than one per shape of change or an ``executemany``
+    through psycopg's pipeline (both measured, bench/ivr.py).
     """
     columns = Call.__table__.c
-    changed = (func.unnest(bindparam("call_ids", type_=ARRAY(Integer)),
-                           *[bindparam(f"new_{name}", type_=ARRAY(columns[name].type))
-                             for name in names])
-               .table_valued("call_id", *names).render_derived(name="changed"))
-    return update(Call).where(Call.id == changed.c.call_id).values(
-        {name: changed.c[name] for name in names})
+    arrays = [bindparam("call_ids", type_=ARRAY(Integer))]
+    for name in names:
+        arrays += [bindparam(f"new_{name}", type_=ARRAY(columns[name].type)),
+                   bindparam(f"set_{name}", type_=ARRAY(Boolean))]
+    changed = (func.unnest(*arrays)
+               .table_valued("call_id", *[c for name in names for c in (name, f"set_{name}")])
+               .render_derived(name="changed"))
+    return update(Call).where(Call.id == changed.c.call_id).values({
+        name: case((changed.c[f"set_{name}"], changed.c[name]), else_=columns[name])
+        for name in names})
+
+
+# PostgreSQL: a group's events as arrays, one fixed statement (its detail goes as JSON text).
+_EVENT_ROWS = (func.unnest(bindparam("call_ids", type_=ARRAY(Integer)),
+                           bindparam("ats", type_=ARRAY(CallEvent.__table__.c.at.type)),
+                           bindparam("kinds", type_=ARRAY(String)),
+                           bindparam("details", type_=ARRAY(Text)))
+               .table_valued("call_id", "at", "kind", "detail").render_derived(name="added"))
+_ADD_EVENTS_PG = insert(CallEvent).from_select(
+    ["call_id", "at", "kind", "detail"],
+    select(_EVENT_ROWS.c.call_id, _EVENT_ROWS.c.at, _EVENT_ROWS.c.kind,
+           cast(_EVENT_ROWS.c.detail, JSON)))
 
 
 class Ledger:
@@ -204,25 +239,38 @@ class Ledger:
         self._events.append({"call_id": call_id, "at": at, "kind": kind, "detail": detail})
 
     def flush(self) -> None:
-        """Write the changes and events held so far (one statement per shape of change)."""
+        """Write the changes and events held so far: on PostgreSQL one statement for the
+        changes and one for the events, elsewhere one per shape of change and one for the
+        events (SQLite runs them in process, where statements are cheap)."""
         conn = self.session.connection()
-        shapes: dict[frozenset[str], list[tuple[int, dict[str, Any]]]] = {}
-        for call_id, values in self._updates.items():
-            shapes.setdefault(frozenset(values), []).append((call_id, values))
-        for names, changes in shapes.items():
-            if conn.dialect.name == "postgresql" and len(changes) > 1:
-                ordered = tuple(sorted(names))
-                conn.execute(_update_calls_pg(ordered), {
-                    "call_ids": [call_id for call_id, _ in changes],
-                    **{f"new_{name}": [values[name] for _, values in changes]
-                       for name in ordered}})
-            else:
-                conn.execute(_update_call(names), [
-                    {"call_id": call_id, **{f"new_{k}": v for k, v in values.items()}}
-                    for call_id, values in changes])
-        if self._events:
-            conn.execute(_ADD_EVENT, self._events)
+        if conn.dialect.name == "postgresql":
+            self._flush_pg(conn)
+        else:
+            shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+            for call_id, values in self._updates.items():
+                shapes.setdefault(frozenset(values), []).append(
+                    {"call_id": call_id, **{f"new_{k}": v for k, v in values.items()}})
+            for names, rows in shapes.items():
+                conn.execute(_update_call(names), rows)
+            if self._events:
+                conn.execute(_ADD_EVENT, self._events)
         self._updates, self._events = {}, []
+
+    def _flush_pg(self, conn: Connection) -> None:
+        if self._updates:
+            names = tuple(sorted({name for values in self._updates.values() for name in values}))
+            changes = list(self._updates.items())
+            params: dict[str, Any] = {"call_ids": [call_id for call_id, _ in changes]}
+            for name in names:
+                params[f"new_{name}"] = [values.get(name) for _, values in changes]
+                params[f"set_{name}"] = [name in values for _, values in changes]
+            conn.execute(_update_calls_pg(names), params)
+        if self._events:
+            events = self._events
+            conn.execute(_ADD_EVENTS_PG, {
+                "call_ids": [e["call_id"] for e in events], "ats": [e["at"] for e in events],
+                "kinds": [e["kind"] for e in events],
+                "details": [json.dumps(e["detail"]) for e in events]})
 
     def forget(self) -> None:
         """Flush, and read calls afresh: other writes in this transaction may change them."""

@@ -63,6 +63,13 @@ def append(directory: Path, entry: dict[str, Any]) -> None:
         _append(directory / SPOOL, [line])
 
 
+def append_all(directory: Path, entries: list[dict[str, Any]]) -> None:
+    """Add entries to the spool in order, with one fsync."""
+    lines = [_seal(entry) for entry in entries]
+    with _locked(Path(directory)):
+        _append(Path(directory) / SPOOL, lines)
+
+
 def pending(directory: Path) -> bool:
     """Is anything spooled? Asked after every IVR write, hence os.stat rather than Path."""
     try:

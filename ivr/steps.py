@@ -14,16 +14,20 @@ from ivr.flow import Flow
 from ivr.twiml import call_sid, gather, say, url
 
 
-def _journal(op: str, **kwargs: Any) -> bool:
+def write(op: str, **kwargs: Any) -> bool:
+    """Record an operation for this call (database, or the spool when it is down), after the
+    steps this request has taken so far; return once it is in (True) or spooled (False)."""
+    write_steps()
     rt = runtime()
     return journal.write(rt.db, rt.settings.spool_dir, op, **kwargs)
 
 
-def write(op: str, **kwargs: Any) -> bool:
-    """Record an operation for this call (database, or the spool when it is down), after the
-    steps this request has taken so far."""
+def write_behind(op: str, **kwargs: Any) -> None:
+    """Queue an operation for this call, after the steps this request has taken so far, and
+    go on: the journal's writer puts it in a moment later."""
     write_steps()
-    return _journal(op, **kwargs)
+    rt = runtime()
+    journal.write_behind(rt.db, rt.settings.spool_dir, op, **kwargs)
 
 
 def step(kind: str, *, detail: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -38,12 +42,14 @@ def step(kind: str, *, detail: dict[str, Any] | None = None, **kwargs: Any) -> N
 
 
 def write_steps() -> None:
-    """Write the steps this request has taken and not written yet (the blueprint calls this
-    after every request, before the answer goes back to Twilio)."""
+    """Queue the steps this request has taken and not written yet (the blueprint calls this
+    after every request): the answer goes back to Twilio without waiting for the database."""
     steps = g.pop("ivr_steps", None)
     if steps:
-        _journal("steps", call_sid=call_sid(), from_number=request.form.get("From"),
-                 steps=steps, at=steps[0]["at"])
+        rt = runtime()
+        journal.write_behind(rt.db, rt.settings.spool_dir, "steps", call_sid=call_sid(),
+                             from_number=request.form.get("From"), steps=steps,
+                             at=steps[0]["at"])
 
 
 def menu(response: VoiceResponse, flow: Flow, tries: int = 0, wrong: int = 0) -> VoiceResponse:

@@ -18,6 +18,8 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+from ivr import journal
+
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 15  # Twilio gives a webhook 15 s in all
 
@@ -68,6 +70,8 @@ class AppTransport:
             # An app under test re-raises; a server would have answered 500.
             log.exception("simulated webhook %s failed", parts.path)
             return Reply(500, "", "text/plain")
+        # In process, the record is complete when the simulator prints the next prompt.
+        journal.settle(self.app.extensions["helpline"].db)
         return Reply(response.status_code, response.get_data(as_text=True),
                      response.mimetype or "")
 

@@ -13,7 +13,7 @@ from helpline.optouts import keyword_of
 from helpline.web import settings
 from ivr import blueprint
 from ivr.flow import load_flows
-from ivr.steps import write
+from ivr.steps import write, write_behind
 from ivr.twiml import call_sid, form_int, say, twiml, url
 from ivr.twiml import flows as current_flows
 
@@ -37,8 +37,10 @@ def status():  # type: ignore[no-untyped-def]
         return Response("CallSid and CallStatus are required", status=400)
     at = _timestamp()
     kwargs = {"at": at} if at else {}
-    write("status", call_sid=sid, status=call_status, sequence=form_int("SequenceNumber"),
-          from_number=request.form.get("From"), duration=form_int("CallDuration"), **kwargs)
+    # Nothing the caller hears depends on it: the writer puts it in behind the answer.
+    write_behind("status", call_sid=sid, status=call_status,
+                 sequence=form_int("SequenceNumber"), from_number=request.form.get("From"),
+                 duration=form_int("CallDuration"), **kwargs)
     return Response(status=204)
 
 

@@ -23,6 +23,7 @@ from helpline import create_app, crypto, migrate
 from helpline.cli import CliContext, cli
 from helpline.config import Settings, settings_for_tests
 from helpline.db import Database
+from ivr import journal
 
 # Tests never reach Twilio: these would rewrite the REST host names.
 for _name in ("TWILIO_EDGE", "TWILIO_REGION"):
@@ -117,6 +118,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def app(settings: Settings) -> Iterator[Flask]:
     app = create_app(settings)
     yield app
+    journal.settle(app.extensions["helpline"].db)
     app.extensions["helpline"].db.dispose()
 
 
@@ -157,7 +159,10 @@ class TwilioSigner:
     def post(self, path: str, params: dict[str, str] | None = None, *, forge: bool = False):  # type: ignore[no-untyped-def]
         params = params or {}
         sig = "forged" if forge else self.signature(path, params)
-        return self.client.post(path, data=params, headers={"X-Twilio-Signature": sig})
+        response = self.client.post(path, data=params, headers={"X-Twilio-Signature": sig})
+        # The webhook answered; what it recorded is written a moment later by the journal.
+        journal.settle(self.client.application.extensions["helpline"].db)
+        return response
 
 
 @pytest.fixture

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from helpline.config import Settings
-from helpline.db import Database
+from helpline.db import Database, utcnow
 from helpline.models import Call, CallEvent
-from ivr import journal, spool
+from ivr import journal, records, spool
 
 
 def _call_sids(session: Session) -> set[str]:
@@ -19,26 +20,16 @@ def _call_sids(session: Session) -> set[str]:
 
 def _write_together(db: Database, settings: Settings,
                     writes: list[dict[str, object]]) -> list[object]:
-    """Queue every write behind a held turn, so that they go in as one group commit."""
-    journal.write(db, settings.spool_dir, "step", call_sid="CA" + "f" * 32, kind="warm_up")
-    group = journal._group_commits[db]
-    results: list[object] = [None] * len(writes)
-
-    def run(n: int) -> None:
-        try:
-            results[n] = journal.write(db, settings.spool_dir, **writes[n])  # type: ignore[arg-type]
-        except Exception as exc:
-            results[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(writes))]
-    with group._turn:
-        for n, t in enumerate(threads):
-            t.start()  # one at a time, so that the group holds them in this order
-            while len(group._queued) < n + 1:
-                threading.Event().wait(0.001)
-    for t in threads:
-        t.join()
-    return results
+    """Write these operations as one group, as the journal's writer does with what queued
+    while it was busy; each result is True (written), False (spooled) or the error raised."""
+    batch = []
+    for write in writes:
+        kwargs = {k: v for k, v in write.items() if k != "op"}
+        kwargs.setdefault("at", utcnow().isoformat())
+        batch.append(journal._Operation(str(write["op"]), kwargs, settings.spool_dir,
+                                        raises=True))
+    journal._Writer()._write(db, batch)
+    return [op.error if op.error is not None else op.written for op in batch]
 
 
 def test_concurrent_webhooks_each_get_their_call_and_steps(db, settings, session):
@@ -120,3 +111,67 @@ def test_a_group_writes_what_its_webhooks_would_write_one_by_one(db, settings, s
         "call_started", "language", "queue", "answered", "queue_bridged", "ended"]
     assert (record["status"], record["wait_seconds"], record["talk_seconds"]) == (
         "completed", 21, 25)
+
+
+def test_a_webhook_answers_without_waiting_for_the_database(db, settings, twilio, session):
+    sid = "CA" + "3" * 32
+    held, release = threading.Event(), threading.Event()
+
+    class RolledBack(Exception):
+        pass
+
+    def busy_writer() -> None:
+        # A transaction that creates the same call and does not end: the journal's insert
+        # waits for it (a row lock on PostgreSQL, the single writer on SQLite).
+        try:
+            with db.session() as other:
+                records.call_for(other, sid, "+15555550172")
+                held.set()
+                release.wait(10)
+                raise RolledBack
+        except RolledBack:
+            pass
+
+    blocker = threading.Thread(target=busy_writer)
+    blocker.start()
+    held.wait(5)
+    try:
+        params = {"CallSid": sid, "From": "+15555550172"}
+        answer = twilio.client.post("/ivr/voice", data=params, headers={
+            "X-Twilio-Signature": twilio.signature("/ivr/voice", params)})
+        assert answer.status_code == 200 and b"<Gather" in answer.data
+        assert not journal.settle(db, timeout=0.3)  # still queued behind the busy writer
+    finally:
+        release.set()
+        blocker.join()
+    assert journal.settle(db, timeout=10)
+    assert sid in _call_sids(session)
+
+
+def test_an_operation_that_fails_behind_the_answer_is_kept_for_a_person(db, settings, caplog):
+    sid = "CA" + "4" * 32
+    with caplog.at_level(logging.ERROR, logger="ivr.journal"):
+        journal.write_behind(db, settings.spool_dir, "step", call_sid=sid, kind="menu",
+                             updates={"caller_hash": "forged"})
+        journal.settle(db)
+    assert [entry["call_sid"] for entry in spool.entries(settings.spool_dir)] == [sid]
+    assert "kept in the spool" in caplog.text
+
+
+def test_writes_wait_for_the_writer_when_too_many_are_queued(db, settings, session,
+                                                             monkeypatch):
+    monkeypatch.setattr(journal, "MAX_QUEUED", 0)
+    sid = "CA" + "5" * 32
+    journal.write_behind(db, settings.spool_dir, "step", call_sid=sid, kind="menu")
+    assert sid in _call_sids(session)  # in before write_behind returned
+
+
+def test_write_goes_in_after_what_was_queued_before_it(db, settings, session):
+    sid = "CA" + "6" * 32
+    for kind in ("call_started", "language", "menu"):
+        journal.write_behind(db, settings.spool_dir, "step", call_sid=sid, kind=kind,
+                             from_number="+15555550173")
+    assert journal.write(db, settings.spool_dir, "answered", call_sid=sid)
+    kinds = session.scalars(select(CallEvent.kind).join(Call).where(Call.call_sid == sid)
+                            .order_by(CallEvent.id))
+    assert list(kinds) == ["call_started", "language", "menu", "answered"]
