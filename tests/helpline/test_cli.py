@@ -138,28 +138,60 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_init_demo_then_serve_answers_health_checks(tmp_path: Path) -> None:
-    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'h.db'}",
-               SCHEDULER_IN_PROCESS="false")
+def _serve(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    """`helpline init --demo`, then `helpline serve` once it answers its health check."""
     init = subprocess.run([HELPLINE, "init", "--demo"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=180)
     assert init.returncode == 0, init.stderr
     port = _free_port()
     server = subprocess.Popen([HELPLINE, "serve", "--port", str(port)], env=env, cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                assert r.status == 200
+                return server, port
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise
+            time.sleep(0.2)
+
+
+def test_init_demo_then_serve_answers_health_checks(tmp_path: Path) -> None:
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'h.db'}",
+               SCHEDULER_IN_PROCESS="false")
+    server, port = _serve(env, tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
             assert json.load(r)["database"] == "ok"
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_serve_writes_what_the_ivr_queued_when_it_is_stopped(tmp_path: Path) -> None:
+    from ivr.transport import HttpTransport, Signer
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    token = "0123456789abcdef" * 2
+    env = _env(tmp_path, DATABASE_URL=url, SCHEDULER_IN_PROCESS="false",
+               TWILIO_AUTH_TOKEN=token)
+    server, port = _serve(env, tmp_path)
+    sid = "CA" + "7" * 32
+    try:
+        base = f"http://127.0.0.1:{port}"
+        reply = Signer(token).request(HttpTransport(base), "POST", base + "/ivr/voice", {
+            "CallSid": sid, "From": "+15555550174", "To": "+18005550100"})
+        assert reply.status == 200 and "<Gather" in reply.text
+    finally:
+        server.terminate()  # SIGTERM, at once: the call's first steps are still queued
+        assert server.wait(timeout=20) == 0
+    db = Database(url)
+    try:
+        with db.sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Call)
+                                  .where(Call.call_sid == sid)) == 1
+    finally:
+        db.dispose()
