@@ -15,9 +15,9 @@ from helpline.directory.search import nearest_centers
 from helpline.models import OutboxMessage
 from helpline.optouts import is_opted_out
 from helpline.web import runtime, settings
-from ivr import blueprint, journal, records
+from ivr import blueprint, records
 from ivr.flow import Flow
-from ivr.steps import menu, step
+from ivr.steps import menu, reading_back, step
 from ivr.twiml import arg_int, call_sid, current_flow, digits, gather, say, spaced, twiml, url
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,7 @@ def _zip_of_call() -> str | None:
     sid = call_sid()
     if not sid:
         return None
-    db = runtime().db
-    # The ZIP came with an earlier webhook, whose write may still be in this process's queue.
-    journal.settle(db, timeout=2.0)
-    with db.sessions() as session:
+    with reading_back() as session:
         call = records.find_call(session, sid)
         return call.zip_code if call else None
 

@@ -173,6 +173,15 @@ class _Writer:
         self._running = False
         self._lingering = False
 
+    def settle(self, db: Database, timeout: float | None) -> bool:
+        """Wait until what is queued now is written or spooled; False after ``timeout``."""
+        with self._lock:
+            if not self._running:
+                return True  # nothing queued: the thread ends only with an empty queue
+        barrier = _Operation("", {}, finished=threading.Event())
+        self.submit_nowait(db, barrier)
+        return barrier.finished.wait(timeout)
+
     def _awaited(self) -> bool:
         return any(operation.finished is not None for operation in self._queued)
 
@@ -300,12 +309,7 @@ def settle(db: Database, timeout: float | None = None) -> bool:
     writer = _writers.get(db)
     if writer is None or db.in_session():
         return True
-    with writer._lock:
-        if not writer._running:
-            return True  # nothing queued: the thread ends only with an empty queue
-    barrier = _Operation("", {}, finished=threading.Event())
-    writer.submit_nowait(db, barrier)
-    return barrier.finished.wait(timeout)
+    return writer.settle(db, timeout)
 
 
 @atexit.register

@@ -15,7 +15,7 @@ from helpline.queues import queue_place
 from helpline.web import runtime, settings
 from ivr import blueprint, records, spool
 from ivr.flow import Flow
-from ivr.steps import step, write
+from ivr.steps import reading_back, step, write
 from ivr.twiml import (
     arg_int,
     call_sid,
@@ -277,7 +277,7 @@ def voicemail_response(flow: Flow, response: VoiceResponse | None = None) -> Voi
 def _booked_callback(sid: str) -> bool:
     """Did this call just book a callback? (The database, or the spool when it is down.)"""
     try:
-        with runtime().db.sessions() as session:
+        with reading_back() as session:
             call = records.find_call(session, sid)
             return call is not None and call.outcome == "callback"
     except SQLAlchemyError:
@@ -293,7 +293,6 @@ def queue_done():  # type: ignore[no-untyped-def]
     """The Enqueue action: the caller left the queue (callback, message), hung up, or failed."""
     flow, sid = current_flow(), call_sid()
     result = request.form.get("QueueResult", "")[:32]
-    response = VoiceResponse()
     if result == "bridged":
         if sid:
             write("answered", call_sid=sid)
@@ -303,6 +302,7 @@ def queue_done():  # type: ignore[no-untyped-def]
         return hang_up()
     if result == "redirected":
         return hang_up()
+    response = VoiceResponse()
     if result == "leave":
         step("left_queue", left_queue=True)
         if sid and _booked_callback(sid):
@@ -361,7 +361,7 @@ def assignment():  # type: ignore[no-untyped-def]
     if runtime().telephony.name != "outbox":
         abort(404)
     sid = call_sid()
-    with runtime().db.sessions() as session:
+    with reading_back() as session:
         call = records.find_call(session, sid) if sid else None
         if call is None or not call.queue_name:
             return jsonify(assigned=False)

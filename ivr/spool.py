@@ -56,15 +56,8 @@ def _append(path: Path, lines: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
-def append(directory: Path, entry: dict[str, Any]) -> None:
-    """Add one entry to the spool (durably: fsync before returning)."""
-    line = _seal(entry)
-    with _locked(directory):
-        _append(directory / SPOOL, [line])
-
-
 def append_all(directory: Path, entries: list[dict[str, Any]]) -> None:
-    """Add entries to the spool in order, with one fsync."""
+    """Add entries to the spool in order (durably: one fsync before returning)."""
     lines = [_seal(entry) for entry in entries]
     with _locked(Path(directory)):
         _append(Path(directory) / SPOOL, lines)

@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask import g, request
+from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from helpline.db import utcnow
+from helpline.db import Database, utcnow
 from helpline.web import runtime
 from ivr import journal
 from ivr.flow import Flow
 from ivr.twiml import call_sid, gather, say, url
+
+# A webhook reading what an earlier one recorded waits at most this long for the writer.
+READ_BACK_SECONDS = 2.0
+
+
+def _journal() -> tuple[Database, Path]:
+    rt = runtime()
+    return rt.db, rt.settings.spool_dir
 
 
 def write(op: str, **kwargs: Any) -> bool:
     """Record an operation for this call (database, or the spool when it is down), after the
     steps this request has taken so far; return once it is in (True) or spooled (False)."""
     write_steps()
-    rt = runtime()
-    return journal.write(rt.db, rt.settings.spool_dir, op, **kwargs)
+    return journal.write(*_journal(), op, **kwargs)
 
 
 def write_behind(op: str, **kwargs: Any) -> None:
     """Queue an operation for this call, after the steps this request has taken so far, and
     go on: the journal's writer puts it in a moment later."""
     write_steps()
-    rt = runtime()
-    journal.write_behind(rt.db, rt.settings.spool_dir, op, **kwargs)
+    journal.write_behind(*_journal(), op, **kwargs)
+
+
+@contextmanager
+def reading_back() -> Iterator[Session]:
+    """A session for a webhook that reads what earlier webhooks of its call recorded: it
+    opens once what this process queued for the database is in."""
+    db = runtime().db
+    journal.settle(db, timeout=READ_BACK_SECONDS)
+    with db.sessions() as session:
+        yield session
 
 
 def step(kind: str, *, detail: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -46,8 +66,7 @@ def write_steps() -> None:
     after every request): the answer goes back to Twilio without waiting for the database."""
     steps = g.pop("ivr_steps", None)
     if steps:
-        rt = runtime()
-        journal.write_behind(rt.db, rt.settings.spool_dir, "steps", call_sid=call_sid(),
+        journal.write_behind(*_journal(), "steps", call_sid=call_sid(),
                              from_number=request.form.get("From"), steps=steps,
                              at=steps[0]["at"])
 
