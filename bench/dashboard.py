@@ -107,7 +107,8 @@ def _percentiles(samples: list[float]) -> str:
 def run(database_url: str, label: str, calls: int, workdir: Path) -> None:
     import pyotp
 
-    from helpline import create_app, migrate
+    from helpline import migrate
+    from helpline.app import create_app
     from helpline.config import settings_for_tests
     from helpline.crypto import caller_hash
     from helpline.db import Database

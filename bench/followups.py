@@ -75,7 +75,7 @@ def _seed(db: Any, n: int) -> None:
 def _scheduler(database_url: str, workdir: str, start: Any, results: Any) -> None:
     """One scheduler process: deliver what is due until nothing is left."""
     from helpline.db import Database
-    from helpline.followups import deliver_due_followups
+    from helpline.followups.lifecycle import deliver_due_followups
     from helpline.telephony import OutboxTelephony
 
     settings = _settings(database_url, Path(workdir))

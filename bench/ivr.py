@@ -64,7 +64,7 @@ def serve(workdir: str, database_url: str, port: str) -> None:
     from flask import Response
     from waitress import create_server
 
-    from helpline import create_app
+    from helpline.app import create_app
     from helpline.config import settings_for_tests
 
     settings = settings_for_tests(Path(workdir), database_url=database_url,
@@ -86,7 +86,7 @@ class Caller:
 
     def __init__(self, base: str, token: str, number: int, timings: list[float],
                  pace: float = 0.0) -> None:
-        from ivr.transport import HttpTransport, Signer
+        from simulator.transport import HttpTransport, Signer
 
         self.base = base
         self.pace = pace

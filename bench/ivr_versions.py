@@ -43,7 +43,7 @@ def _timed(fn: Callable[[], object], n: int) -> list[float]:
 
 def _seed(db, live) -> int:  # type: ignore[no-untyped-def]
     """HISTORY published versions, and one draft to preview; return the draft's number."""
-    from ivr.versions import new_draft, publish, save_draft, values_of
+    from helpline.flows.versions import new_draft, publish, save_draft, values_of
     from tests.factories import make_user
 
     with db.session() as s:
@@ -79,10 +79,11 @@ def _voice_timings(app, tag: str, query: str, samples: int) -> list[float]:  # t
 
 
 def run(database_url: str, label: str, samples: int, workdir: Path) -> None:
-    from helpline import create_app, migrate
+    from helpline import migrate
+    from helpline.app import create_app
     from helpline.config import settings_for_tests
     from helpline.db import Database
-    from ivr.versions import check_values, get_version, live_pointer, values_of
+    from helpline.flows.versions import check_values, get_version, live_pointer, values_of
 
     db = Database(database_url)
     migrate.upgrade(db)
@@ -117,7 +118,7 @@ def run(database_url: str, label: str, samples: int, workdir: Path) -> None:
     for what, values in timings.items():
         unit = "us" if what.startswith("in memory") else "ms"
         print(f"{label}: {what:<44} {_figures(values, unit)}")
-    from ivr import journal
+    from helpline.calls import journal
 
     for app in (every, default):
         # The calls' steps are written behind the answers: in, before the database goes.

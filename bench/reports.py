@@ -23,7 +23,7 @@ from sqlalchemy import Column, text
 from bench._databases import pg_reachable, postgres_url
 from helpline import migrate
 from helpline.db import Base, Database
-from helpline.reports import build_report
+from helpline.reporting.reports import build_report
 
 CALLS = 1_000_000
 FIRST_DAY = dt.datetime(2026, 1, 1, 5, 0, tzinfo=dt.UTC)

@@ -1,77 +1,35 @@
-"""The staff web dashboard: sign-in, home with live queues, the call record, referrals,
-call history and accounts. Every view is closed unless :mod:`dashboard.access` lists it."""
+"""The staff perimeter: sign-in, home with live queues, the call record, referrals, follow-ups,
+the directory, consents and the supervisor console. Every view is closed unless
+:mod:`dashboard.access` lists it."""
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Flask
 
-from flask import Blueprint, render_template
-
-from dashboard import access, csrf, headers
-
-blueprint = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
-                      static_url_path="/static")
-
-
-
-@blueprint.record_once
-def _serve_static_from_dashboard(state) -> None:  # type: ignore[no-untyped-def]
-    # The app's own /static rule is matched before ours; make it serve our folder.
-    state.app.static_folder = blueprint.static_folder
-
-
-blueprint.before_app_request(access.gate)
-blueprint.before_app_request(csrf.check)
-blueprint.after_app_request(headers.add)
-
-
-@blueprint.app_context_processor
-def _template_helpers() -> dict[str, Any]:
-    from helpline.web import settings
-
-    return {
-        "csrf_token": csrf.token,
-        "current_user": access.current_user,
-        "helpline_name": settings().helpline_name,
-        "idle_seconds": settings().session_idle_minutes * 60,
-    }
-
-
-def _error_page(code: int, title: str):  # type: ignore[no-untyped-def]
-    def handler(error: Exception):  # type: ignore[no-untyped-def]
-        description = getattr(error, "description", "") if code == 400 else ""
-        return render_template("dashboard/error.html", code=code, title=title,
-                               description=description), code
-
-    return handler
-
-
-blueprint.register_error_handler(400, _error_page(400, "That request could not be used"))
-blueprint.register_error_handler(403, _error_page(403, "Not available to your role"))
-blueprint.register_error_handler(404, _error_page(404, "Not found"))
-
-from dashboard import (  # noqa: E402, F401
+from dashboard import (
+    consents,
+    directory,
+    followups,
+    handoff,
     history,
     home,
+    my_followups,
     overdose,
     record,
     referrals,
+    safe_contact,
     screening,
     signin,
+    softphone,
     staff,
+    supervisor,
 )
+from dashboard.blueprint import blueprint
 
-# isort: split
-from dashboard import supervisor  # noqa: E402, F401  (the supervisor console, issue 7)
+AREAS = (consents, directory, followups, handoff, history, home, my_followups, overdose, record,
+         referrals, safe_contact, screening, signin, softphone, staff, supervisor)
 
-# isort: split
-from dashboard import followups, my_followups  # noqa: E402, F401  (follow-ups, issue 6)
 
-# isort: split
-from dashboard import directory  # noqa: E402, F401  (the treatment directory, issue 4)
-
-# isort: split
-from dashboard import consents, handoff, safe_contact  # noqa: E402, F401  (consent, issue 8)
-
-# isort: split
-from dashboard import softphone  # noqa: E402, F401  (the browser phone over Twilio)
+def init_app(app: Flask) -> None:
+    """Register the dashboard; :func:`helpline.app.create_app` finds this by entry point."""
+    app.register_blueprint(blueprint)

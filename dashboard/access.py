@@ -14,11 +14,12 @@ from typing import Any, NoReturn, TypeVar
 from flask import abort, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
-from helpline import audit, auth
-from helpline.contacts import can_read_notes, can_view_contact
-from helpline.followups import can_work_followup
+from helpline import audit
+from helpline.app.runtime import db_session, settings
+from helpline.followups.lifecycle import can_work_followup
 from helpline.models import Contact, FollowUp, StaffSession, User
-from helpline.web import db_session, settings
+from helpline.records.contacts import can_read_notes, can_view_contact
+from helpline.staff import auth
 
 __all__ = [
     "PUBLIC_ENDPOINTS",

@@ -18,14 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import can_view_caller_consents, client_address, current_user, refuse
+from dashboard.blueprint import blueprint
 from dashboard.followups import load_followup
 from dashboard.record import load_visible_contact
-from helpline import audit, consent, consent_terms, contacts, disclosures
+from helpline import audit
+from helpline.app.runtime import db_session, settings
+from helpline.consent import disclosures, door, terms
 from helpline.db import utcnow
 from helpline.models import Consent, Contact, FollowUp, User
-from helpline.web import db_session, settings
+from helpline.records import contacts
 
 WITHDRAWN_HOW = {
     "told_on_phone": "The caller told us on the phone",
@@ -116,12 +118,12 @@ def _render(page: CallerPage) -> str:
     editable = page.contact is not None and contacts.can_edit_contact(_me(), page.contact)
     html = render_template(
         "consents/caller.html", page=page, consents=rows, log=log, names=names, now=now,
-        status=consent.status, terms=consent_terms, local=_local, withdrawn_how=WITHDRAWN_HOW,
+        status=door.status, terms=terms, local=_local, withdrawn_how=WITHDRAWN_HOW,
         editable=editable, relations=THIRD_PARTY_RELATIONS,
-        third_party_script=consent_terms.script_text(
+        third_party_script=terms.script_text(
             "third-party-1", helpline=settings().helpline_name, recipient="[who]",
-            information=consent_terms.information_phrase(
-                consent_terms.DEFAULT_INFORMATION[("third_party", "care_coordination")]),
+            information=terms.information_phrase(
+                terms.DEFAULT_INFORMATION[("third_party", "care_coordination")]),
             until=f"in {settings().consent_days} days"))
     db.commit()
     return html
@@ -150,7 +152,7 @@ def _withdraw(page: CallerPage, consent_id: int) -> Response:
     if row.withdrawn_at is not None:
         flash(f"Consent #{row.id} was already withdrawn.", "info")
         return redirect(page.url("caller_consents"))
-    stopped = consent.withdraw(db, row, by=_me(), how=how)
+    stopped = door.withdraw(db, row, by=_me(), how=how)
     db.commit()
     flash(f"Consent #{row.id} withdrawn: nothing more will be shared or sent on it"
           + (f"; {stopped} follow-up(s) stopped." if stopped else "."), "info")
@@ -189,24 +191,24 @@ def record_third_party_consent(contact_id: int) -> Response:
     info = request.form.getlist("information")
     try:
         if relation not in THIRD_PARTY_RELATIONS:
-            raise consent.ConsentError("say who the third party is")
+            raise door.ConsentError("say who the third party is")
         if request.form.get("attest") != "1":
-            raise consent.ConsentError("tick the box to attest that you read the words and the "
+            raise door.ConsentError("tick the box to attest that you read the words and the "
                                        "caller agreed")
         until = _until(request.form.get("until", "")) or (
             utcnow() + dt.timedelta(days=settings().consent_days))
-        words = consent_terms.script_text(
+        words = terms.script_text(
             "third-party-1", helpline=settings().helpline_name,
             recipient=THIRD_PARTY_RELATIONS[relation].lower(),
-            information=consent_terms.information_phrase(info),
+            information=terms.information_phrase(info),
             until=f"on {(until - dt.timedelta(seconds=1)).astimezone(_zone()):%B %d, %Y}")
-        consent.record_consent(
+        door.record_consent(
             db, caller_hash=page.caller_hash, scope="third_party", purpose="care_coordination",
             wording=words, script_version="third-party-1", by=_me(), contact=page.contact,
-            recipient=consent.Recipient.third_party(THIRD_PARTY_RELATIONS[relation]),
+            recipient=door.Recipient.third_party(THIRD_PARTY_RELATIONS[relation]),
             third_party_name=request.form.get("name", ""), information=info,
             phone=request.form.get("phone", "").strip() or None, expires_at=until)
-    except (consent.ConsentError, ValueError) as exc:
+    except (door.ConsentError, ValueError) as exc:
         db.rollback()
         flash(f"Not recorded: {exc}.", "error")
         return redirect(page.url("caller_consents"))

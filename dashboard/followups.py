@@ -14,13 +14,16 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import can_work_followup, client_address, current_user, refuse, role_required
+from dashboard.blueprint import blueprint
 from dashboard.followup_labels import ACTIONS, OUTCOMES, RESULTS, STAFF_OUTCOMES
-from helpline import audit, followups
+from helpline import audit
+from helpline.app.runtime import db_session, runtime, settings
+from helpline.consent import terms
 from helpline.db import utcnow
-from helpline.followup_delivery import checkin_text
-from helpline.followup_lists import (
+from helpline.followups import lifecycle
+from helpline.followups.delivery import checkin_text
+from helpline.followups.lists import (
     VIEWS,
     ConsoleFilters,
     console_counts,
@@ -35,7 +38,6 @@ from helpline.models.followups import (
     FollowUpNotice,
     FollowUpState,
 )
-from helpline.web import db_session, runtime, settings
 
 STAFF = ("counselor", "supervisor")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">
@@ -109,20 +111,20 @@ def followup_extras(followup: FollowUp, user: User) -> dict[str, object]:
     """What the consent, safe-contact and closed-loop parts of the page need (issue 8): the
     consent's state through the door, the caller's preferences, the record's referrals."""
     from dashboard.safe_contact import panel_context
-    from helpline import consent_terms, followup_limits, safe_contact
+    from helpline.followups import limits, safe_contact
     from helpline.models import Referral
 
     db = db_session()
-    refused = followups.consent_refusal(db, followup)
+    refused = lifecycle.consent_refusal(db, followup)
     prefs = safe_contact.preferences_for(db, followup.caller_hash)
     referrals = list(db.scalars(select(Referral).where(
         Referral.contact_id == followup.contact_id).order_by(Referral.id))
     ) if followup.contact_id else []
     return {
-        "consent_refused": str(refused) if refused else None, "terms": consent_terms,
+        "consent_refused": str(refused) if refused else None, "terms": terms,
         "checkin": checkin_text(settings(), safe_contact.name_to_use(prefs, settings())),
-        "referrals": referrals, "raise_reasons": followup_limits.RAISE_REASONS,
-        "hard_cap": followup_limits.HARD_CAP,
+        "referrals": referrals, "raise_reasons": limits.RAISE_REASONS,
+        "hard_cap": limits.HARD_CAP,
         **panel_context(followup.caller_hash,
                         url_for("dashboard.safe_contact_followup", followup_id=followup.id),
                         url_for("dashboard.ask_for_followup", followup_id=followup.id)),
@@ -140,7 +142,7 @@ def _page(followup: FollowUp, number: str | None = None) -> str:
                              .order_by(OutboxMessage.id))) if outbox_ids else []
     notices = list(db.scalars(select(FollowUpNotice).where(
         FollowUpNotice.followup_id == followup.id).order_by(FollowUpNotice.id)))
-    earliest = followups.earliest_allowed(followup, now, settings())
+    earliest = lifecycle.earliest_allowed(followup, now, settings())
     # The form offers the current time when rescheduling, else the earliest allowed.
     offered = followup.due_at if followup.due_at and followup.due_at > now else earliest
     return render_template(
@@ -148,9 +150,9 @@ def _page(followup: FollowUp, number: str | None = None) -> str:
         outbox=outbox, notices=notices, history=_history(db, followup), staff=_staff(db),
         assignable=_assignable(db) if user.role == "supervisor" else [],
         earliest=earliest, offered_input=(
-            followups.local_time(followup, offered).strftime(LOCAL_INPUT) if offered else ""),
-        stuck=followups.is_stuck(followup, now), telephony=runtime().telephony.name,
-        cancel_reasons=followups.CANCEL_REASONS, results=RESULTS, outcomes=OUTCOMES,
+            lifecycle.local_time(followup, offered).strftime(LOCAL_INPUT) if offered else ""),
+        stuck=lifecycle.is_stuck(followup, now), telephony=runtime().telephony.name,
+        cancel_reasons=lifecycle.CANCEL_REASONS, results=RESULTS, outcomes=OUTCOMES,
         staff_outcomes=STAFF_OUTCOMES, actions=ACTIONS, settings=settings(), now=now,
         counselor=db.get(User, followup.bridged_to_id or followup.assigned_to_id or 0),
         **followup_extras(followup, user))
@@ -176,7 +178,7 @@ def followup_number(followup_id: int) -> str:
     """The caller's number, on demand and audited (an HTMX fragment, or the whole page)."""
     followup = load_followup(followup_id)
     db = db_session()
-    number = followups.read_number(db, _me(), followup, client_address())
+    number = lifecycle.read_number(db, _me(), followup, client_address())
     db.commit()
     if request.headers.get("HX-Request"):
         return render_template("followups/_number.html", number=number)
@@ -202,14 +204,14 @@ def followup_schedule(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     try:
         at = dt.datetime.strptime(request.form.get("at", "").strip(), LOCAL_INPUT)
-        followups.schedule(db_session(), followup, at=at, by=_me(), settings=settings())
+        lifecycle.schedule(db_session(), followup, at=at, by=_me(), settings=settings())
     except ValueError:
         return _refused(followup_id, ValueError("give a date and a time"))
-    except followups.FollowUpError as exc:
+    except lifecycle.FollowUpError as exc:
         return _refused(followup_id, exc)
     db_session().commit()
     assert followup.due_at is not None
-    return _done(followup_id, f"Scheduled for {followups.caller_clock(followup, followup.due_at)}"
+    return _done(followup_id, f"Scheduled for {lifecycle.caller_clock(followup, followup.due_at)}"
                  " (the caller's time).")
 
 
@@ -221,10 +223,10 @@ def followup_assign(followup_id: int) -> Response:
     raw = request.form.get("counselor", "")
     counselor = db.get(User, int(raw)) if raw.isdigit() and len(raw) < 10 else None
     if raw and counselor is None:
-        return _refused(followup_id, followups.FollowUpError("choose someone from the list"))
+        return _refused(followup_id, lifecycle.FollowUpError("choose someone from the list"))
     try:
-        followups.assign(db, followup, counselor, by=_me())
-    except followups.FollowUpError as exc:
+        lifecycle.assign(db, followup, counselor, by=_me())
+    except lifecycle.FollowUpError as exc:
         return _refused(followup_id, exc)
     db.commit()
     return _done(followup_id, f"Assigned to {counselor.display_name}." if counselor
@@ -236,11 +238,11 @@ def followup_assign(followup_id: int) -> Response:
 def followup_cancel(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     reason = request.form.get("reason", "")
-    if reason not in followups.CANCEL_REASONS:
-        return _refused(followup_id, followups.FollowUpError("choose why it is cancelled"))
+    if reason not in lifecycle.CANCEL_REASONS:
+        return _refused(followup_id, lifecycle.FollowUpError("choose why it is cancelled"))
     try:
-        followups.cancel(db_session(), followup, by=_me(), reason=reason)
-    except followups.FollowUpError as exc:
+        lifecycle.cancel(db_session(), followup, by=_me(), reason=reason)
+    except lifecycle.FollowUpError as exc:
         return _refused(followup_id, exc)
     db_session().commit()
     return _done(followup_id, "Cancelled.")
@@ -251,9 +253,9 @@ def followup_cancel(followup_id: int) -> Response:
 def followup_withdraw_consent(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     if request.form.get("confirm") != "1":
-        return _refused(followup_id, followups.FollowUpError(
+        return _refused(followup_id, lifecycle.FollowUpError(
             "tick the box to confirm the caller withdrew consent"))
-    followups.withdraw_consent(db_session(), followup.consent, by=_me(),
+    lifecycle.withdraw_consent(db_session(), followup.consent, by=_me(),
                                how="told a staff member")
     db_session().commit()
     return _done(followup_id, "Consent withdrawn: nothing more will be sent on it.")
@@ -267,18 +269,18 @@ def followup_attempt(followup_id: int) -> Response:
     result = request.form.get("result", "")
     outcome = request.form.get("outcome") or None
     if result not in RESULTS or result in ("sent", "pending"):
-        return _refused(followup_id, followups.FollowUpError("choose how the call went"))
+        return _refused(followup_id, lifecycle.FollowUpError("choose how the call went"))
     if outcome is not None and outcome not in STAFF_OUTCOMES:
-        return _refused(followup_id, followups.FollowUpError("choose an outcome from the list"))
+        return _refused(followup_id, lifecycle.FollowUpError("choose an outcome from the list"))
     try:
-        followups.record_attempt(db_session(), followup, result, by=_me(),
+        lifecycle.record_attempt(db_session(), followup, result, by=_me(),
                                  settings=settings(), outcome=outcome)
-    except followups.FollowUpError as exc:
+    except lifecycle.FollowUpError as exc:
         return _refused(followup_id, exc)
     db_session().commit()
     message = "Recorded."
     if followup.state == FollowUpState.RETRY and followup.due_at is not None:
-        again = followups.caller_clock(followup, followup.due_at)
+        again = lifecycle.caller_clock(followup, followup.due_at)
         message += f" It will be tried again at {again} (the caller's time)."
     elif result == "opted_out":
         channel = "calls" if followup.channel == "call" else "texts"
@@ -293,10 +295,10 @@ def followup_outcome(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     outcome = request.form.get("outcome", "")
     if outcome not in STAFF_OUTCOMES:
-        return _refused(followup_id, followups.FollowUpError("choose an outcome from the list"))
+        return _refused(followup_id, lifecycle.FollowUpError("choose an outcome from the list"))
     try:
-        followups.set_outcome(db_session(), followup, outcome, by=_me())
-    except followups.FollowUpError as exc:
+        lifecycle.set_outcome(db_session(), followup, outcome, by=_me())
+    except lifecycle.FollowUpError as exc:
         return _refused(followup_id, exc)
     db_session().commit()
     return _done(followup_id, "Outcome recorded.")
@@ -310,8 +312,8 @@ def followup_take(followup_id: int) -> Response:
     db = db_session()
     user = _me()
     try:
-        followups.take(db, followup, user)
-    except followups.FollowUpError as exc:
+        lifecycle.take(db, followup, user)
+    except lifecycle.FollowUpError as exc:
         return _refused(followup_id, exc)
     dismiss_notices_of(db, followup.id, user, include_role=True)
     db.commit()

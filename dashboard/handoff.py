@@ -19,15 +19,18 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import client_address, current_user, refuse
+from dashboard.blueprint import blueprint
 from dashboard.followups import load_followup
 from dashboard.record import load_visible_contact
-from helpline import audit, consent, consent_terms, contacts, handoff, referral_outcomes
+from helpline import audit
+from helpline.app.runtime import db_session, runtime, settings
+from helpline.consent import door, terms
 from helpline.db import utcnow
 from helpline.directory import capacity
 from helpline.models import Call, Contact, FollowUp, Referral, User
-from helpline.web import db_session, runtime, settings
+from helpline.records import contacts
+from helpline.referrals import handoff, outcomes
 
 PROVIDER_CODES = ("seeking_treatment", "substances", "screening", "insurance", "age_range",
                   "location")
@@ -36,8 +39,8 @@ PROVIDER_CODES = ("seeking_treatment", "substances", "screening", "insurance", "
 @blueprint.app_context_processor
 def _referral_outcome_labels() -> dict[str, Any]:
     """The outcome words every referral list can show (record panel, follow-up page)."""
-    return {"ro_outcomes": referral_outcomes.OUTCOMES,
-            "ro_reasons": referral_outcomes.NOT_ADMITTED_REASONS}
+    return {"ro_outcomes": outcomes.OUTCOMES,
+            "ro_reasons": outcomes.NOT_ADMITTED_REASONS}
 
 
 def _me() -> User:
@@ -61,15 +64,15 @@ def _until_text(expires: dt.datetime | None, event: str | None) -> str:
             ZoneInfo(settings().default_timezone))
         parts.append(f"on {local:%B %d, %Y}")
     if event:
-        parts.append(consent_terms.EXPIRY_EVENTS[event].lower())
+        parts.append(terms.EXPIRY_EVENTS[event].lower())
     return " or ".join(parts) or "when you withdraw it"
 
 
 def provider_script(center_name: str, codes: list[str] | tuple[str, ...],
                     expires: dt.datetime | None, event: str | None) -> str:
-    return consent_terms.script_text(
+    return terms.script_text(
         "provider-1", helpline=settings().helpline_name, recipient=center_name,
-        information=consent_terms.information_phrase(codes), until=_until_text(expires, event))
+        information=terms.information_phrase(codes), until=_until_text(expires, event))
 
 
 @blueprint.get("/records/<int:contact_id>/referrals/<int:referral_id>/handoff")
@@ -86,7 +89,7 @@ def handoff_page(contact_id: int, referral_id: int) -> str:
     live = None
     try:
         live = handoff.provider_consent(db, referral, now)
-    except consent.ConsentError as exc:
+    except door.ConsentError as exc:
         refusal = str(exc)
     call = db.get(Call, contact.call_id) if contact.call_id else None
     zone = ZoneInfo(settings().default_timezone)
@@ -97,18 +100,18 @@ def handoff_page(contact_id: int, referral_id: int) -> str:
     html = render_template(
         "consents/handoff.html", contact=contact, referral=referral, center=center,
         intake=handoff.intake_number(center), capacity_note=capacity.summary(center),
-        live=live, refusal=refusal, terms=consent_terms,
+        live=live, refusal=refusal, terms=terms,
         editable=contacts.can_edit_contact(_me(), contact),
         on_the_line=call is not None and call.ended_at is None,
         summary=handoff.summary_lines(db, contact, live, center.name, settings(), now)
         if live else None,
-        script=provider_script(center.name, consent_terms.DEFAULT_INFORMATION[
+        script=provider_script(center.name, terms.DEFAULT_INFORMATION[
             ("provider", "treatment_intake")], default_end, "referral_closed"),
         codes=PROVIDER_CODES, default_until=default_day.isoformat(),
         followup=db.scalar(select(FollowUp).where(FollowUp.referral_id == referral.id)
                            .order_by(FollowUp.id.desc()).limit(1)),
         names=dict(db.execute(select(User.id, User.display_name)).all()),
-        outcomes=referral_outcomes.OUTCOMES)
+        outcomes=outcomes.OUTCOMES)
     db.commit()
     return html
 
@@ -131,22 +134,22 @@ def record_provider_consent(contact_id: int, referral_id: int) -> Response:
     event = "referral_closed" if request.form.get("until_event") == "1" else None
     try:
         if request.form.get("attest") != "1":
-            raise consent.ConsentError("tick the box to attest that you read the words and the "
+            raise door.ConsentError("tick the box to attest that you read the words and the "
                                        "caller agreed")
         raw = request.form.get("until", "")
         expires = (dt.datetime.combine(dt.date.fromisoformat(raw) + dt.timedelta(days=1),
                                        dt.time(), ZoneInfo(settings().default_timezone))
                    .astimezone(dt.UTC) if raw else None)
         if expires is None and event is None:
-            raise consent.ConsentError("give a date, or the event, when the consent ends")
+            raise door.ConsentError("give a date, or the event, when the consent ends")
         center = handoff.center_of(db, referral)
-        consent.record_consent(
+        door.record_consent(
             db, caller_hash=contact.caller_hash, scope="provider", purpose=handoff.PURPOSE,
             wording=provider_script(center.name, codes, expires, event),
             script_version="provider-1", by=_me(), contact=contact,
             recipient=handoff.recipient(center), information=codes, expires_at=expires,
             expiry_event=event)
-    except (consent.ConsentError, handoff.HandoffError, ValueError) as exc:
+    except (door.ConsentError, handoff.HandoffError, ValueError) as exc:
         db.rollback()
         flash(f"Consent not recorded: {exc}.", "error")
         return _back(contact_id, referral_id)
@@ -163,7 +166,7 @@ def start_handoff(contact_id: int, referral_id: int) -> Response:
     rt = runtime()
     try:
         result = handoff.warm_handoff(db, referral, _me(), rt.telephony, rt.settings)
-    except (handoff.HandoffError, consent.ConsentError) as exc:
+    except (handoff.HandoffError, door.ConsentError) as exc:
         db.rollback()
         flash(f"Not handed off: {exc}.", "error")
         return _back(contact_id, referral_id)
@@ -188,10 +191,10 @@ def _record_outcome(referral: Referral, followup: FollowUp | None) -> str | None
     """Record the posted outcome; returns an error message or None."""
     db = db_session()
     try:
-        referral_outcomes.record_outcome(
+        outcomes.record_outcome(
             db, referral, request.form.get("outcome", ""), by=_me(),
             reason=request.form.get("reason") or None, followup=followup)
-    except referral_outcomes.OutcomeError as exc:
+    except outcomes.OutcomeError as exc:
         db.rollback()
         return str(exc)
     except PermissionError:

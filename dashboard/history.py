@@ -11,11 +11,12 @@ from flask import render_template, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import client_address, current_user, role_required
-from helpline import audit, contacts
+from dashboard.blueprint import blueprint
+from helpline import audit
+from helpline.app.runtime import db_session
 from helpline.models import Role, User
-from helpline.web import db_session
+from helpline.records import contacts
 
 
 def _date(name: str) -> dt.date | None:

@@ -12,12 +12,13 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint, live, softphone
+from dashboard import live, softphone
 from dashboard.access import current_user, role_required
-from helpline import contacts
+from dashboard.blueprint import blueprint
+from helpline.app.runtime import db_session, runtime
+from helpline.calls.queues import queue_snapshot, take_next_call
 from helpline.models import AgentStatus
-from helpline.queues import queue_snapshot, take_next_call
-from helpline.web import db_session, runtime
+from helpline.records import contacts
 
 # Statuses a counselor picks; "on a call" and "wrap-up" follow the call itself.
 CHOSEN_STATUSES = {AgentStatus.AVAILABLE: "Available", AgentStatus.AWAY: "Away",

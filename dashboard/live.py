@@ -17,7 +17,7 @@ from flask import current_app, request, stream_with_context
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from helpline.web import runtime
+from helpline.app.runtime import runtime
 
 POLL_SECONDS = 2.0
 LIFETIME_SECONDS = 55.0

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 from flask import abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import current_user, role_required
+from dashboard.blueprint import blueprint
 from dashboard.followup_labels import KINDS, OUTCOMES, RESULTS, SOURCES, STATES
-from helpline import followup_lists, followups
+from helpline.app.runtime import db_session, runtime, settings
+from helpline.followups import lifecycle, lists
 from helpline.models import User
-from helpline.web import db_session, runtime, settings
 
 STAFF = ("counselor", "supervisor")
 
@@ -29,7 +29,7 @@ def staff_clock(when: dt.datetime | None) -> str:
 
 
 def caller_clock(followup: Any, when: dt.datetime | None) -> str:
-    return "—" if when is None else followups.caller_clock(followup, when)
+    return "—" if when is None else lifecycle.caller_clock(followup, when)
 
 
 def _notice_count() -> int:
@@ -37,7 +37,7 @@ def _notice_count() -> int:
     if user is None or user.role not in STAFF:
         return 0
     if "followup_notice_count" not in g:
-        g.followup_notice_count = followup_lists.notice_count(db_session(), user)
+        g.followup_notice_count = lists.notice_count(db_session(), user)
     return g.followup_notice_count
 
 
@@ -45,7 +45,7 @@ def _notices() -> list[Any]:
     user = current_user()
     if user is None or user.role not in STAFF:
         return []
-    return followup_lists.notices_for(db_session(), user)
+    return lists.notices_for(db_session(), user)
 
 
 @blueprint.app_context_processor
@@ -63,7 +63,7 @@ def my_followups() -> str:
     user = current_user()
     assert user is not None
     db = db_session()
-    open_ones, closed = followup_lists.my_followups(db, user)
+    open_ones, closed = lists.my_followups(db, user)
     me = db.get(User, user.id)
     return render_template("followups/mine.html", open_ones=open_ones, closed=closed,
                            has_phone=bool(me and me.phone), telephony=runtime().telephony.name,
@@ -76,7 +76,7 @@ def dismiss_followup_notice(notice_id: int) -> Response:
     user = current_user()
     assert user is not None
     db = db_session()
-    if not followup_lists.dismiss_notice(db, notice_id, user):
+    if not lists.dismiss_notice(db, notice_id, user):
         abort(404)
     db.commit()
     back = request.form.get("back", "")

@@ -15,12 +15,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import can_read_notes, client_address, current_user
+from dashboard.blueprint import blueprint
 from dashboard.record import load_visible_contact
-from helpline import audit, contacts, overdose, overdose_guidance
+from helpline import audit
+from helpline.app.runtime import db_session, runtime, settings
 from helpline.models import Contact, OverdoseProtocol, User
-from helpline.web import db_session, runtime, settings
+from helpline.records import contacts, overdose, overdose_guidance
 
 
 def _protocol_of(contact: Contact) -> OverdoseProtocol:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import can_read_notes, can_view_contact, client_address, current_user, refuse
-from helpline import audit, contacts, overdose
+from dashboard.blueprint import blueprint
+from helpline import audit
+from helpline.app.runtime import db_session
 from helpline.db import utcnow
 from helpline.models import Call, Contact, User
-from helpline.web import db_session
+from helpline.records import contacts, overdose
 
 LIST_FIELDS = ("substances", "crisis_steps")
 
@@ -52,22 +53,22 @@ def record(contact_id: int) -> str | Response:
     from dashboard import overdose as overdose_views
     from dashboard import safe_contact as safe_contact_views
     from dashboard import screening as screening_views
-    from helpline import referral_texts
-    from helpline.web import settings
+    from helpline.app.runtime import settings
+    from helpline.referrals import texts
 
     protocol = overdose.protocol_for(db, contact)
     screening_panel = screening_views.panel_context(contact, user)
     safe_contact_panel = safe_contact_views.panel_context(
         contact.caller_hash, url_for("dashboard.safe_contact_record", contact_id=contact.id),
         url_for("dashboard.ask_for_record", contact_id=contact.id))
-    texting_consent = referral_texts.referral_text_consent(db, contact)
+    texting_consent = texts.referral_text_consent(db, contact)
     db.commit()
     return render_template(
         "dashboard/record.html", contact=contact, call=call, notes=notes, earlier=earlier,
         counselors=counselors, editable=contacts.can_edit_contact(user, contact), c=contacts,
         protocol=protocol, protocol_clock=protocol and overdose_views.clock(protocol.started_at),
-        texting_consent=texting_consent, texting_script=referral_texts.script(settings()),
-        texting_version=referral_texts.SCRIPT_VERSION, **screening_panel, **safe_contact_panel)
+        texting_consent=texting_consent, texting_script=texts.script(settings()),
+        texting_version=texts.SCRIPT_VERSION, **screening_panel, **safe_contact_panel)
 
 
 @blueprint.post("/records/<int:contact_id>/draft")
@@ -88,10 +89,10 @@ def save_draft(contact_id: int) -> str | tuple[str, int]:
     try:
         contacts.update_draft(db_session(), contact, user, form)
         if texting is not None:
-            from helpline import referral_texts
-            from helpline.web import settings
+            from helpline.app.runtime import settings
+            from helpline.referrals import texts
 
-            referral_texts.set_referral_text_consent(db_session(), contact, user, texting,
+            texts.set_referral_text_consent(db_session(), contact, user, texting,
                                                      settings())
     except contacts.ContactError as exc:
         db_session().rollback()

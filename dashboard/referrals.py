@@ -9,14 +9,15 @@ from zoneinfo import ZoneInfo
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import current_user
+from dashboard.blueprint import blueprint
 from dashboard.record import load_visible_contact
-from helpline import contacts, referral_texts
-from helpline.consent_terms import SCRIPT_FOR, script_text
+from helpline.app.runtime import db_session, runtime, settings
+from helpline.consent.terms import SCRIPT_FOR, script_text
 from helpline.directory import capacity, search
 from helpline.models import Call
-from helpline.web import db_session, runtime, settings
+from helpline.records import contacts
+from helpline.referrals import texts
 
 RADII = (5, 10, 25, 50, 100)
 CARE_FILTERS = {"detox": "Detox", "outpatient": "Outpatient", "residential": "Residential",
@@ -110,7 +111,7 @@ def text_referrals(contact_id: int) -> str | tuple[str, int]:
     contact = load_visible_contact(contact_id)
     rt = runtime()
     try:
-        referral_texts.text_referrals(db_session(), contact, user, rt.telephony, rt.settings)
+        texts.text_referrals(db_session(), contact, user, rt.telephony, rt.settings)
     except contacts.ContactError as exc:
         db_session().rollback()
         return _panel(contact_id, error=f"Not sent: {exc}."), 422
@@ -155,7 +156,7 @@ def request_followup(contact_id: int) -> Response:
     if not contacts.can_edit_contact(user, contact):
         flash("This record is closed.", "error")
         return redirect(url_for("dashboard.record", contact_id=contact_id))
-    from helpline import followups
+    from helpline.followups import lifecycle
 
     call = db.get(Call, contact.call_id) if contact.call_id else None
     channel = "sms" if request.form.get("channel") == "sms" else "call"
@@ -168,7 +169,7 @@ def request_followup(contact_id: int) -> Response:
         until = _local(request.form.get("consent_until", ""), zone, end_of_day=True)
         # The words read to the caller (the versioned script), recorded as their consent.
         wording = followup_script(channel, until) if request.form.get("consent") else ""
-        followups.request_followup(
+        lifecycle.request_followup(
             db, contact=contact, call=call, phone=phone or None, channel=channel,
             kind="sms_checkin" if channel == "sms" else "bridged_callback",
             requested_by=user, consent_wording=wording, script_version=version,
@@ -176,7 +177,7 @@ def request_followup(contact_id: int) -> Response:
             window_start=_local(request.form.get("window_start", ""), zone),
             window_end=_local(request.form.get("window_end", ""), zone),
             language=contact.language or "en", zip_code=contact.zip_code, settings=settings())
-    except (followups.FollowUpError, ValueError) as exc:
+    except (lifecycle.FollowUpError, ValueError) as exc:
         db.rollback()
         flash(f"Follow-up not requested: {exc}", "error")
         return redirect(url_for("dashboard.record", contact_id=contact_id))

@@ -10,14 +10,14 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import client_address, current_user, role_required
+from dashboard.blueprint import blueprint
 from dashboard.followups import load_followup
 from dashboard.record import load_visible_contact
-from helpline import followup_limits, safe_contact
-from helpline.followups import FollowUpError
+from helpline.app.runtime import db_session, settings
+from helpline.followups import limits, safe_contact
+from helpline.followups.lifecycle import FollowUpError
 from helpline.models import User
-from helpline.web import db_session, settings
 
 
 def _me() -> User:
@@ -124,7 +124,7 @@ def followup_max_attempts(followup_id: int) -> Response:
     db = db_session()
     raw = request.form.get("max_attempts", "")
     try:
-        followup_limits.raise_max_attempts(
+        limits.raise_max_attempts(
             db, followup, int(raw) if raw.isdigit() and len(raw) < 3 else 0, by=_me(),
             reason=request.form.get("reason", ""))
     except FollowUpError as exc:

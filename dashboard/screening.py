@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import current_user
+from dashboard.blueprint import blueprint
 from dashboard.record import load_visible_contact
-from helpline import contacts, screening
+from helpline.app.runtime import db_session
 from helpline.models import Contact, User
-from helpline.web import db_session
+from helpline.records import contacts, screening
 
 
 def panel_context(contact: Contact, user: User) -> dict[str, object]:

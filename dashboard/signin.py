@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import flash, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint, csrf
+from dashboard import csrf
 from dashboard.access import SESSION_KEY, client_address, current_user, pending_user
-from helpline import accounts, auth
-from helpline.web import db_session, settings
+from dashboard.blueprint import blueprint
+from helpline.app.runtime import db_session, settings
+from helpline.staff import accounts, auth
 
 
 def _begin(user_id: int, token: str) -> None:

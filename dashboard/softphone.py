@@ -13,11 +13,12 @@ from typing import Any
 from flask import abort, flash, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint, headers
+from dashboard import headers
 from dashboard.access import client_address, current_user, role_required
-from helpline import softphone
+from dashboard.blueprint import blueprint
+from helpline.app.runtime import db_session, settings
 from helpline.models import Role, User
-from helpline.web import db_session, settings
+from helpline.staff import softphone
 
 #: Who takes calls, and so who may have a browser phone. Admins never do.
 PHONE_ROLES = (Role.COUNSELOR, Role.SUPERVISOR)

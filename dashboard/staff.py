@@ -7,11 +7,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import current_user, role_required
-from helpline import accounts, audit, auth
+from dashboard.blueprint import blueprint
+from helpline import audit
+from helpline.app.runtime import db_session
 from helpline.models import Role, User
-from helpline.web import db_session
+from helpline.staff import accounts, auth
 
 
 def _target(user_id: int) -> User:

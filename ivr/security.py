@@ -14,7 +14,7 @@ from flask import Flask, Request, abort, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
-from helpline.web import settings
+from helpline.app.runtime import settings
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from helpline.calls.queues import signed_in_languages
 from helpline.db import Database
-from helpline.queues import signed_in_languages
 
 CHECK_SECONDS = 1.0
 

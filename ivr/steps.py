@@ -11,10 +11,10 @@ from flask import g, request
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
+from helpline.app.runtime import runtime
+from helpline.calls import journal
 from helpline.db import Database, utcnow
-from helpline.web import runtime
-from ivr import journal
-from ivr.flow import Flow
+from helpline.flows.flow import Flow
 from ivr.twiml import call_sid, gather, say, url
 
 # A webhook reading what an earlier one recorded waits at most this long for the writer.

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 from flask import Response, current_app, g, request
 from twilio.twiml.voice_response import Gather, Hangup, VoiceResponse
 
-from helpline.web import runtime
-from ivr.flow import Flow, LineSettings
-from ivr.live import flow_set_for
-from ivr.versions import FlowSet
+from helpline.app.runtime import runtime
+from helpline.flows.flow import Flow, LineSettings
+from helpline.flows.live import flow_set_for
+from helpline.flows.versions import FlowSet
 
 _DIGITS = re.compile(r"^[0-9*#]{1,32}$")
 

@@ -19,11 +19,13 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from helpline import create_app, crypto, migrate
-from helpline.cli import CliContext, cli
+from helpline import crypto, migrate
+from helpline.app import create_app
+from helpline.app.cli import cli
+from helpline.app.cli_context import CliContext
+from helpline.calls import journal
 from helpline.config import Settings, settings_for_tests
 from helpline.db import Database
-from ivr import journal
 
 # Tests never reach Twilio: these would rewrite the REST host names.
 for _name in ("TWILIO_EDGE", "TWILIO_REGION"):

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from helpline import crypto
-from helpline.accounts import hash_password
 from helpline.db import utcnow
 from helpline.models import Call, Contact, User
+from helpline.staff.accounts import hash_password
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-battery-staple"

@@ -9,7 +9,6 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import (
     DIRECTORY_EDITORS,
     can_edit_directory,
@@ -17,11 +16,12 @@ from dashboard.access import (
     current_user,
     role_required,
 )
+from dashboard.blueprint import blueprint
 from helpline import audit
+from helpline.app.runtime import db_session
 from helpline.directory import capacity, checks, search, upkeep, vocabulary
 from helpline.directory.hsds_export import hsds_zip
 from helpline.models import TreatmentCenter
-from helpline.web import db_session
 
 STAFF = ("counselor", "supervisor", "admin")
 RADII = (5, 10, 25, 50, 100, 250)

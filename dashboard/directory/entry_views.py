@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import (
     DIRECTORY_EDITORS,
     can_edit_directory,
@@ -13,11 +12,12 @@ from dashboard.access import (
     current_user,
     role_required,
 )
+from dashboard.blueprint import blueprint
 from dashboard.directory.center_views import STAFF
 from helpline import audit
+from helpline.app.runtime import db_session
 from helpline.directory import checks, meetings, resources, search, vocabulary
 from helpline.models import Resource, SupportGroup
-from helpline.web import db_session
 
 GROUP_TEXT = ("name", "fellowship", "day", "time", "timezone", "duration_minutes", "mode",
               "street", "city", "state", "zip_code", "online_url", "language", "notes")

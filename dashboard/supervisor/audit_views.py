@@ -7,9 +7,10 @@ import datetime as dt
 from flask import render_template, request, stream_with_context
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import client_address, current_user, role_required
-from helpline.audit_review import (
+from dashboard.blueprint import blueprint
+from helpline.app.runtime import db_session, settings
+from helpline.reporting.audit_review import (
     AuditFilter,
     AuditQueryError,
     actions,
@@ -17,7 +18,6 @@ from helpline.audit_review import (
     export_csv,
     list_events,
 )
-from helpline.web import db_session, settings
 
 SUPERVISORS = ("supervisor", "admin")
 

@@ -9,13 +9,12 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import client_address, current_user, role_required
-from helpline.models import User
-from helpline.web import db_session
-from ivr import editable
-from ivr.live import LiveFlows
-from ivr.versions import (
+from dashboard.blueprint import blueprint
+from helpline.app.runtime import db_session
+from helpline.flows import editable
+from helpline.flows.live import LiveFlows
+from helpline.flows.versions import (
     SHIPPED,
     Defaults,
     InvalidVersion,
@@ -31,6 +30,7 @@ from ivr.versions import (
     save_draft,
     values_of,
 )
+from helpline.models import User
 
 SUPERVISORS = ("supervisor", "admin")
 

@@ -9,13 +9,13 @@ from flask import abort, render_template, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import client_address, current_user, role_required
+from dashboard.blueprint import blueprint
 from dashboard.supervisor.charts import chart_for
 from helpline import audit
+from helpline.app.runtime import db_session, settings
 from helpline.models import Call
-from helpline.reports import Report, ReportError, build_report, table_csv
-from helpline.web import db_session, settings
+from helpline.reporting.reports import Report, ReportError, build_report, table_csv
 
 SUPERVISORS = ("supervisor", "admin")
 TABLE_ORDER = ("hour", "weekday", "need", "language", "outcome", "risk", "referrals", "care",

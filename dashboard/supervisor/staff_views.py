@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint
 from dashboard.access import current_user, role_required
-from helpline.accounts import AccountError
+from dashboard.blueprint import blueprint
+from helpline.app.runtime import db_session, settings
 from helpline.models import Role, User
-from helpline.staffing import shift_statistics, update_routing
-from helpline.web import db_session, settings
+from helpline.staff.accounts import AccountError
+from helpline.staff.shifts import shift_statistics, update_routing
 
 STAFF_ROLES = ("supervisor", "admin")
 

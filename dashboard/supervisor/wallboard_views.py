@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
-from dashboard import blueprint, live
+from dashboard import live
 from dashboard.access import role_required
-from helpline.wallboard import wallboard
-from helpline.web import db_session, settings
+from dashboard.blueprint import blueprint
+from helpline.app.runtime import db_session, settings
+from helpline.calls.wallboard import wallboard
 
 SUPERVISORS = ("supervisor", "admin")
 STATUS_LABELS = {"available": "Available", "on_call": "On a call", "wrap_up": "Wrap-up",

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.orm import Session
 
-from helpline import contacts
 from helpline.models import AgentStatus, Call, Contact, TreatmentCenter, User
+from helpline.records import contacts
 
 # Signed-in staff through the real sign-in pages: the dashboard's fixtures.
 from tests.dashboard.conftest import admin, counselor, staff_factory, supervisor  # noqa: F401

@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, text
 
-from helpline import consent, crypto
-from helpline.consent import CALLER, ConsentError, Recipient, record_consent, require_consent
+from helpline import crypto
+from helpline.consent import door
+from helpline.consent.door import CALLER, ConsentError, Recipient, record_consent, require_consent
 from helpline.models import AuditEvent, Consent
 from tests.consent.conftest import NOW, make_center
 from tests.factories import make_user
@@ -49,7 +50,7 @@ def test_a_live_consent_is_returned_and_its_record_says_who_what_when_and_how(se
 def test_a_withdrawn_consent_is_refused_with_its_date(session):
     counselor = make_user(session)
     given = _texts(session, counselor)
-    consent.withdraw(session, given, by=counselor, how="told_on_phone", now=NOW + DAY)
+    door.withdraw(session, given, by=counselor, how="told_on_phone", now=NOW + DAY)
     with pytest.raises(ConsentError, match="withdrew consent on 2026-03-11 15:00 UTC"):
         require_consent(session, _caller(session), "sms", CALLER, "followup", NOW + 2 * DAY)
 
@@ -93,7 +94,7 @@ def test_each_scope_is_withdrawn_on_its_own(session):
     counselor = make_user(session)
     texts = _texts(session, counselor)
     calls = _texts(session, counselor, scope="call", wording="May we call you? - Yes.")
-    consent.withdraw(session, texts, by=counselor, now=NOW + DAY)
+    door.withdraw(session, texts, by=counselor, now=NOW + DAY)
     assert require_consent(session, _caller(session), "call", CALLER, "followup",
                            NOW + DAY) == calls
     with pytest.raises(ConsentError, match="withdrew"):
@@ -125,7 +126,7 @@ def test_a_provider_consent_names_the_provider_and_what_may_be_shared(session):
                            recipient=Recipient.provider(center.id, center.name), now=NOW,
                            expiry_event="referral_closed")
     assert "substances" in given.information and "seeking_treatment" in given.information
-    assert consent.describe(["substances"]) == [
+    assert door.describe(["substances"]) == [
         "SUD information: which substances the caller uses"]
 
 
@@ -135,7 +136,7 @@ def test_an_ending_event_expires_the_consents_that_end_with_it(session):
                            purpose="treatment_intake", wording="Yes.", by=make_user(session),
                            recipient=Recipient.provider(center.id, center.name),
                            expiry_event="referral_closed", now=NOW)
-    assert consent.expire_on_event(session, "referral_closed", caller=_caller(session),
+    assert door.expire_on_event(session, "referral_closed", caller=_caller(session),
                                    center_id=center.id, now=NOW + DAY) == [given.id]
     with pytest.raises(ConsentError, match="expired on 2026-03-11 15:00 UTC \\(when the "
                                            "referral's outcome is known"):

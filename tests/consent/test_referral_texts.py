@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from helpline import referral_texts, safe_contact
-from helpline.contacts import ContactError, attach_referral
+from helpline.followups import safe_contact
 from helpline.models import Consent, Disclosure, OutboxMessage
+from helpline.records.contacts import ContactError, attach_referral
+from helpline.referrals import texts
 from helpline.telephony import OutboxTelephony
 from tests.consent.conftest import NOW, make_center, on_call
 
@@ -25,15 +26,15 @@ def test_a_referral_text_is_refused_without_consent_and_allowed_with_it(session,
     rec = _record_with_referral(session, worker)
     outbox = OutboxTelephony(settings.helpline_number)
     with pytest.raises(ContactError, match="has not agreed to texts for referral details"):
-        referral_texts.text_referrals(session, rec.contact, worker, outbox, settings, now=NOW)
+        texts.text_referrals(session, rec.contact, worker, outbox, settings, now=NOW)
     assert session.scalar(select(OutboxMessage.id)) is None
 
-    given = referral_texts.set_referral_text_consent(session, rec.contact, worker, True,
+    given = texts.set_referral_text_consent(session, rec.contact, worker, True,
                                                      settings, now=NOW)
     assert (given.scope, given.purpose, given.script_version) == ("sms", "referral",
                                                                   "sms-referral-1")
-    assert given.wording == referral_texts.script(settings)
-    message = referral_texts.text_referrals(session, rec.contact, worker, outbox, settings,
+    assert given.wording == texts.script(settings)
+    message = texts.text_referrals(session, rec.contact, worker, outbox, settings,
                                             now=NOW)
     assert message.body.startswith(f"{settings.safe_contact_alias}: the places we talked about")
     assert "Harbor Recovery" in message.body and "555" in message.body
@@ -45,13 +46,13 @@ def test_a_referral_text_is_refused_without_consent_and_allowed_with_it(session,
 
 def test_unticking_the_box_withdraws_the_consent_and_stops_the_text(session, worker, settings):
     rec = _record_with_referral(session, worker)
-    given = referral_texts.set_referral_text_consent(session, rec.contact, worker, True,
+    given = texts.set_referral_text_consent(session, rec.contact, worker, True,
                                                      settings, now=NOW)
-    referral_texts.set_referral_text_consent(session, rec.contact, worker, False, settings,
+    texts.set_referral_text_consent(session, rec.contact, worker, False, settings,
                                              now=NOW)
     assert session.get(Consent, given.id).withdrawn_how == "unticked on the record"
     with pytest.raises(ContactError, match="withdrew consent on"):
-        referral_texts.text_referrals(session, rec.contact, worker,
+        texts.text_referrals(session, rec.contact, worker,
                                       OutboxTelephony(settings.helpline_number), settings,
                                       now=NOW)
 
@@ -59,12 +60,12 @@ def test_unticking_the_box_withdraws_the_consent_and_stops_the_text(session, wor
 def test_texts_use_the_helplines_own_name_only_when_the_caller_allowed_it(session, worker,
                                                                           settings):
     rec = _record_with_referral(session, worker)
-    referral_texts.set_referral_text_consent(session, rec.contact, worker, True, settings,
+    texts.set_referral_text_consent(session, rec.contact, worker, True, settings,
                                              now=NOW)
     safe_contact.set_preferences(session, rec.contact.caller_hash, worker, settings,
                                  voicemail_ok=False, name_choice="helpline", allow_calls=True,
                                  allow_texts=True, safe_hours=None, someone_else_risk=False)
-    message = referral_texts.text_referrals(session, rec.contact, worker,
+    message = texts.text_referrals(session, rec.contact, worker,
                                             OutboxTelephony(settings.helpline_number), settings,
                                             now=NOW)
     assert message.body.startswith(f"{settings.helpline_name}: the places")
@@ -72,12 +73,12 @@ def test_texts_use_the_helplines_own_name_only_when_the_caller_allowed_it(sessio
 
 def test_no_referral_text_to_a_caller_who_said_texts_are_not_safe(session, worker, settings):
     rec = _record_with_referral(session, worker)
-    referral_texts.set_referral_text_consent(session, rec.contact, worker, True, settings,
+    texts.set_referral_text_consent(session, rec.contact, worker, True, settings,
                                              now=NOW)
     safe_contact.set_preferences(session, rec.contact.caller_hash, worker, settings,
                                  voicemail_ok=False, name_choice="alias", allow_calls=True,
                                  allow_texts=False, safe_hours=None, someone_else_risk=False)
     with pytest.raises(ContactError, match="texts are not safe"):
-        referral_texts.text_referrals(session, rec.contact, worker,
+        texts.text_referrals(session, rec.contact, worker,
                                       OutboxTelephony(settings.helpline_number), settings,
                                       now=NOW)

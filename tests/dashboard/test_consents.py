@@ -9,7 +9,8 @@ import re
 
 from sqlalchemy import select
 
-from helpline import consent, followups
+from helpline.consent import door
+from helpline.followups import lifecycle
 from helpline.models import (
     AuditEvent,
     Consent,
@@ -37,11 +38,11 @@ def _flash(page) -> str:  # type: ignore[no-untyped-def]
 def _record_with_consents(session, user):  # type: ignore[no-untyped-def]
     rec = on_call(session, user)
     now = dt.datetime.now(dt.UTC)
-    texts = consent.record_consent(
+    texts = door.record_consent(
         session, caller_hash=rec.contact.caller_hash, scope="sms", purpose="referral",
         wording="May we text you the places? - Yes.", by=user, contact=rec.contact,
         script_version="sms-referral-1", expires_at=now + 30 * DAY, now=now)
-    calls = consent.record_consent(
+    calls = door.record_consent(
         session, caller_hash=rec.contact.caller_hash, scope="call", purpose="followup",
         wording="May we call you back? - Yes.", by=user, phone=CALLER, contact=rec.contact,
         script_version="followup-call-1", expires_at=now + 30 * DAY, now=now)
@@ -88,7 +89,7 @@ def test_a_counselor_not_on_the_callers_contact_gets_404_and_it_is_audited(sessi
 
 def test_admins_do_not_see_a_callers_consents(session, admin):
     rec, _texts, calls = _record_with_consents(session, make_user(session))
-    fu = followups.request_followup(session, contact=rec.contact, phone=None, channel="call",
+    fu = lifecycle.request_followup(session, contact=rec.contact, phone=None, channel="call",
                                     kind="reminder", requested_by=rec.counselor,
                                     consent_wording="", consent=calls)
     session.commit()
@@ -99,10 +100,10 @@ def test_admins_do_not_see_a_callers_consents(session, admin):
 def test_supervisors_and_the_counselor_working_the_follow_up_see_it(session, supervisor,
                                                                     counselor):
     rec, _texts, calls = _record_with_consents(session, make_user(session))
-    fu = followups.request_followup(session, contact=rec.contact, phone=None, channel="call",
+    fu = lifecycle.request_followup(session, contact=rec.contact, phone=None, channel="call",
                                     kind="reminder", requested_by=rec.counselor,
                                     consent_wording="", consent=calls)
-    followups.assign(session, fu, _me(session, counselor), by=_me(session, supervisor))
+    lifecycle.assign(session, fu, _me(session, counselor), by=_me(session, supervisor))
     session.commit()
     assert supervisor.get(f"/records/{rec.contact.id}/consents").status_code == 200
     page = counselor.get(f"/followups/{fu.id}/consents")
@@ -116,7 +117,7 @@ def test_supervisors_and_the_counselor_working_the_follow_up_see_it(session, sup
 def test_withdrawing_a_consent_from_the_page_stops_the_follow_ups_resting_on_it(session,
                                                                                 counselor):
     rec, texts, calls = _record_with_consents(session, _me(session, counselor))
-    fu = followups.request_followup(session, contact=rec.contact, phone=None, channel="call",
+    fu = lifecycle.request_followup(session, contact=rec.contact, phone=None, channel="call",
                                     kind="reminder", requested_by=rec.counselor,
                                     consent_wording="", consent=calls)
     session.commit()
@@ -137,7 +138,7 @@ def test_withdrawing_a_consent_from_the_page_stops_the_follow_ups_resting_on_it(
 
 def test_another_callers_consent_cannot_be_withdrawn_through_this_page(session, counselor):
     rec, _texts, _calls = _record_with_consents(session, _me(session, counselor))
-    stranger = consent.record_consent(
+    stranger = door.record_consent(
         session, caller_hash="f" * 64, scope="sms", purpose="followup", wording="Yes.",
         by=rec.counselor)
     session.commit()
@@ -245,10 +246,10 @@ def test_safe_contact_preferences_are_saved_and_the_name_to_ask_for_shown_on_dem
 
 def test_only_a_supervisor_raises_the_attempt_limit(session, supervisor, counselor):
     rec, _texts, calls = _record_with_consents(session, make_user(session))
-    fu = followups.request_followup(session, contact=rec.contact, phone=None, channel="call",
+    fu = lifecycle.request_followup(session, contact=rec.contact, phone=None, channel="call",
                                     kind="reminder", requested_by=rec.counselor,
                                     consent_wording="", consent=calls)
-    followups.assign(session, fu, _me(session, counselor), by=_me(session, supervisor))
+    lifecycle.assign(session, fu, _me(session, counselor), by=_me(session, supervisor))
     session.commit()
     assert counselor.post(f"/followups/{fu.id}/max-attempts",
                           {"max_attempts": "7", "reason": "high_risk"}).status_code == 403

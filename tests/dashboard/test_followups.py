@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from helpline import followups
-from helpline.followup_delivery import deliver_due_followups
+from helpline.followups import lifecycle
+from helpline.followups.delivery import deliver_due_followups
 from helpline.models import AuditEvent, OutboxMessage, User
 from helpline.models.followups import FollowUp, FollowUpNotice, FollowUpState
 from helpline.models.users import AgentStatus
@@ -31,7 +31,7 @@ def _day(days: int = 3) -> dt.date:
 def _request(session, settings, kind: str = "reminder", *, by: User | None = None,  # type: ignore[no-untyped-def]
              window: tuple[dt.datetime, dt.datetime] | None = None, **kw) -> FollowUp:
     requester = by or make_user(session, "counselor")
-    fu = followups.request_followup(
+    fu = lifecycle.request_followup(
         session, phone=kw.pop("phone", CALLER), channel="sms" if kind == "sms_checkin" else "call",
         kind=kind, requested_by=requester, consent_wording=CONSENT, zip_code="60601",
         window_start=window[0] if window else None, window_end=window[1] if window else None,
@@ -67,7 +67,7 @@ def test_a_counselor_cannot_open_someone_elses_follow_up_and_the_refusal_is_audi
         counselor, session, settings):
     other = make_user(session, "counselor")
     fu = _request(session, settings, by=other)
-    followups.assign(session, fu, other, by=other)
+    lifecycle.assign(session, fu, other, by=other)
     session.commit()
     page = counselor.get(f"/followups/{fu.id}")
     assert page.status_code == 404
@@ -189,7 +189,7 @@ def test_console_filters_by_counselor_kind_and_state(supervisor, session, settin
     robin = make_user(session, "counselor")
     reminder = _request(session, settings)
     text = _request(session, settings, "sms_checkin", phone="+15555550124")
-    followups.assign(session, reminder, robin, by=robin)
+    lifecycle.assign(session, reminder, robin, by=robin)
     session.commit()
 
     def listed(query: str) -> set[int]:
@@ -240,8 +240,8 @@ def _reminder_for(session, settings, counselor) -> FollowUp:  # type: ignore[no-
     """A reminder assigned to the signed-in counselor, due at 10:00 (the caller's time)."""
     supervisor = make_user(session, "supervisor")
     fu = _request(session, settings)
-    followups.assign(session, fu, session.get(User, counselor.user_id), by=supervisor)
-    followups.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(10)),
+    lifecycle.assign(session, fu, session.get(User, counselor.user_id), by=supervisor)
+    lifecycle.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(10)),
                        by=supervisor, settings=settings)
     session.commit()
     return fu
@@ -295,7 +295,7 @@ def test_a_reminder_left_to_the_next_available_is_taken_by_one_counselor(
     other = staff_factory("counselor")
     supervisor = make_user(session, "supervisor")
     fu = _request(session, settings)
-    followups.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(11)),
+    lifecycle.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(11)),
                        by=supervisor, settings=settings)
     session.commit()
     _deliver(app, settings, fu.due_at)
@@ -329,7 +329,7 @@ def test_a_bridged_callback_page_says_what_will_happen_and_shows_the_outbox(
     me = session.get(User, counselor.user_id)
     me.status, me.phone = AgentStatus.AVAILABLE, "+15555550177"
     fu = _request(session, settings, "bridged_callback")
-    followups.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(12)),
+    lifecycle.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(12)),
                        by=session.get(User, supervisor.user_id), settings=settings)
     session.commit()
     before = supervisor.get(f"/followups/{fu.id}").get_data(as_text=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from helpline import contacts
 from helpline.models import AgentStatus, AuditEvent, Contact, OutboxMessage, SmsOptOut, User
+from helpline.records import contacts
 from tests.factories import make_call, make_contact, make_user
 
 SCRIPT = "<script>alert(1)</script>"

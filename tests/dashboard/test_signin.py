@@ -51,7 +51,7 @@ def test_account_locks_after_the_threshold_and_a_supervisor_lifts_it(
 
 def test_address_locks_after_many_failures_across_accounts(app, client, session):
     threshold = app.extensions["helpline"].settings.lockout_threshold
-    from helpline.auth import ADDRESS_THRESHOLD_FACTOR
+    from helpline.staff.auth import ADDRESS_THRESHOLD_FACTOR
 
     for n in range(threshold * ADDRESS_THRESHOLD_FACTOR):
         sign_in(client, f"nobody{n}", "wrong password here")
@@ -80,7 +80,7 @@ def test_supervisor_enrols_a_second_factor_at_first_sign_in(client, session):
 
 
 def test_a_recovery_code_works_once(client, session, app):
-    from helpline import auth
+    from helpline.staff import auth
 
     user = make_user(session, "admin", totp_secret=pyotp.random_base32(), totp_enabled=True)
     codes = auth.new_recovery_codes(session, user)
@@ -104,7 +104,7 @@ def test_wrong_second_factor_code_is_refused(client, session):
 
 
 def test_everyone_needs_a_second_factor_when_the_setting_says_so(app, client, session):
-    from helpline import auth
+    from helpline.staff import auth
 
     settings = app.extensions["helpline"].settings.with_overrides(
         require_second_factor_for_all=True)
@@ -161,7 +161,7 @@ def test_password_change_needs_the_current_password(counselor, session):
                                 "new_password": "a-new-long-passphrase",
                                 "repeat_password": "a-new-long-passphrase"})
     session.expire_all()
-    from helpline.accounts import password_matches
+    from helpline.staff.accounts import password_matches
 
     assert password_matches(session.get(User, counselor.user_id), "a-new-long-passphrase")
 

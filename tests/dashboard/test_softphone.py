@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from dashboard.headers import CONTENT_SECURITY_POLICY
-from helpline import create_app
+from helpline.app import create_app
 from helpline.config import Settings, settings_for_tests
 from helpline.models import AuditEvent, StaffSession, User
 from tests.factories import make_call

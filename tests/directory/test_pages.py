@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from helpline import contacts
 from helpline.db import utcnow
 from helpline.models import AuditEvent, Resource, SupportGroup, TreatmentCenter, User
+from helpline.records import contacts
 from tests.directory.factories import make_center, make_group, make_resource
 from tests.factories import make_call
 

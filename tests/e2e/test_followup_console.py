@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from helpline import followups
-from helpline.followup_delivery import deliver_due_followups
+from helpline.followups import lifecycle
+from helpline.followups.delivery import deliver_due_followups
 from helpline.models import AuditEvent
 from helpline.models.followups import FollowUpState
 from tests.e2e.conftest import shot
@@ -37,7 +37,7 @@ def test_supervisor_schedules_and_assigns_and_the_counselor_records_the_call(
     lead = make_user(session, "supervisor", display_name="Sam Lead")
     robin = make_user(session, "counselor", display_name="Robin Rivera", languages="en")
     asking = make_user(session, "counselor")
-    fu = followups.request_followup(
+    fu = lifecycle.request_followup(
         session, phone=CALLER, channel="call", kind="reminder", requested_by=asking,
         consent_wording="May we call you in the next days? - Yes.", zip_code="60601",
         settings=settings)

@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from helpline import create_app
+from helpline.app import create_app
 from helpline.config import Settings, settings_for_tests
 from helpline.models import AgentStatus, AuditEvent
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, shot

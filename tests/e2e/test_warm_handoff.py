@@ -8,8 +8,8 @@ import re
 
 from sqlalchemy import select
 
-from helpline import contacts
 from helpline.models import OutboxMessage, Referral, TreatmentCenter, User
+from helpline.records import contacts
 from tests.e2e.conftest import shot
 from tests.e2e.test_overdose_protocol import focused_id, take_a_call
 from tests.factories import make_user

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from helpline import crypto, followups
+from helpline import crypto
 from helpline.config import Settings
 from helpline.db import Database
+from helpline.followups import lifecycle
 from helpline.models import User
 from helpline.models.followups import FollowUp
 from helpline.telephony import OutboxTelephony
@@ -69,14 +70,14 @@ def make_followup(session: Session, counselor: User, supervisor: User,
              zip_code: str | None = "60601", assign_to: User | None = None,
              **kw: Any) -> FollowUp:
         channel = "sms" if kind == "sms_checkin" else "call"
-        fu = followups.request_followup(
+        fu = lifecycle.request_followup(
             session, phone=phone, channel=channel, kind=kind, requested_by=counselor,
             consent_wording=kw.pop("consent_wording", CONSENT), zip_code=zip_code,
             settings=settings, now=kw.pop("now", NOW - dt.timedelta(hours=1)), **kw)
         if assign_to is not None:
-            followups.assign(session, fu, assign_to, by=supervisor, now=NOW)
+            lifecycle.assign(session, fu, assign_to, by=supervisor, now=NOW)
         if due is not None:
-            followups.schedule(session, fu, at=due, by=supervisor, settings=settings,
+            lifecycle.schedule(session, fu, at=due, by=supervisor, settings=settings,
                                now=NOW - dt.timedelta(minutes=30))
         session.commit()
         return fu

@@ -9,9 +9,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, text
 
-from helpline import consent, followup_limits, followups, safe_contact
-from helpline.followup_delivery import deliver_due_followups
-from helpline.followups import FollowUpError
+from helpline.consent import door
+from helpline.followups import lifecycle, limits, safe_contact
+from helpline.followups.delivery import deliver_due_followups
+from helpline.followups.lifecycle import FollowUpError
 from helpline.models import AuditEvent, Disclosure, OutboxMessage
 from helpline.models.followups import FollowUpOutcome, FollowUpState
 from tests.followups.conftest import CALLER, NOW
@@ -47,7 +48,7 @@ def test_a_consent_withdrawn_after_scheduling_stops_the_next_follow_up(
     settings = settings.with_overrides(followup_retry_minutes=60)
     fu = make_followup("reminder", due=NOW, assign_to=counselor)
     assert deliver_due_followups(db, outbox, settings, now=NOW).delivered == [fu.id]
-    followups.record_attempt(session, fu, "no_answer", by=counselor, settings=settings,
+    lifecycle.record_attempt(session, fu, "no_answer", by=counselor, settings=settings,
                              now=NOW + MINUTE)
     session.commit()
     assert fu.state == FollowUpState.RETRY
@@ -68,7 +69,7 @@ def test_a_consent_withdrawn_after_scheduling_stops_the_next_follow_up(
 def test_withdrawing_a_consent_stops_its_open_follow_ups_at_once(session, make_followup,
                                                                  supervisor):
     fu = make_followup(due=NOW + HOUR)
-    stopped = consent.withdraw(session, fu.consent, by=supervisor, how="told_on_phone",
+    stopped = door.withdraw(session, fu.consent, by=supervisor, how="told_on_phone",
                                now=NOW)
     session.commit()
     assert stopped == 1 and fu.state == FollowUpState.STOPPED
@@ -90,7 +91,7 @@ def test_a_follow_up_cannot_be_scheduled_on_an_expired_consent(session, settings
                                                                supervisor):
     fu = make_followup(due=None, consent_until=NOW + HOUR)
     with pytest.raises(FollowUpError, match="consent expired on 2026-03-10 16:00 UTC"):
-        followups.schedule(session, fu, at=NOW + 2 * HOUR, by=supervisor, settings=settings,
+        lifecycle.schedule(session, fu, at=NOW + 2 * HOUR, by=supervisor, settings=settings,
                            now=NOW + 90 * MINUTE)
 
 
@@ -155,9 +156,9 @@ def test_a_supervisor_cannot_schedule_outside_the_callers_safe_hours(
     with pytest.raises(FollowUpError, match=r"outside the hours the caller said are safe "
                                             r"\(12:00 to 14:00 their time\); the next allowed "
                                             r"time is Wed 11 Mar 12:00 CDT"):
-        followups.schedule(session, fu, at=dt.datetime(2026, 3, 10, 15, 0), by=supervisor,
+        lifecycle.schedule(session, fu, at=dt.datetime(2026, 3, 10, 15, 0), by=supervisor,
                            settings=settings, now=NOW)
-    followups.schedule(session, fu, at=dt.datetime(2026, 3, 10, 13, 0), by=supervisor,
+    lifecycle.schedule(session, fu, at=dt.datetime(2026, 3, 10, 13, 0), by=supervisor,
                        settings=settings, now=NOW)
 
 
@@ -203,14 +204,14 @@ def test_the_first_name_to_ask_for_is_sealed_and_each_reading_is_audited(session
 def test_at_most_five_attempts_unless_a_supervisor_raises_it_with_a_reason(
         session, settings, make_followup, supervisor, counselor):
     fu = make_followup("reminder", due=NOW, assign_to=counselor)
-    assert fu.max_attempts == settings.followup_max_attempts <= followup_limits.DEFAULT_CAP
+    assert fu.max_attempts == settings.followup_max_attempts <= limits.DEFAULT_CAP
     with pytest.raises(PermissionError):
-        followup_limits.raise_max_attempts(session, fu, 6, by=counselor, reason="high_risk")
+        limits.raise_max_attempts(session, fu, 6, by=counselor, reason="high_risk")
     with pytest.raises(FollowUpError, match="why"):
-        followup_limits.raise_max_attempts(session, fu, 6, by=supervisor, reason="")
+        limits.raise_max_attempts(session, fu, 6, by=supervisor, reason="")
     with pytest.raises(FollowUpError, match="at most 10"):
-        followup_limits.raise_max_attempts(session, fu, 11, by=supervisor, reason="high_risk")
-    followup_limits.raise_max_attempts(session, fu, 6, by=supervisor, reason="high_risk",
+        limits.raise_max_attempts(session, fu, 11, by=supervisor, reason="high_risk")
+    limits.raise_max_attempts(session, fu, 6, by=supervisor, reason="high_risk",
                                        now=NOW)
     assert fu.max_attempts == 6
     event = session.scalar(select(AuditEvent).where(
@@ -225,7 +226,7 @@ def test_a_caller_who_opts_out_on_a_follow_up_gets_no_other_on_that_channel(
     later = make_followup("reminder", due=NOW + dt.timedelta(days=2), assign_to=counselor)
     text = make_followup("sms_checkin", due=NOW + dt.timedelta(days=3))
     assert deliver_due_followups(db, outbox, settings, now=NOW).delivered == [first.id]
-    followups.record_attempt(session, first, "opted_out", by=counselor, settings=settings,
+    lifecycle.record_attempt(session, first, "opted_out", by=counselor, settings=settings,
                              now=NOW + MINUTE)
     session.commit()
     session.refresh(later)

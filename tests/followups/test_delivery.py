@@ -9,8 +9,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from helpline import crypto, followups
-from helpline.followups import deliver_due_followups
+from helpline import crypto
+from helpline.followups import delivery, lifecycle, lists
+from helpline.followups.delivery import deliver_due_followups
 from helpline.models import AuditEvent, OutboxMessage, SmsOptOut
 from helpline.models.followups import (
     FollowUp,
@@ -61,7 +62,7 @@ def test_a_caller_who_texted_stop_gets_no_text(session, db, outbox, settings, ma
 def test_withdrawn_consent_stops_delivery(session, db, outbox, settings, make_followup,
                                           supervisor):
     fu = make_followup(due=NOW)
-    followups.withdraw_consent(session, fu.consent, by=supervisor, how="caller called",
+    lifecycle.withdraw_consent(session, fu.consent, by=supervisor, how="caller called",
                                now=NOW - MINUTE)
     session.commit()
     deliver_due_followups(db, outbox, settings, now=NOW)
@@ -99,11 +100,11 @@ def test_quiet_hours_are_respected_in_the_callers_zone(session, db, outbox, sett
 def test_supervisor_cannot_schedule_in_the_callers_night(session, settings, make_followup,
                                                          supervisor):
     fu = make_followup(due=None)
-    with pytest.raises(followups.FollowUpError, match="quiet hours"):
+    with pytest.raises(lifecycle.FollowUpError, match="quiet hours"):
         # 10 pm in Chicago is within the helpline's (New York) evening but not the caller's.
-        followups.schedule(session, fu, at=dt.datetime(2026, 3, 10, 22, 0), by=supervisor,
+        lifecycle.schedule(session, fu, at=dt.datetime(2026, 3, 10, 22, 0), by=supervisor,
                            settings=settings, now=NOW)
-    followups.schedule(session, fu, at=dt.datetime(2026, 3, 10, 19, 30), by=supervisor,
+    lifecycle.schedule(session, fu, at=dt.datetime(2026, 3, 10, 19, 30), by=supervisor,
                        settings=settings, now=NOW)
     assert fu.due_at == dt.datetime(2026, 3, 11, 0, 30, tzinfo=dt.UTC)
 
@@ -112,13 +113,13 @@ def test_schedule_stays_inside_the_window_the_caller_gave(session, settings, mak
                                                           supervisor):
     fu = make_followup(due=None, window_start=NOW + dt.timedelta(hours=2),
                        window_end=NOW + dt.timedelta(hours=5))
-    with pytest.raises(followups.FollowUpError, match="before the window"):
-        followups.schedule(session, fu, at=NOW + dt.timedelta(hours=1), by=supervisor,
+    with pytest.raises(lifecycle.FollowUpError, match="before the window"):
+        lifecycle.schedule(session, fu, at=NOW + dt.timedelta(hours=1), by=supervisor,
                            settings=settings, now=NOW)
-    with pytest.raises(followups.FollowUpError, match="after the window"):
-        followups.schedule(session, fu, at=NOW + dt.timedelta(hours=6), by=supervisor,
+    with pytest.raises(lifecycle.FollowUpError, match="after the window"):
+        lifecycle.schedule(session, fu, at=NOW + dt.timedelta(hours=6), by=supervisor,
                            settings=settings, now=NOW)
-    followups.schedule(session, fu, at=NOW + dt.timedelta(hours=3), by=supervisor,
+    lifecycle.schedule(session, fu, at=NOW + dt.timedelta(hours=3), by=supervisor,
                        settings=settings, now=NOW)
 
 
@@ -133,7 +134,7 @@ def test_unanswered_reminders_are_retried_then_closed_as_unreachable(
         assert deliver_due_followups(db, outbox, settings, now=when).delivered == [fu.id]
         session.refresh(fu)
         assert fu.state == FollowUpState.AWAITING_RESULT
-        followups.record_attempt(session, fu, "no_answer", by=counselor, settings=settings,
+        lifecycle.record_attempt(session, fu, "no_answer", by=counselor, settings=settings,
                                  now=when + MINUTE)
         session.commit()
         assert fu.state == expected_state
@@ -155,10 +156,10 @@ def test_a_reached_caller_gets_an_outcome_that_counts(session, db, outbox, setti
     fu = make_followup("reminder", due=NOW, assign_to=counselor)
     deliver_due_followups(db, outbox, settings, now=NOW)
     session.refresh(fu)
-    followups.record_attempt(session, fu, "reached", by=counselor, settings=settings,
+    lifecycle.record_attempt(session, fu, "reached", by=counselor, settings=settings,
                              outcome="reached_in_treatment", now=NOW + MINUTE)
     assert fu.state == FollowUpState.DONE and fu.outcome == "reached_in_treatment"
-    assert followups.done_followups(session) == [fu]
+    assert lists.done_followups(session) == [fu]
 
 
 def test_wrong_number_ends_the_follow_up_without_retry(session, db, outbox, settings,
@@ -166,7 +167,7 @@ def test_wrong_number_ends_the_follow_up_without_retry(session, db, outbox, sett
     fu = make_followup("reminder", due=NOW, assign_to=counselor)
     deliver_due_followups(db, outbox, settings, now=NOW)
     session.refresh(fu)
-    followups.record_attempt(session, fu, "wrong_number", by=counselor, settings=settings)
+    lifecycle.record_attempt(session, fu, "wrong_number", by=counselor, settings=settings)
     assert fu.state == FollowUpState.DONE and fu.outcome == FollowUpOutcome.WRONG_NUMBER
 
 
@@ -199,12 +200,12 @@ def test_no_sms_body_holds_a_note_a_substance_or_the_word_addiction(
     for n in range(3):
         make_followup(due=NOW, contact=contact, phone=f"+1555555014{n}")
     make_followup("reminder", due=NOW, contact=contact, assign_to=counselor)
-    followups.escalate_overdue(session, outbox, settings, now=NOW + dt.timedelta(days=3))
+    delivery.escalate_overdue(session, outbox, settings, now=NOW + dt.timedelta(days=3))
     supervisor.phone = "+15555550199"
     session.commit()
     deliver_due_followups(db, outbox, settings, now=NOW)
     make_followup(due=None)
-    followups.escalate_overdue(session, outbox, settings, now=NOW + dt.timedelta(days=3))
+    delivery.escalate_overdue(session, outbox, settings, now=NOW + dt.timedelta(days=3))
     session.commit()
     bodies = [m.body for m in _outbox(session) if m.kind == "sms"]
     assert len(bodies) >= 5
@@ -252,10 +253,10 @@ def test_a_delivery_that_breaks_midway_is_left_for_a_supervisor_never_retried(
         .delivered == []
     assert _outbox(session) == []
     # A supervisor may close it once it is plainly stuck, not while a run may still hold it.
-    with pytest.raises(followups.FollowUpError):
-        followups.cancel(session, fu, by=supervisor, reason="duplicate", now=NOW + MINUTE)
-    assert followups.is_stuck(fu, NOW + dt.timedelta(minutes=11))
-    followups.cancel(session, fu, by=supervisor, reason="duplicate",
+    with pytest.raises(lifecycle.FollowUpError):
+        lifecycle.cancel(session, fu, by=supervisor, reason="duplicate", now=NOW + MINUTE)
+    assert lifecycle.is_stuck(fu, NOW + dt.timedelta(minutes=11))
+    lifecycle.cancel(session, fu, by=supervisor, reason="duplicate",
                      now=NOW + dt.timedelta(minutes=11))
     assert fu.state == FollowUpState.CANCELLED
     actions = session.scalars(select(AuditEvent.action).where(

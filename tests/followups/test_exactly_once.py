@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select
 
 from helpline import crypto
 from helpline.db import Database
-from helpline.followups import deliver_due_followups
+from helpline.followups.delivery import deliver_due_followups
 from helpline.models import Consent, OutboxMessage
 from helpline.models.followups import FollowUp, FollowUpAttempt, FollowUpState
 from tests.followups.conftest import NOW

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from helpline import crypto, followups
+from helpline import crypto
 from helpline.config import Settings
-from helpline.followups import FollowUpError
+from helpline.followups import lifecycle, lists
+from helpline.followups.lifecycle import FollowUpError
 from helpline.models import AuditEvent, Consent, SmsOptOut, User
 from helpline.models.followups import FollowUpState
 from tests.factories import make_call, make_contact
@@ -21,7 +22,7 @@ def _request(session: Session, counselor: User, settings: Settings, **kw):  # ty
     args = dict(phone=CALLER, channel="sms", kind="sms_checkin", requested_by=counselor,
                 consent_wording=CONSENT, settings=settings, now=NOW)
     args.update(kw)
-    return followups.request_followup(session, **args)
+    return lifecycle.request_followup(session, **args)
 
 
 def test_follow_up_is_refused_without_the_callers_consent(session, counselor, settings):
@@ -78,11 +79,11 @@ def test_queue_callbacks_are_due_now_in_the_order_callers_started_holding(sessio
     early = make_call(session, "+15555550101", enqueued_at=NOW - dt.timedelta(minutes=9))
     late = make_call(session, "+15555550102", enqueued_at=NOW - dt.timedelta(minutes=2))
     # The later holder presses the key first.
-    second = followups.request_callback_from_queue(session, late, "+15555550102", now=NOW)
-    first = followups.request_callback_from_queue(session, early, "+15555550101",
+    second = lifecycle.request_callback_from_queue(session, late, "+15555550102", now=NOW)
+    first = lifecycle.request_callback_from_queue(session, early, "+15555550101",
                                                   now=NOW + dt.timedelta(seconds=5))
     session.commit()
-    due = followups.due_followups(session, now=NOW + dt.timedelta(seconds=5))
+    due = lists.due_followups(session, now=NOW + dt.timedelta(seconds=5))
     assert [f.id for f in due] == [first.id, second.id]
     assert first.kind == "bridged_callback" and first.source == "ivr_callback"
     assert first.consent.recorded_via == "ivr" and first.consent.wording
@@ -90,6 +91,6 @@ def test_queue_callbacks_are_due_now_in_the_order_callers_started_holding(sessio
 
 def test_a_retried_callback_webhook_does_not_make_a_second_callback(session, settings):
     call = make_call(session, enqueued_at=NOW)
-    one = followups.request_callback_from_queue(session, call, "+15555550111", now=NOW)
-    two = followups.request_callback_from_queue(session, call, "+15555550111", now=NOW)
+    one = lifecycle.request_callback_from_queue(session, call, "+15555550111", now=NOW)
+    two = lifecycle.request_callback_from_queue(session, call, "+15555550111", now=NOW)
     assert one.id == two.id

@@ -9,11 +9,11 @@ import threading
 import pytest
 from sqlalchemy import func, select, text
 
-from helpline import jobs
+from helpline.app import jobs
+from helpline.app.runtime import Runtime
+from helpline.app.scheduler import AdvisoryLockElector, HelplineScheduler, LeaseElector, job_specs
 from helpline.models import OutboxMessage
 from helpline.models.followups import FollowUpDailySummary, FollowUpState
-from helpline.scheduler import AdvisoryLockElector, HelplineScheduler, LeaseElector, job_specs
-from helpline.web import Runtime
 from tests.followups.conftest import NOW
 
 SECOND = dt.timedelta(seconds=1)

@@ -172,7 +172,7 @@ def test_init_demo_then_serve_answers_health_checks(tmp_path: Path) -> None:
 
 
 def test_serve_writes_what_the_ivr_queued_when_it_is_stopped(tmp_path: Path) -> None:
-    from ivr.transport import HttpTransport, Signer
+    from simulator.transport import HttpTransport, Signer
 
     url = f"sqlite:///{tmp_path / 'h.db'}"
     token = "0123456789abcdef" * 2

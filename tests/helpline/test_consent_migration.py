@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from helpline import crypto, migrate
-from helpline.consent import CALLER, require_consent
+from helpline.consent.door import CALLER, require_consent
 from helpline.db import Database
 from helpline.models import Consent, FollowUp
 

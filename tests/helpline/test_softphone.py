@@ -11,9 +11,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from helpline import softphone
 from helpline.config import ConfigError, Settings, load_settings
 from helpline.models import AuditEvent
+from helpline.staff import softphone
 from tests.factories import make_user
 
 ACCOUNT = "AC" + "1" * 32

@@ -8,9 +8,9 @@ from alembic import command
 from sqlalchemy import text
 
 from helpline import migrate
-from helpline.contacts import wrap_up
 from helpline.db import Database
 from helpline.models import Contact
+from helpline.records.contacts import wrap_up
 from tests.factories import make_call, make_contact, make_user
 
 ENDED = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)

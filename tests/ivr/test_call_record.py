@@ -86,7 +86,7 @@ def test_every_step_is_an_event_without_confidential_detail(phone, counselor, se
 
 
 def test_calls_first_seen_together_are_created_together_and_a_raced_one_is_kept(session):
-    from ivr import records
+    from helpline.calls import records
 
     first, second, raced = ("CA" + c * 32 for c in "abc")
     ledger = records.Ledger(session)

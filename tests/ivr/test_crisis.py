@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from helpline import create_app
+from helpline.app import create_app
 from tests.ivr.conftest import Phone
 
 

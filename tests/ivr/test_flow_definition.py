@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import ivr.flow
-from helpline import create_app
-from ivr.flow import FLOWS_DIR, FlowError, load_flows
+import helpline.flows.flow
+from helpline.app import create_app
+from helpline.flows.flow import FLOWS_DIR, FlowError, load_flows
 
 
 @pytest.fixture
@@ -64,6 +64,6 @@ def test_a_missing_prompt_is_named(flows_copy):
 
 def test_the_app_does_not_start_with_a_broken_flow(flows_copy, settings, monkeypatch):
     (flows_copy / "en.toml").write_text("language = 'en'\n[prompts\n")
-    monkeypatch.setattr(ivr.flow, "FLOWS_DIR", flows_copy)
+    monkeypatch.setattr(helpline.flows.flow, "FLOWS_DIR", flows_copy)
     with pytest.raises(FlowError, match=r"en\.toml: cannot be read"):
         create_app(settings)

@@ -11,13 +11,12 @@ from flask import Flask
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from helpline import create_app
+from helpline.app import create_app
 from helpline.config import Settings
 from helpline.db import Database
-from helpline.models import AuditEvent, FlowVersion, User
-from ivr.flow import FlowError
-from ivr.live import LiveFlows
-from ivr.versions import (
+from helpline.flows.flow import FlowError
+from helpline.flows.live import LiveFlows
+from helpline.flows.versions import (
     InvalidVersion,
     VersionError,
     check_values,
@@ -30,6 +29,7 @@ from ivr.versions import (
     save_draft,
     values_of,
 )
+from helpline.models import AuditEvent, FlowVersion, User
 from tests.conftest import TwilioSigner
 from tests.factories import make_user
 from tests.ivr.conftest import UNREACHABLE, Phone

@@ -8,8 +8,8 @@ import re
 
 from sqlalchemy import select
 
-from helpline import followups
-from helpline.followup_delivery import deliver_due_followups
+from helpline.followups import lifecycle
+from helpline.followups.delivery import deliver_due_followups
 from helpline.models import FollowUp, OutboxMessage
 from helpline.models.followups import FollowUpState
 from tests.ivr.conftest import Phone
@@ -30,7 +30,7 @@ def _ring_counselor(phone, session, app, settings) -> tuple[Phone, FollowUp, Out
     rt = app.extensions["helpline"]
     # The IVR booked it on the real clock: deliver when the caller's quiet hours allow, as the
     # scheduler would, so that the test does not depend on the hour it runs at.
-    when = followups.earliest_allowed(followup, followup.due_at + dt.timedelta(seconds=5),
+    when = lifecycle.earliest_allowed(followup, followup.due_at + dt.timedelta(seconds=5),
                                       settings)
     report = deliver_due_followups(rt.db, rt.telephony, settings, now=when)
     assert report.delivered == [followup.id]
@@ -110,7 +110,7 @@ def test_withdrawn_consent_stops_the_bridge_before_the_caller_is_dialled(
         phone, counselor, session, app, settings):
     counselor_leg, followup, ring = _ring_counselor(phone, session, app, settings)
     answer = counselor_leg.post(ring.twiml_url)
-    followups.withdraw_consent(session, followup.consent, by=None, how="caller asked")
+    lifecycle.withdraw_consent(session, followup.consent, by=None, how="caller asked")
     session.commit()
     bridge = counselor_leg.press(answer, "1")
     assert not bridge.has("Dial") and "no longer waiting" in bridge.says

@@ -9,8 +9,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from helpline import crypto, followups, safe_contact
-from helpline.followup_delivery import deliver_due_followups
+from helpline import crypto
+from helpline.followups import lifecycle, safe_contact
+from helpline.followups.delivery import deliver_due_followups
 from helpline.models import Disclosure, OutboxMessage
 from helpline.models.followups import FollowUpState
 from tests.ivr.test_followup_callback import CALLER, SUD_WORDS
@@ -23,11 +24,11 @@ CONSENT_UNTIL = dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
 
 def _ring_counselor(phone, session, app, settings, counselor):  # type: ignore[no-untyped-def]
     """A bridged callback falls due and the scheduler rings the counselor (a fixed clock)."""
-    followup = followups.request_followup(
+    followup = lifecycle.request_followup(
         session, phone=CALLER, channel="call", kind="bridged_callback", requested_by=counselor,
         consent_wording="May we call you back at this number? - Yes.", zip_code="10001",
         settings=settings, now=NOW - dt.timedelta(hours=1), consent_until=CONSENT_UNTIL)
-    followups.schedule(session, followup, at=NOW, by=counselor, settings=settings,
+    lifecycle.schedule(session, followup, at=NOW, by=counselor, settings=settings,
                        now=NOW - dt.timedelta(minutes=30))
     session.commit()
     rt = app.extensions["helpline"]

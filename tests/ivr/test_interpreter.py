@@ -7,11 +7,11 @@ import json
 import pytest
 from sqlalchemy import select
 
+from helpline.calls.queues import take_next_call
 from helpline.models import Call, OutboxMessage, Voicemail
-from helpline.queues import take_next_call
-from ivr.callstate import WITHHELD, CallState
-from ivr.interpreter import Interpreter
-from ivr.transport import AppTransport
+from simulator.callstate import WITHHELD, CallState
+from simulator.interpreter import Interpreter
+from simulator.transport import AppTransport
 
 
 class Clock:
@@ -130,7 +130,7 @@ def test_callback_number_ends_with_the_pound_key(line, session, counselor):
 
 def test_caller_leaves_a_voicemail_with_a_transcription_when_callbacks_are_off(
         tmp_path, database_url, session, counselor):
-    from helpline import create_app
+    from helpline.app import create_app
     from helpline.config import settings_for_tests
 
     settings = settings_for_tests(tmp_path, database_url=database_url, callbacks_enabled=False)

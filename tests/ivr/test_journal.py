@@ -8,10 +8,10 @@ import threading
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from helpline.calls import journal, records, spool
 from helpline.config import Settings
 from helpline.db import Database, utcnow
 from helpline.models import Call, CallEvent
-from ivr import journal, records, spool
 
 
 def _call_sids(session: Session) -> set[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from helpline.consent.optouts import record_keyword
 from helpline.models import OutboxMessage
-from helpline.optouts import record_keyword
 from tests.directory.factories import make_center
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.flow import load_flows
+from helpline.flows.flow import load_flows
 
 
 def test_greeting_names_the_helpline_and_where_to_go_in_an_emergency(phone, settings):

@@ -79,7 +79,7 @@ def test_phone_says_connected_once_the_counselor_takes_the_call(counselor, sessi
 
 
 def test_the_next_step_can_be_played_by_another_web_process(counselor, settings):
-    from helpline import create_app
+    from helpline.app import create_app
 
     answer = call_from(counselor)
     other = create_app(settings)
@@ -163,7 +163,7 @@ def test_the_phone_waiting_on_its_own_does_not_keep_a_counselor_signed_in(counse
 
 
 def test_the_phone_is_closed_when_twilio_carries_the_calls(settings, session):
-    from helpline import create_app
+    from helpline.app import create_app
     from tests.dashboard.conftest import csrf_of_session, sign_in
     from tests.factories import make_user
 

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from helpline import create_app
+from helpline.app import create_app
+from helpline.calls.queues import available_counselors, queue_snapshot, take_next_call
 from helpline.models import AgentStatus, Call, FollowUp, OutboxMessage, Voicemail
-from helpline.queues import available_counselors, queue_snapshot, take_next_call
 from tests.conftest import TwilioSigner
 from tests.factories import make_user
 from tests.ivr.conftest import Phone

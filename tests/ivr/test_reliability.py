@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from helpline import create_app
+from helpline.app import create_app
+from helpline.calls import spool
+from helpline.calls.journal import replay_spool
 from helpline.db import Database
 from helpline.models import Call
-from ivr import spool
-from ivr.journal import replay_spool
 from tests.ivr.conftest import UNREACHABLE
 
 
@@ -68,7 +68,7 @@ def test_the_scheduler_can_replay_the_spool(database_down, phone, settings, app,
 
 
 def test_the_scheduler_job_replays_the_spool(database_down, phone, app, session):
-    from helpline import jobs
+    from helpline.app import jobs
 
     caller = phone()
     caller.call()
@@ -151,11 +151,11 @@ def test_unknown_steps_are_not_found(phone):
 
 
 def test_an_unexpected_failure_still_answers_with_a_way_to_help(app, phone, monkeypatch):
-    import ivr.menu_views
+    import ivr.views.menu
 
     def broken(*_a, **_kw):  # type: ignore[no-untyped-def]
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ivr.menu_views, "menu", broken)
+    monkeypatch.setattr(ivr.views.menu, "menu", broken)
     answer = phone().post("/ivr/language", Digits="1")
     assert answer.status_code == 200 and answer.has("Enqueue")

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from helpline import create_app
+from helpline.app import create_app
 from helpline.models import Call
 
 WEBHOOKS = ["/ivr/voice", "/ivr/status", "/ivr/sms", "/ivr/fallback", "/ivr/menu/choice?lang=en",

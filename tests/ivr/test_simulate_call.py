@@ -89,7 +89,8 @@ def test_simulate_call_refuses_a_caller_id_that_is_not_a_number(run_cli):
 def test_simulate_call_refuses_when_twilio_carries_the_calls(settings):
     from click.testing import CliRunner
 
-    from helpline.cli import CliContext, cli
+    from helpline.app.cli import cli
+    from helpline.app.cli_context import CliContext
 
     twilio_settings = settings.with_overrides(telephony="twilio",
                                               twilio_account_sid="AC" + "1" * 32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpline.optouts import is_opted_out
+from helpline.consent.optouts import is_opted_out
 
 
 def text(phone, body, number="+15555550190"):  # type: ignore[no-untyped-def]

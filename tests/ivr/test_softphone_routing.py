@@ -8,11 +8,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from helpline import contacts, followups, overdose
+from helpline.calls.queues import take_next_call
 from helpline.config import Settings
-from helpline.followup_delivery import deliver_due_followups
+from helpline.followups import lifecycle
+from helpline.followups.delivery import deliver_due_followups
 from helpline.models import AgentStatus, FollowUp, OutboxMessage
-from helpline.queues import take_next_call
+from helpline.records import contacts, overdose
 from helpline.telephony import TwilioTelephony
 from tests.factories import make_call, make_user
 from tests.fakes.twilio_api import FakeTwilioApi
@@ -90,7 +91,7 @@ def test_a_follow_up_call_back_rings_the_counselor_where_they_take_calls(
     caller.queue_result(queued, "leave")
     followup = session.scalar(select(FollowUp).where(FollowUp.call_id == caller.record(
         session).id))
-    when = followups.earliest_allowed(followup, followup.due_at + dt.timedelta(seconds=5),
+    when = lifecycle.earliest_allowed(followup, followup.due_at + dt.timedelta(seconds=5),
                                       settings)
     report = deliver_due_followups(app.extensions["helpline"].db, rest, twilio_settings,
                                    now=when)

@@ -8,8 +8,8 @@ import logging
 
 from sqlalchemy import select
 
-from helpline import overdose
 from helpline.models import AuditEvent, Contact, FollowUp, OverdoseProtocol, User
+from helpline.records import overdose
 from tests.overdose.conftest import on_call
 
 ADDRESS = "44 Birch Road, Lakeview"

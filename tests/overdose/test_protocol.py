@@ -9,8 +9,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, text
 
-from helpline import contacts, overdose
 from helpline.models import AuditEvent, OutboxMessage, ProtocolStep
+from helpline.records import contacts, overdose
 from helpline.telephony import OutboxTelephony, TwilioTelephony
 from tests.factories import make_user
 from tests.fakes.twilio_api import FakeTwilioApi
@@ -285,7 +285,7 @@ def test_an_unknown_action_is_refused(session, worker):
 
 
 def test_the_retention_purge_removes_old_locations(session, worker, settings):
-    from helpline.jobs import purge_expired_data
+    from helpline.app.jobs import purge_expired_data
 
     live = on_call(session, worker)
     protocol = overdose.start_protocol(session, live.contact, worker, now=T0)

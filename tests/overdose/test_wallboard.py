@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from helpline import contacts, overdose
-from helpline.wallboard import wallboard
+from helpline.calls.wallboard import wallboard
+from helpline.records import contacts, overdose
 from tests.factories import make_call, make_user
 from tests.overdose.conftest import T0, at, on_call
 

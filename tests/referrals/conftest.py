@@ -7,9 +7,10 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from helpline import consent, contacts
-from helpline.consent import Recipient
+from helpline.consent import door
+from helpline.consent.door import Recipient
 from helpline.models import CenterService, Consent, Referral, TreatmentCenter, User
+from helpline.records import contacts
 
 # The consent area's helpers and the dashboard's signed-in staff.
 from tests.consent.conftest import (  # noqa: F401
@@ -37,7 +38,7 @@ def agree_to_share(session: Session, rec: OnCall, center_id: int, by: User,
                    information: list[str] | None = None) -> Consent:
     center = session.get(TreatmentCenter, center_id)
     assert center is not None
-    given = consent.record_consent(
+    given = door.record_consent(
         session, caller_hash=rec.contact.caller_hash, scope="provider",
         purpose="treatment_intake", wording="Yes, you may tell them.", by=by,
         script_version="provider-1", contact=rec.contact,
@@ -49,7 +50,7 @@ def agree_to_share(session: Session, rec: OnCall, center_id: int, by: User,
 
 
 def agree_to_calls(session: Session, rec: OnCall, by: User) -> Consent:
-    given = consent.record_consent(
+    given = door.record_consent(
         session, caller_hash=rec.contact.caller_hash, scope="call", purpose="followup",
         wording="Yes, call me back.", by=by, script_version="followup-call-1", phone=CALLER,
         contact=rec.contact, expires_at=NOW + dt.timedelta(days=90),

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import select
 
-from helpline import handoff
-from helpline.consent import ConsentError
-from helpline.consent_terms import REDISCLOSURE_NOTICE
+from helpline.consent.door import ConsentError
+from helpline.consent.terms import REDISCLOSURE_NOTICE
 from helpline.models import AuditEvent, Disclosure, FollowUp, OutboxMessage
+from helpline.referrals import handoff
 from helpline.telephony import OutboxTelephony
 from tests.ivr import twiml_rules
 from tests.referrals.conftest import NOW, agree_to_calls, agree_to_share, on_call, refer

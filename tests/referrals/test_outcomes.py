@@ -9,10 +9,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from helpline import followups, referral_outcomes
-from helpline.consent import ConsentError, Recipient, require_consent
+from helpline.consent.door import ConsentError, Recipient, require_consent
+from helpline.followups import lifecycle
 from helpline.models import AuditEvent, Referral, TreatmentCenter
-from helpline.reports import build_report, table_csv
+from helpline.referrals import outcomes
+from helpline.reporting.reports import build_report, table_csv
 from tests.factories import make_user
 from tests.referrals.conftest import (
     CALLER,
@@ -36,12 +37,12 @@ def _in_week(referral: Referral, day: int = 6) -> None:
 
 def _assigned_followup(session, settings, rec, to):  # type: ignore[no-untyped-def]
     calls = agree_to_calls(session, rec, rec.counselor)
-    fu = followups.request_followup(
+    fu = lifecycle.request_followup(
         session, contact=rec.contact, phone=None, channel="call", kind="reminder",
         requested_by=rec.counselor, consent_wording="", consent=calls, settings=settings,
         now=NOW)
     supervisor = make_user(session, "supervisor")
-    followups.assign(session, fu, session.get(type(to), to.id), by=supervisor, now=NOW)
+    lifecycle.assign(session, fu, session.get(type(to), to.id), by=supervisor, now=NOW)
     session.commit()
     return fu
 
@@ -98,10 +99,10 @@ def test_an_outcome_recorded_on_a_follow_up_shows_in_the_referral_report(
 def test_not_admitted_needs_a_reason_and_each_change_is_audited(session, worker):
     rec = on_call(session, worker)
     referral = refer(session, rec)
-    with pytest.raises(referral_outcomes.OutcomeError, match="why"):
-        referral_outcomes.record_outcome(session, referral, "not_admitted", by=worker, now=NOW)
-    referral_outcomes.record_outcome(session, referral, "appointment", by=worker, now=NOW)
-    referral_outcomes.record_outcome(session, referral, "not_admitted", reason="cost",
+    with pytest.raises(outcomes.OutcomeError, match="why"):
+        outcomes.record_outcome(session, referral, "not_admitted", by=worker, now=NOW)
+    outcomes.record_outcome(session, referral, "appointment", by=worker, now=NOW)
+    outcomes.record_outcome(session, referral, "not_admitted", reason="cost",
                                      by=worker, now=NOW)
     events = session.scalars(select(AuditEvent).where(
         AuditEvent.action == "referral.outcome").order_by(AuditEvent.id)).all()
@@ -145,7 +146,7 @@ def test_a_final_outcome_ends_the_consent_that_lasted_until_the_referral_closed(
     referral = refer(session, rec)
     agree_to_share(session, rec, referral.target_id, worker)
     center = session.get(TreatmentCenter, referral.target_id)
-    referral_outcomes.record_outcome(session, referral, "admitted", by=worker, now=NOW)
+    outcomes.record_outcome(session, referral, "admitted", by=worker, now=NOW)
     with pytest.raises(ConsentError, match="expired on"):
         require_consent(session, rec.contact.caller_hash, "provider",
                         Recipient.provider(center.id, center.name), "treatment_intake",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from helpline import contacts, screening
 from helpline.models import AgentStatus, Screening, User
+from helpline.records import contacts, screening
 from tests.factories import make_call
 
 HX = {"HX-Request": "true"}

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from helpline.models import Screening
-from helpline.reports import build_report, table_csv
+from helpline.reporting.reports import build_report, table_csv
 from tests.factories import make_call, make_contact, make_user
 from tests.supervisor.conftest import local
 

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from helpline import screening
+from helpline.records import screening
 
 # The published AUDIT-C scoring, written out independently of the code: each answer is worth
 # 0-4 points; positive at 4+ for men and 3+ for women; we use 3 when sex is not recorded.

@@ -9,8 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session
 
-# Signed-in staff through the real sign-in pages: the dashboard's fixtures.
-from helpline.contacts import wrap_up
 from helpline.models import (
     CenterService,
     Consent,
@@ -19,6 +17,9 @@ from helpline.models import (
     TreatmentCenter,
     User,
 )
+
+# Signed-in staff through the real sign-in pages: the dashboard's fixtures.
+from helpline.records.contacts import wrap_up
 from tests.dashboard.conftest import admin, counselor, staff_factory, supervisor  # noqa: F401
 from tests.factories import make_call, make_contact, make_user
 

@@ -11,14 +11,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from helpline import audit
-from helpline.audit_review import (
+from helpline.models import AuditEvent
+from helpline.reporting.audit_review import (
     AuditFilter,
     AuditQueryError,
     check_chain,
     export_csv,
     list_events,
 )
-from helpline.models import AuditEvent
 from tests.factories import make_user
 
 

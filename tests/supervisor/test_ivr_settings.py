@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from helpline.flows.versions import live_version
 from helpline.models import AuditEvent, FlowVersion
-from ivr.versions import live_version
 
 PAGES = ["/supervisor/ivr", "/supervisor/ivr/0", "/supervisor/ivr/0/changes"]
 POSTS = ["/supervisor/ivr/drafts", "/supervisor/ivr/1", "/supervisor/ivr/1/publish",

@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 from sqlalchemy.orm import Session
 
-from helpline.reports import ReportError, build_report, offset_segments, table_csv, utc_bounds
+from helpline.reporting.reports import (
+    ReportError,
+    build_report,
+    offset_segments,
+    table_csv,
+    utc_bounds,
+)
 from tests.factories import make_call
 from tests.supervisor.conftest import Week, local
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from helpline.wallboard import wallboard
+from helpline.calls.wallboard import wallboard
 from tests.factories import make_call, make_user
 from tests.supervisor.conftest import local
 

@@ -1,0 +1,68 @@
+"""The composition root: the app factory, the runtime, health probes, the CLI, the scheduler."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
+from helpline.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from twilio.http import HttpClient
+
+def create_app(settings: Settings | None = None, *, http_client: HttpClient | None = None) -> Flask:
+    """Build the web app (IVR webhooks and staff dashboard) from one settings object.
+
+    ``flask --app helpline`` and ``gunicorn "helpline:create_app()"`` call this with no
+    argument, so the settings come from the environment and ``.env``; tests pass their own.
+    """
+    from helpline import crypto
+    from helpline.app import health
+    from helpline.app import runtime as web
+    from helpline.db import Database
+    from helpline.telephony import telephony_for
+
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    crypto.install(crypto.Keyring(settings.data_keys, settings.hash_key))
+
+    app = Flask("helpline", instance_path=str(settings.instance_dir.resolve()))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        SESSION_COOKIE_NAME="helpline_session",
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        TESTING=settings.env == "test",
+    )
+    runtime = web.Runtime(
+        settings=settings,
+        db=Database(settings.database_url),
+        telephony=telephony_for(settings, http_client),
+    )
+    app.extensions["helpline"] = runtime
+    app.teardown_appcontext(web.close_session)
+
+    app.register_blueprint(health.bp)
+    # The perimeters (ivr, dashboard, simulator) sit above the core and plug themselves in by
+    # entry point: the core never imports them. Their order is the entry points' names.
+    perimeters = sorted(entry_points(group="helpline.web"), key=lambda entry: entry.name)
+    if not perimeters:
+        raise RuntimeError("no web perimeters are installed: run `pip install -e .` (make install)")
+    for entry in perimeters:
+        entry.load()(app)
+    return app
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+    # APScheduler says "Running job ..." at INFO for every run (every 15 s); our jobs log what
+    # they did themselves.
+    logging.getLogger("apscheduler").setLevel("DEBUG" if level == "DEBUG" else "WARNING")

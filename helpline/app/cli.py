@@ -1,0 +1,173 @@
+"""The `helpline` command: init, serve, export, create-user, rotate-keys, and feature commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import sys
+from importlib.metadata import entry_points
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from helpline.app.cli_context import CliContext, friendly_errors, pass_ctx
+from helpline.app.directory_cli import directory
+from helpline.app.scheduler import scheduler_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="helpline")
+def cli() -> None:
+    """Run and manage the helpline."""
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="Load demo staff, directory and past calls.")
+@pass_ctx
+@friendly_errors
+def init(ctx: CliContext, demo: bool) -> None:
+    """Create or upgrade the database schema (and optionally load demo data)."""
+    from helpline import migrate
+
+    migrate.upgrade(ctx.db)
+    click.echo(f"Database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
+    if demo:
+        from helpline.app.demo import load_demo
+
+        with ctx.session() as session:
+            summary = load_demo(session, ctx.settings)
+        for line in summary:
+            click.echo(line)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 256),
+              help="Worker threads; live dashboard streams hold some (LIVE_STREAMS_MAX).")
+@pass_ctx
+@friendly_errors
+def serve(ctx: CliContext, host: str, port: int, threads: int) -> None:
+    """Serve the IVR webhooks and the dashboard (with the scheduler in-process by default)."""
+    from waitress import serve as waitress_serve
+
+    from helpline import migrate
+    from helpline.app import create_app
+
+    if not migrate.is_current(ctx.db):
+        raise click.ClickException("the database schema is not current: run `helpline init`")
+    app = create_app(ctx.settings)
+    scheduler = None
+    if ctx.settings.scheduler_in_process:
+        from helpline.app.scheduler import start_scheduler
+
+        scheduler = start_scheduler(app.extensions["helpline"])
+    base = f"http://{host}:{port}"
+    click.echo(f"Helpline dashboard: {base}/   (IVR webhooks under {base}/ivr/)")
+    click.echo(f"Place a simulated call: {base}/phone   or   helpline simulate-call")
+    # SIGTERM (systemd, docker stop) ends the server like Ctrl-C: what the IVR has queued
+    # for the database is written before the process goes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="helpline")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
+        from helpline.calls import journal
+
+        journal.settle_all()
+
+
+@cli.command("create-user")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["counselor", "supervisor", "admin"]))
+@click.option("--name", "display_name", default="", help="Name shown to colleagues.")
+@click.option("--languages", default="en", show_default=True, help='e.g. "en es"')
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_ctx
+@friendly_errors
+def create_user_cmd(ctx: CliContext, username: str, role: str, display_name: str,
+                    languages: str, password_stdin: bool) -> None:
+    """Create a staff account. The password is asked for, never given as an argument."""
+    from helpline.staff.accounts import AccountError, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with ctx.session() as session:
+            user = create_user(session, username, role, password,
+                               display_name=display_name, languages=languages)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {user.role} {user.username}.")
+
+
+@cli.command("rotate-keys")
+@pass_ctx
+@friendly_errors
+def rotate_keys_cmd(ctx: CliContext) -> None:
+    """Re-encrypt every confidential value with the newest key in HELPLINE_DATA_KEYS."""
+    from helpline.rotation import rotate_keys
+
+    with ctx.session() as session:
+        report = rotate_keys(session)
+    click.echo(
+        f"Re-encrypted {report.resealed} values with key version "
+        f"{ctx.settings.current_key_version}; {report.already_current} were already current."
+    )
+
+
+@cli.group()
+def export() -> None:
+    """Export records (never notes or phone numbers)."""
+
+
+def _parse_since(_ctx: Any, _param: Any, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "expected a date such as 2026-11-01 or 2026-11-01T08:00"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@export.command("calls")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True)
+@click.option("--since", callback=_parse_since, help="Only calls started on or after this date.")
+@pass_ctx
+@friendly_errors
+def export_calls(ctx: CliContext, fmt: str, since: dt.datetime | None) -> None:
+    """One record per call: times, routing and outcome."""
+    from helpline.reporting.exports import CALL_FIELDS, call_records, write_csv, write_jsonl
+
+    out = sys.stdout
+    session: Session
+    with ctx.db.sessions() as session:
+        records = call_records(session, since)
+        if fmt == "jsonl":
+            write_jsonl(records, out)
+        else:
+            write_csv(records, out, CALL_FIELDS)
+
+
+def _register_commands() -> None:
+    cli.add_command(directory)
+    cli.add_command(scheduler_command)
+    # Commands of the packages above the core (the simulator's simulate-call) plug in by
+    # entry point, so that the core never imports them.
+    for entry in entry_points(group="helpline.commands"):
+        cli.add_command(entry.load(), entry.name)
+
+
+_register_commands()
+
+
+def main() -> None:
+    cli(prog_name="helpline")

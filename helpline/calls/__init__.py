@@ -1,0 +1,1 @@
+"""Calls: one record per CallSid, the write journal and its spool, queues, the wallboard."""

@@ -1,0 +1,134 @@
+"""The disclosure log: every disclosure made with a caller's consent (to whom, what, when, why,
+by whom, the consent it relied on, the §2.32 notice that went with it), and one list of a
+caller's disclosures that also shows the overdose protocol's emergency disclosures to 911/EMS
+(42 CFR §2.51, kept in their own table by :mod:`helpline.overdose`).
+
+A disclosure is logged only after the consent door (:func:`helpline.consent.require_consent`)
+allowed it; the callers of :func:`log_disclosure` ask it first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from helpline.consent.terms import INFORMATION, PURPOSES, RECIPIENT_OF_SCOPE
+from helpline.db import utcnow
+from helpline.models import Consent, Disclosure, FollowUp, User
+from helpline.models.followups import FollowUpKind
+
+CHANNELS = {
+    "sms": "Text to the caller",
+    "call": "Call to the caller (bridged by the helpline)",
+    "reminder": "Call to the caller by a counselor (reminder delivered)",
+    "conference": "Conference call with the caller on the line",
+}
+#: The notice codes a disclosure carries ("" for a message to the caller themself).
+NOTICES = {"": "None needed (to the caller themself)",
+           "short": "§2.32 statement: 42 CFR part 2 prohibits unauthorized use or disclosure"}
+
+
+def log_disclosure(session: Session, consent: Consent, *, channel: str,
+                   information: Sequence[str] | None = None, by: User | None = None,
+                   by_label: str = "", notice: str = "", contact_id: int | None = None,
+                   followup_id: int | None = None, referral_id: int | None = None,
+                   outbox_id: int | None = None, now: dt.datetime | None = None) -> Disclosure:
+    """Log a disclosure the consent door allowed, resting on ``consent``."""
+    disclosure = disclosure_row(
+        consent, channel=channel, information=information, by=by, by_label=by_label,
+        notice=notice, contact_id=contact_id, followup_id=followup_id, referral_id=referral_id,
+        outbox_id=outbox_id, now=now)
+    session.add(disclosure)
+    session.flush()
+    return disclosure
+
+
+def disclosure_row(consent: Consent, *, channel: str, information: Sequence[str] | None = None,
+                   by: User | None = None, by_label: str = "", notice: str = "",
+                   contact_id: int | None = None, followup_id: int | None = None,
+                   referral_id: int | None = None, outbox_id: int | None = None,
+                   now: dt.datetime | None = None) -> Disclosure:
+    """An unsaved :class:`Disclosure` (the scheduler adds a batch of them at once)."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown disclosure channel {channel!r}")
+    if notice not in NOTICES:
+        raise ValueError(f"unknown notice {notice!r}")
+    return Disclosure(
+        caller_hash=consent.caller_hash, contact_id=contact_id or consent.contact_id,
+        consent_id=consent.id, recipient_kind=RECIPIENT_OF_SCOPE[consent.scope],
+        recipient_center_id=consent.recipient_center_id, recipient_name=consent.recipient_name,
+        channel=channel, purpose=consent.purpose,
+        information=list(information if information is not None else consent.information),
+        notice=notice, followup_id=followup_id, referral_id=referral_id, outbox_id=outbox_id,
+        disclosed_by_id=by.id if by else None,
+        disclosed_by=(by.username if by else by_label)[:40], disclosed_at=now or utcnow())
+
+
+def followup_channel(followup: FollowUp) -> str:
+    """How a follow-up reaches the caller, as a disclosure channel."""
+    return {FollowUpKind.SMS_CHECKIN: "sms", FollowUpKind.BRIDGED_CALLBACK: "call"}.get(
+        followup.kind, "reminder")  # type: ignore[call-overload]
+
+
+# --- one caller's log --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of a caller's disclosure log, whatever allowed it."""
+
+    at: dt.datetime
+    to: str
+    affiliation: str
+    channel: str
+    what: list[str]
+    why: str
+    by: str
+    basis: str  # "Consent #12" or the §2.51 emergency
+    consent_id: int | None
+    notice: str
+
+
+def caller_log(session: Session, caller_hash: str | None) -> list[LogEntry]:
+    """Every disclosure about one caller, newest first: those made with consent and the
+    emergency disclosures to 911/EMS recorded by the overdose protocol."""
+    if not caller_hash:
+        return []
+    from helpline.records.overdose import (
+        DISCLOSED_INFORMATION,
+        EMERGENCY_NATURES,
+        emergency_disclosures,
+    )
+
+    names = dict(session.execute(select(User.id, User.display_name)).all())
+    entries = [
+        LogEntry(at=d.disclosed_at,
+                 to="The caller" if d.recipient_kind == "caller" else (
+                     d.recipient_name or d.recipient_kind.replace("_", " ")),
+                 affiliation={"caller": "", "provider": "Treatment provider",
+                              "third_party": "Third party"}.get(d.recipient_kind, ""),
+                 channel=CHANNELS.get(d.channel, d.channel),
+                 what=[INFORMATION.get(c, c) for c in d.information],
+                 why=PURPOSES.get(d.purpose, d.purpose),
+                 by=names.get(d.disclosed_by_id, d.disclosed_by) if d.disclosed_by_id
+                 else (d.disclosed_by or "system"),
+                 basis=f"Consent #{d.consent_id}", consent_id=d.consent_id,
+                 notice=NOTICES.get(d.notice, d.notice))
+        for d in session.scalars(select(Disclosure).where(Disclosure.caller_hash == caller_hash)
+                                 .order_by(Disclosure.disclosed_at.desc(), Disclosure.id.desc()))
+    ]
+    entries += [
+        LogEntry(at=e.disclosed_at, to=e.recipient_name, affiliation=e.recipient_affiliation,
+                 channel="Emergency call (overdose protocol)",
+                 what=[DISCLOSED_INFORMATION.get(c, c) for c in e.information],
+                 why=f"Medical emergency: {EMERGENCY_NATURES.get(e.nature, e.nature)}",
+                 by=names.get(e.disclosed_by_id, "-"),
+                 basis="Medical emergency without consent (42 CFR 2.51)", consent_id=None,
+                 notice="Not required (42 CFR 2.51); recorded immediately after")
+        for e in emergency_disclosures(session, caller_hash=caller_hash)
+    ]
+    return sorted(entries, key=lambda e: e.at, reverse=True)

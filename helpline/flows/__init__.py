@@ -1,0 +1,1 @@
+"""The IVR's call flow as data: the shipped flow files, versions supervisors edit, the live copy."""

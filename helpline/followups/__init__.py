@@ -1,0 +1,1 @@
+"""Follow-ups: the life cycle, quiet and safe hours, delivery, lists, attempt limits."""

@@ -1,0 +1,491 @@
+"""Delivering due follow-ups exactly once, and escalating what is late (the scheduler's work).
+
+Exactly once: a follow-up leaves its due state only by a conditional UPDATE (state due and
+``due_at <= now``) whose RETURNING names the rows this run changed, and only that run calls the
+provider. The claim is committed before the provider is called, so a crash in between leaves
+the follow-up in ``sending`` (shown to supervisors as stuck) rather than texting someone twice.
+
+Texts and reminders are claimed in batches: one SELECT (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so racing schedulers take different rows instead of queueing behind each other),
+one UPDATE per decision, one commit; then each is sent and committed with its outbox row,
+attempt, disclosure and audit event. Bridged callbacks are claimed one at a time: each needs a
+counselor (the caller's leg is dialled, and its disclosure logged, by ivr/followup_views.py).
+
+Consent is checked when the follow-up is due, not only when it was requested: a consent
+withdrawn or expired since stops it (state stopped, outcome consent_withdrawn or
+consent_expired, an audit event), at the claim and again through the consent door just before
+the provider is called. The caller's safe-contact preferences decide too: a channel they ruled
+out stops it; outside their safe hours (as in quiet hours) it waits for the next safe moment;
+texts name the helpline as the caller allowed (:mod:`helpline.safe_contact`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
+
+from helpline import audit, crypto
+from helpline.config import Settings
+from helpline.consent.disclosures import disclosure_row, followup_channel
+from helpline.consent.optouts import is_opted_out
+from helpline.db import Database, utcnow
+from helpline.followups import safe_contact
+from helpline.followups.lifecycle import SCHEDULER_ACTOR, apply_attempt_result, consent_refusal
+from helpline.followups.lists import overdue_clause
+from helpline.models import Consent, OutboxMessage, SafeContactPreferences, SmsOptOut, User
+from helpline.models.followups import (
+    DUE_STATES,
+    AttemptResult,
+    FollowUp,
+    FollowUpAttempt,
+    FollowUpKind,
+    FollowUpNotice,
+    FollowUpOutcome,
+    FollowUpState,
+)
+from helpline.models.users import AgentStatus, Role
+from helpline.staff.softphone import ring_destination
+from helpline.telephony import Telephony
+
+log = logging.getLogger(__name__)
+
+#: How many texts and reminders one claim takes. A crash between claim and send leaves at most
+#: this many stuck in ``sending`` for a supervisor to look at (never sent twice).
+CLAIM_BATCH = 100
+#: How many outbox sends share a commit (see :func:`_commit_every`).
+SEND_CHUNK = 20
+
+
+def checkin_text(settings: Settings, name: str | None = None) -> str:
+    """The SMS check-in body: configurable, neutral, never a note or a word of substance use.
+    ``name`` is what the caller allowed the helpline to be called (the neutral alias unless
+    they allowed the helpline's own name)."""
+    return settings.sms_checkin_text.format(helpline=name or settings.safe_contact_alias,
+                                            number=settings.helpline_number)
+
+
+def reminder_text(settings: Settings, followup_id: int) -> str:
+    """The reminder texted to a counselor's own phone: a number to look up, nothing more."""
+    return (f"{settings.helpline_name}: follow-up #{followup_id} is due. "
+            "Details are on the dashboard.")
+
+
+def next_available_counselor(session: Session, language: str) -> User | None:
+    """An available counselor who speaks ``language`` and is not already ringing for a
+    callback; the one available longest first."""
+    busy = select(FollowUp.bridged_to_id).where(
+        FollowUp.state.in_((FollowUpState.SENDING, FollowUpState.AWAITING_RESULT)),
+        FollowUp.bridged_to_id.is_not(None))
+    candidates = session.scalars(
+        select(User).where(User.active.is_(True), User.status == AgentStatus.AVAILABLE,
+                           User.role.in_((Role.COUNSELOR, Role.SUPERVISOR)),
+                           User.id.not_in(busy))
+        .order_by(User.status_since, User.id))
+    for user in candidates:
+        if language in user.language_list:
+            return user
+    return None
+
+
+@dataclass
+class DeliveryReport:
+    delivered: list[int] = field(default_factory=list)
+    lost_race: int = 0  # claimed by another run first
+    deferred: int = 0  # quiet hours in the caller's zone
+    waiting_for_counselor: int = 0
+    stopped: int = 0  # STOP, consent withdrawn or expired, channel ruled out
+    failed: int = 0
+
+
+SessionSource = Database | sessionmaker | Callable[[], Session]
+
+
+@contextmanager
+def _sessions_on_one_connection(source: SessionSource) -> Iterator[Callable[[], Session]]:
+    """Sessions for one delivery run. Given a Database, they share one connection (each
+    commit still its own transaction): one checkout for the run, not one per step. Without a
+    pool, a SQLite connection opened and closed per follow-up cost more than the delivery."""
+    if not isinstance(source, Database):
+        yield source
+        return
+    with source.engine.connect() as connection:
+        yield lambda: Session(bind=connection, expire_on_commit=False)
+
+
+def _caller_facing(kind: str) -> bool:
+    return kind in (FollowUpKind.SMS_CHECKIN, FollowUpKind.BRIDGED_CALLBACK)
+
+
+def _still_due(now: dt.datetime, ids: Collection[int]) -> Any:
+    return and_(FollowUp.id.in_(ids), FollowUp.state.in_(DUE_STATES), FollowUp.due_at <= now)
+
+
+def deliver_due_followups(sessions: SessionSource, telephony: Telephony, settings: Settings,
+                          now: dt.datetime | None = None, limit: int | None = None,
+                          batch_size: int = CLAIM_BATCH) -> DeliveryReport:
+    """Deliver every follow-up due at ``now``, each exactly once however many runs race.
+
+    Texts and reminders go in claimed batches, then bridged callbacks one by one in the order
+    callers held. ``limit`` caps how many texts and reminders this run looks at.
+    """
+    with _sessions_on_one_connection(sessions) as factory:
+        return _deliver_due(factory, telephony, settings, now or utcnow(), limit, batch_size)
+
+
+def _deliver_due(factory: Callable[[], Session], telephony: Telephony, settings: Settings,
+                 now: dt.datetime, limit: int | None, batch_size: int) -> DeliveryReport:
+    report = DeliveryReport()
+    looked_at = 0
+    while limit is None or looked_at < limit:
+        size = batch_size if limit is None else min(batch_size, limit - looked_at)
+        found, claimed = _claim_batch(factory, settings, now, size, report)
+        if not found:
+            break
+        looked_at += found
+        _send_batch(factory, claimed, telephony, settings, now, report)
+    with factory() as session:
+        callbacks = list(session.scalars(
+            select(FollowUp.id)
+            .where(FollowUp.kind == FollowUpKind.BRIDGED_CALLBACK,
+                   FollowUp.state.in_(DUE_STATES), FollowUp.due_at <= now)
+            .order_by(FollowUp.queued_since, FollowUp.due_at, FollowUp.id)))
+    for followup_id in callbacks:
+        if _claim_callback(factory, followup_id, settings, now, report):
+            _send_batch(factory, [followup_id], telephony, settings, now, report)
+    return report
+
+
+def _stop(session: Session, ids: Collection[int], outcome: FollowUpOutcome, now: dt.datetime,
+          report: DeliveryReport) -> None:
+    """Close due follow-ups that must not be delivered (consent withdrawn or expired, STOP,
+    a channel the caller ruled out)."""
+    stopped = list(session.scalars(
+        update(FollowUp).where(_still_due(now, ids))
+        .values(state=FollowUpState.STOPPED, outcome=outcome, closed_at=now, updated_at=now)
+        .returning(FollowUp.id).execution_options(synchronize_session=False)))
+    if outcome == FollowUpOutcome.OPTED_OUT:
+        session.add_all([FollowUpAttempt(followup_id=followup_id, at=now,
+                                         result=AttemptResult.OPTED_OUT, via="delivery")
+                         for followup_id in stopped])
+    audit.record_many(session, [audit.Entry("followup.stopped", "followup", followup_id,
+                                            detail={"outcome": outcome.value})
+                                for followup_id in stopped], actor=SCHEDULER_ACTOR)
+    report.stopped += len(stopped)
+
+
+def _claim_batch(factory: Callable[[], Session], settings: Settings, now: dt.datetime,
+                 size: int, report: DeliveryReport) -> tuple[int, list[int]]:
+    """Take up to ``size`` due texts and reminders: stop those whose consent was withdrawn or
+    expired, whose caller opted out or ruled the channel out; move those in the caller's quiet
+    hours or outside their safe hours; claim the rest. Returns how many were looked at and the
+    ids this run won, in delivery order."""
+    prefs = SafeContactPreferences
+    with factory() as session:
+        rows = session.execute(
+            select(FollowUp.id, FollowUp.kind, FollowUp.channel, FollowUp.timezone,
+                   Consent.withdrawn_at, Consent.expires_at, SmsOptOut.opted_out,
+                   prefs.allow_calls, prefs.allow_texts, prefs.safe_hours_start,
+                   prefs.safe_hours_end)
+            .join(Consent, Consent.id == FollowUp.consent_id)
+            .outerjoin(SmsOptOut, SmsOptOut.caller_hash == FollowUp.caller_hash)
+            .outerjoin(prefs, prefs.caller_hash == FollowUp.caller_hash)
+            .where(FollowUp.kind != FollowUpKind.BRIDGED_CALLBACK,
+                   FollowUp.state.in_(DUE_STATES), FollowUp.due_at <= now)
+            .order_by(FollowUp.queued_since, FollowUp.due_at, FollowUp.id)
+            .limit(size)
+            .with_for_update(of=FollowUp, skip_locked=True)).all()
+        stop: dict[FollowUpOutcome, list[int]] = defaultdict(list)
+        deliver: list[int] = []
+        wait: dict[tuple[str, tuple[int, int] | None], list[int]] = defaultdict(list)
+        for (followup_id, kind, channel, zone, withdrawn_at, expires_at, stopped_texts,
+             calls_ok, texts_ok, safe_start, safe_end) in rows:
+            hours = (safe_start, safe_end) if safe_start is not None and safe_end is not None \
+                else None
+            if withdrawn_at is not None:
+                stop[FollowUpOutcome.CONSENT_WITHDRAWN].append(followup_id)
+            elif expires_at is not None and expires_at <= now:
+                stop[FollowUpOutcome.CONSENT_EXPIRED].append(followup_id)
+            elif kind == FollowUpKind.SMS_CHECKIN and stopped_texts:
+                stop[FollowUpOutcome.OPTED_OUT].append(followup_id)
+            elif (channel == "call" and calls_ok is False) or (
+                    channel == "sms" and texts_ok is False):
+                stop[FollowUpOutcome.UNSAFE_CHANNEL].append(followup_id)
+            elif _caller_facing(kind) and not safe_contact.allowed_now(now, zone, settings,
+                                                                       hours):
+                wait[(zone, hours)].append(followup_id)
+            else:
+                deliver.append(followup_id)
+        for outcome, ids in stop.items():
+            _stop(session, ids, outcome, now, report)
+        for (zone, hours), ids in wait.items():
+            report.deferred += session.execute(
+                update(FollowUp).where(_still_due(now, ids))
+                .values(due_at=safe_contact.next_safe_time(now, zone, settings, hours),
+                        updated_at=now)
+                .execution_options(synchronize_session=False)).rowcount or 0
+        won: set[int] = set()
+        if deliver:
+            won = set(session.scalars(
+                update(FollowUp).where(_still_due(now, deliver))
+                .values(state=FollowUpState.SENDING, claimed_at=now, updated_at=now,
+                        attempts=FollowUp.attempts + 1)
+                .returning(FollowUp.id).execution_options(synchronize_session=False)))
+            report.lost_race += len(deliver) - len(won)
+        session.commit()
+    return len(rows), [i for i in deliver if i in won]
+
+
+def _claim_callback(factory: Callable[[], Session], followup_id: int, settings: Settings,
+                    now: dt.datetime, report: DeliveryReport) -> bool:
+    """Claim one bridged callback with the counselor it will ring. True if this run won."""
+    with factory() as session:
+        followup = session.get(FollowUp, followup_id)
+        if followup is None or followup.state not in DUE_STATES:
+            report.lost_race += 1
+            return False
+        prefs = safe_contact.preferences_for(session, followup.caller_hash)
+        outcome = _must_stop(session, followup, prefs, now)
+        if outcome is not None:
+            _stop(session, [followup_id], outcome, now, report)
+            session.commit()
+            return False
+        if not safe_contact.allowed_now(now, followup.timezone, settings, prefs.safe_hours):
+            report.deferred += session.execute(
+                update(FollowUp).where(_still_due(now, [followup_id]))
+                .values(due_at=safe_contact.next_safe_time(now, followup.timezone, settings,
+                                                           prefs.safe_hours),
+                        updated_at=now)
+                .execution_options(synchronize_session=False)).rowcount or 0
+            session.commit()
+            return False
+        assigned = followup.assigned_to_id
+        for _ in range(3):
+            counselor = (session.get(User, assigned) if assigned
+                         else next_available_counselor(session, followup.language))
+            if counselor is None:
+                break
+            where = [_still_due(now, [followup_id])]
+            if not assigned:
+                # Claims for one counselor go one at a time (a row lock on PostgreSQL; SQLite
+                # has a single writer), so that two runs never ring the same person at once.
+                session.execute(select(User.id).where(User.id == counselor.id)
+                                .with_for_update())
+                where.append(~_ringing(counselor.id))
+            claimed = session.execute(
+                update(FollowUp).where(*where)
+                .values(state=FollowUpState.SENDING, claimed_at=now, updated_at=now,
+                        attempts=FollowUp.attempts + 1, bridged_to_id=counselor.id)
+                .execution_options(synchronize_session=False)).rowcount
+            if claimed == 1:
+                session.commit()
+                return True
+            session.rollback()
+            if session.scalar(select(FollowUp.state).where(
+                    FollowUp.id == followup_id)) not in DUE_STATES:
+                report.lost_race += 1
+                return False
+        report.waiting_for_counselor += 1
+        return False
+
+
+def _must_stop(session: Session, followup: FollowUp, prefs: safe_contact.SafeContact,
+               now: dt.datetime) -> FollowUpOutcome | None:
+    """Why a claimed or due follow-up must not go out (asked of the consent door and the
+    caller's preferences), as the outcome to close it with; None when it may."""
+    if consent_refusal(session, followup, now) is not None:
+        return (FollowUpOutcome.CONSENT_WITHDRAWN if followup.consent.withdrawn_at is not None
+                else FollowUpOutcome.CONSENT_EXPIRED)
+    if safe_contact.channel_refusal(prefs, followup.channel):
+        return FollowUpOutcome.UNSAFE_CHANNEL
+    return None
+
+
+def _ringing(counselor_id: int) -> Any:
+    """A bridged callback is ringing, or bridged to, this counselor right now."""
+    other = aliased(FollowUp)
+    return exists().where(other.bridged_to_id == counselor_id,
+                          other.state.in_((FollowUpState.SENDING,
+                                           FollowUpState.AWAITING_RESULT)))
+
+
+def _commit_every(telephony: Telephony) -> int:
+    # The outbox records a send as a row: several may share a commit. A real provider is a
+    # network call per send: commit each at once, so that a lost process loses no provider id
+    # and no database lock is held across the network.
+    return SEND_CHUNK if telephony.name == "outbox" else 1
+
+
+def _send_batch(factory: Callable[[], Session], ids: list[int], telephony: Telephony,
+                settings: Settings, now: dt.datetime, report: DeliveryReport) -> None:
+    """Call the provider for follow-ups this run claimed, committing each chunk of sends with
+    its outbox rows, attempts and audit events."""
+    if not ids:
+        return
+    with factory() as session:
+        batch = {f.id: f for f in session.scalars(
+            select(FollowUp).where(FollowUp.id.in_(ids))
+            .options(selectinload(FollowUp.consent)))}
+        # Checked again after the claim: a STOP or a withdrawal may have come in meanwhile.
+        hashes = {f.id: crypto.caller_hash(f.phone) for f in batch.values()
+                  if f.kind == FollowUpKind.SMS_CHECKIN}
+        stopped_hashes = set(session.scalars(select(SmsOptOut.caller_hash).where(
+            SmsOptOut.caller_hash.in_([h for h in hashes.values() if h]),
+            SmsOptOut.opted_out.is_(True))))
+        prefs = {row.caller_hash: safe_contact.view(row) for row in session.scalars(
+            select(SafeContactPreferences).where(SafeContactPreferences.caller_hash.in_(
+                {f.caller_hash for f in batch.values() if f.caller_hash})))}
+        step = _commit_every(telephony)
+        for start in range(0, len(ids), step):
+            chunk = [batch[i] for i in ids[start:start + step]]
+            try:
+                entries = _send_chunk(session, chunk, hashes, stopped_hashes, prefs, telephony,
+                                      settings, now, report)
+            except Exception as exc:
+                # Whether the provider was reached is unknown: leave the claims (``sending``,
+                # shown to supervisors as stuck) rather than retry and perhaps text twice.
+                session.rollback()
+                log.error("follow-ups %s: delivery failed (%s); left for a supervisor",
+                          [f.id for f in chunk], type(exc).__name__)
+                entries = [audit.Entry("followup.deliver_error", "followup", f.id,
+                                       detail={"error": type(exc).__name__}) for f in chunk]
+                report.failed += len(chunk)
+            audit.record_many(session, entries, actor=SCHEDULER_ACTOR)
+            session.commit()
+
+
+def _send_chunk(session: Session, chunk: list[FollowUp], hashes: dict[int, str | None],
+                stopped_hashes: set[str], prefs: dict[str, safe_contact.SafeContact],
+                telephony: Telephony, settings: Settings, now: dt.datetime,
+                report: DeliveryReport) -> list[audit.Entry]:
+    """Every provider call of the chunk first, then their records (one flush for all)."""
+    sent: list[tuple[FollowUp, AttemptResult | None, OutboxMessage | None]] = []
+    stopped: list[tuple[FollowUp, FollowUpOutcome]] = []
+    for followup in chunk:
+        theirs = prefs.get(followup.caller_hash or "", safe_contact.DEFAULTS)
+        outcome = _must_stop(session, followup, theirs, now)
+        if outcome is not None:
+            stopped.append((followup, outcome))
+        elif hashes.get(followup.id) in stopped_hashes:
+            stopped.append((followup, FollowUpOutcome.OPTED_OUT))
+        else:
+            sent.append((followup, *_call_provider(session, followup, telephony, settings,
+                                                   theirs, now)))
+    entries = []
+    for followup, outcome in stopped:
+        followup.state = FollowUpState.STOPPED
+        followup.outcome = outcome
+        followup.closed_at = followup.updated_at = now
+        if outcome == FollowUpOutcome.OPTED_OUT:
+            session.add(FollowUpAttempt(followup_id=followup.id, at=now,
+                                        result=AttemptResult.OPTED_OUT, via="delivery"))
+        entries.append(audit.Entry("followup.stopped", "followup", followup.id,
+                                   detail={"outcome": outcome.value}))
+    report.stopped += len(stopped)
+    for followup, result, msg in sent:
+        session.add(FollowUpAttempt(
+            followup_id=followup.id, at=now, via="delivery", result=result or "pending",
+            outbox_id=msg.id if msg else None, provider_sid=msg.provider_sid if msg else None))
+        if result is None:
+            followup.state = FollowUpState.AWAITING_RESULT
+            followup.updated_at = now
+        else:
+            apply_attempt_result(followup, result, settings, now)
+        if result == AttemptResult.FAILED:
+            report.failed += 1
+        else:
+            report.delivered.append(followup.id)
+            if followup.kind != FollowUpKind.BRIDGED_CALLBACK:
+                # The caller is texted, or a counselor is told to call them: a disclosure
+                # resting on the follow-up's consent (the callback's is logged when the
+                # caller's leg is dialled).
+                session.add(disclosure_row(
+                    followup.consent, channel=followup_channel(followup),
+                    information=["followup_contact"], by_label=SCHEDULER_ACTOR,
+                    contact_id=followup.contact_id, followup_id=followup.id,
+                    outbox_id=msg.id if msg and followup.kind == FollowUpKind.SMS_CHECKIN
+                    else None, now=now))
+        entries.append(audit.Entry(
+            "followup.deliver", "followup", followup.id,
+            detail={"kind": followup.kind, "attempt": followup.attempts,
+                    "result": result or "pending", "state": followup.state}))
+    return entries
+
+
+def _call_provider(session: Session, followup: FollowUp, telephony: Telephony,
+                   settings: Settings, prefs: safe_contact.SafeContact, now: dt.datetime
+                   ) -> tuple[AttemptResult | None, OutboxMessage | None]:
+    """Text the caller, ring the counselor, or remind the counselor. Returns the attempt's
+    result when already known (sent, failed; None while a person or a call leg is to report)
+    and what the provider was asked to send."""
+    base = settings.public_base_url
+    purpose = f"followup_{followup.kind}"
+    if followup.kind == FollowUpKind.SMS_CHECKIN:
+        body = checkin_text(settings, safe_contact.name_to_use(prefs, settings))
+        msg = telephony.send_sms(session, followup.phone or "", body, purpose=purpose)
+        return (AttemptResult.FAILED if msg.status == "failed" else AttemptResult.SENT), msg
+    if followup.kind == FollowUpKind.BRIDGED_CALLBACK:
+        counselor = session.get(User, followup.bridged_to_id)
+        assert counselor is not None
+        # The caller's number is looked up by id in the webhook: never in a URL.
+        msg = telephony.place_call(
+            session, ring_destination(counselor, settings),
+            f"{base}/ivr/followups/{followup.id}/answer", purpose=purpose,
+            status_callback=f"{base}/ivr/followups/{followup.id}/status",
+            caller_id=settings.helpline_number)
+        return (AttemptResult.FAILED if msg.status == "failed" else None), msg
+    session.add(FollowUpNotice(followup_id=followup.id, kind="reminder",
+                               user_id=followup.assigned_to_id,
+                               role=None if followup.assigned_to_id else Role.COUNSELOR.value,
+                               created_at=now))
+    counselor = session.get(User, followup.assigned_to_id) if followup.assigned_to_id else None
+    if counselor is not None and counselor.phone and not is_opted_out(session, counselor.phone):
+        return None, telephony.send_sms(session, counselor.phone,
+                                        reminder_text(settings, followup.id), purpose=purpose)
+    return None, None
+
+
+# --- escalation -----------------------------------------------------------------------------
+
+
+def escalate_overdue(session: Session, telephony: Telephony, settings: Settings,
+                     now: dt.datetime | None = None) -> int:
+    """Tell supervisors, once per follow-up, about late or stuck follow-ups.
+
+    A dashboard notice and an audit event each; one neutral SMS to each supervisor with a
+    phone when anything new is overdue. Returns how many were newly escalated.
+    """
+    now = now or utcnow()
+    ids = list(session.scalars(select(FollowUp.id).where(overdue_clause(now),
+                                                         FollowUp.escalated_at.is_(None))))
+    escalated = 0
+    for followup_id in ids:
+        changed = session.execute(
+            update(FollowUp).where(FollowUp.id == followup_id, FollowUp.escalated_at.is_(None))
+            .values(escalated_at=now)
+        ).rowcount
+        if changed != 1:
+            continue
+        escalated += 1
+        session.add(FollowUpNotice(followup_id=followup_id, kind="overdue",
+                                   role=Role.SUPERVISOR.value, created_at=now))
+        audit.record(session, "followup.escalate", actor=SCHEDULER_ACTOR,
+                     record_type="followup", record_id=followup_id)
+    if escalated:
+        supervisors = session.scalars(select(User).where(
+            User.role == Role.SUPERVISOR, User.active.is_(True), User.phone.is_not(None)))
+        body = (f"{settings.helpline_name}: {escalated} follow-up(s) are overdue. "
+                "Details are on the dashboard.")
+        for supervisor in supervisors:
+            if supervisor.phone and not is_opted_out(session, supervisor.phone):
+                telephony.send_sms(session, supervisor.phone, body,
+                                   purpose="followup_escalation")
+    session.flush()
+    return escalated

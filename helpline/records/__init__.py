@@ -1,0 +1,1 @@
+"""The contact record a counselor keeps: notes, risk, screening, the overdose protocol."""

@@ -1,0 +1,1 @@
+"""Referrals: texting them, closed-loop outcomes, warm handoff to intake."""

@@ -1,0 +1,1 @@
+"""Figures for supervisors and funders: reports, the audit review, exports."""

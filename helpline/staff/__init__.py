@@ -1,0 +1,1 @@
+"""Staff: accounts, sign-in, where calls ring, shift statistics."""

@@ -1,0 +1,76 @@
+"""The IVR's blueprint: the signature gate, the flows loaded at start, one write per webhook,
+and the answer that is never a 500.
+
+Every route of :data:`blueprint` is a Twilio webhook and refuses unsigned requests. The flow
+(prompts, menu, queues) is read from ``ivr/flows/*.toml`` and checked when the app is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, request
+from twilio.twiml.messaging_response import MessagingResponse
+from werkzeug.exceptions import HTTPException
+
+from helpline.flows.live import LiveFlows
+from helpline.flows.versions import defaults_from
+from ivr.security import NoStaffSessionOnWebhooks, require_twilio_signature
+from ivr.staffing import Staffing
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("ivr", __name__, url_prefix="/ivr")
+blueprint.before_request(require_twilio_signature)
+
+
+@blueprint.record_once
+def _load_flows(state: Any) -> None:
+    # A bad flow file (or line setting) stops the app from starting, with the entry named.
+    settings = state.app.extensions["helpline"].settings
+    live = LiveFlows(defaults_from(settings), check_seconds=settings.ivr_flow_check_seconds,
+                     cache_file=settings.instance_dir / "ivr-live.json")
+    # The live version (published by supervisors, checked every few seconds); ivr_flows stays
+    # what ships (version 0) for code that only needs the languages and their structure.
+    state.app.extensions["ivr_live"] = live
+    state.app.extensions["ivr_flows"] = live.shipped.flows
+
+
+@blueprint.record_once
+def _staffing(state: Any) -> None:
+    state.app.extensions["ivr_staffing"] = Staffing()
+
+
+@blueprint.record_once
+def _no_staff_session(state: Any) -> None:
+    state.app.session_interface = NoStaffSessionOnWebhooks()
+
+
+@blueprint.after_request
+def _write_steps(response: Response) -> Response:
+    """The steps the webhook took go in with one write, before Twilio gets the answer."""
+    from ivr.steps import write_steps
+
+    try:
+        write_steps()
+    except Exception:
+        # The database's own failures are spooled; this is a bug, and the caller keeps the
+        # answer already made rather than hearing the fallback.
+        log.exception("IVR steps could not be recorded")
+    return response
+
+
+@blueprint.errorhandler(Exception)
+def _never_500(exc: Exception) -> Any:
+    """Whatever breaks, the caller hears a way to help rather than Twilio's error message."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("IVR step failed; the caller is sent to the fallback")
+    if request.path.startswith("/ivr/sms"):
+        return Response(str(MessagingResponse()), mimetype="text/xml")
+    if request.path.startswith("/ivr/status") or request.path.startswith("/ivr/voicemail/t"):
+        return Response(status=204)
+    from ivr.fallback import fallback_twiml
+
+    return Response(fallback_twiml(), mimetype="text/xml")

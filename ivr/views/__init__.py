@@ -1,0 +1,1 @@
+"""The IVR's webhooks, one module per part of the call."""
