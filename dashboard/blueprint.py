@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, render_template
 
 from dashboard import access, csrf, headers
+from helpline.app.runtime import end_transaction, settings
 
 blueprint = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")
@@ -20,12 +21,12 @@ def _serve_static_from_dashboard(state) -> None:  # type: ignore[no-untyped-def]
 blueprint.before_app_request(access.gate)
 blueprint.before_app_request(csrf.check)
 blueprint.after_app_request(headers.add)
+# The one transaction rule of every dashboard view: commit a success, roll back the rest.
+blueprint.after_request(end_transaction)
 
 
 @blueprint.app_context_processor
 def _template_helpers() -> dict[str, Any]:
-    from helpline.app.runtime import settings
-
     return {
         "csrf_token": csrf.token,
         "current_user": access.current_user,

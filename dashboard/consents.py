@@ -15,14 +15,17 @@ from zoneinfo import ZoneInfo
 
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import undefer
 from werkzeug.wrappers import Response
 
-from dashboard.access import can_view_caller_consents, client_address, current_user, refuse
+from dashboard.access import (
+    can_view_caller_consents,
+    client_address,
+    current_user,
+    load_followup,
+    load_visible_contact,
+    refuse,
+)
 from dashboard.blueprint import blueprint
-from dashboard.followups import load_followup
-from dashboard.record import load_visible_contact
-from helpline import audit
 from helpline.app.runtime import db_session, settings
 from helpline.consent import disclosures, door, terms
 from helpline.db import utcnow
@@ -105,19 +108,15 @@ def _local(when: dt.datetime | None) -> str:
 def _render(page: CallerPage) -> str:
     db = db_session()
     now = utcnow()
-    rows = list(db.scalars(select(Consent).options(undefer(Consent.third_party_name))
-                           .where(Consent.caller_hash == page.caller_hash)
-                           .order_by(Consent.recorded_at.desc(), Consent.id.desc()))
-                ) if page.caller_hash else []
-    log = disclosures.caller_log(db, page.caller_hash)
+    shown = disclosures.caller_consents(
+        db, _me(), page.caller_hash,
+        allowed=can_view_caller_consents(_me(), contact=page.contact, followup=page.followup),
+        record_type=page.kind, record_id=page.ident, address=client_address())
     names = dict(db.execute(select(User.id, User.display_name)).all())
-    audit.record(db, "consent.list.view", actor=_me(), record_type=page.kind,
-                 record_id=page.ident, address=client_address(),
-                 detail={"consents": len(rows), "disclosures": len(log),
-                         "third_party_names_shown": sum(1 for c in rows if c.third_party_name)})
     editable = page.contact is not None and contacts.can_edit_contact(_me(), page.contact)
     html = render_template(
-        "consents/caller.html", page=page, consents=rows, log=log, names=names, now=now,
+        "consents/caller.html", page=page, consents=shown.consents, log=shown.log, names=names,
+        third_party_names=shown.third_party_names, now=now,
         status=door.status, terms=terms, local=_local, withdrawn_how=WITHDRAWN_HOW,
         editable=editable, relations=THIRD_PARTY_RELATIONS,
         third_party_script=terms.script_text(
@@ -125,7 +124,6 @@ def _render(page: CallerPage) -> str:
             information=terms.information_phrase(
                 terms.DEFAULT_INFORMATION[("third_party", "care_coordination")]),
             until=f"in {settings().consent_days} days"))
-    db.commit()
     return html
 
 
@@ -153,7 +151,6 @@ def _withdraw(page: CallerPage, consent_id: int) -> Response:
         flash(f"Consent #{row.id} was already withdrawn.", "info")
         return redirect(page.url("caller_consents"))
     stopped = door.withdraw(db, row, by=_me(), how=how)
-    db.commit()
     flash(f"Consent #{row.id} withdrawn: nothing more will be shared or sent on it"
           + (f"; {stopped} follow-up(s) stopped." if stopped else "."), "info")
     return redirect(page.url("caller_consents"))
@@ -209,9 +206,8 @@ def record_third_party_consent(contact_id: int) -> Response:
             third_party_name=request.form.get("name", ""), information=info,
             phone=request.form.get("phone", "").strip() or None, expires_at=until)
     except (door.ConsentError, ValueError) as exc:
-        db.rollback()
+        db.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not recorded: {exc}.", "error")
         return redirect(page.url("caller_consents"))
-    db.commit()
     flash("Consent recorded.", "info")
     return redirect(page.url("caller_consents"))

@@ -14,14 +14,15 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from dashboard.access import can_work_followup, client_address, current_user, refuse, role_required
+from dashboard.access import client_address, current_user, load_followup, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.followup_labels import ACTIONS, OUTCOMES, RESULTS, STAFF_OUTCOMES
+from dashboard.safe_contact import panel_context
 from helpline import audit
 from helpline.app.runtime import db_session, runtime, settings
 from helpline.consent import terms
 from helpline.db import utcnow
-from helpline.followups import lifecycle
+from helpline.followups import lifecycle, limits, safe_contact
 from helpline.followups.delivery import checkin_text
 from helpline.followups.lists import (
     VIEWS,
@@ -30,7 +31,8 @@ from helpline.followups.lists import (
     console_list,
     dismiss_notices_of,
 )
-from helpline.models import AuditEvent, OutboxMessage, User
+from helpline.followups.scheduling import FollowUpError
+from helpline.models import AuditEvent, OutboxMessage, Referral, User
 from helpline.models.followups import (
     FollowUp,
     FollowUpAttempt,
@@ -38,14 +40,14 @@ from helpline.models.followups import (
     FollowUpNotice,
     FollowUpState,
 )
+from helpline.staff.roles import Action, can, roles_for
 
-STAFF = ("counselor", "supervisor")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">
 
 
 def _me() -> User:
     user = current_user()
-    assert user is not None  # the sign-in gate and role_required ran first
+    assert user is not None  # the sign-in gate and permission_required ran first
     return user
 
 
@@ -55,7 +57,8 @@ def _staff(session: Session) -> dict[int, str]:
 
 def _assignable(session: Session) -> list[User]:
     return list(session.scalars(select(User).where(
-        User.active.is_(True), User.role.in_(STAFF)).order_by(User.display_name, User.id)))
+        User.active.is_(True), User.role.in_(roles_for(Action.WORK_FOLLOWUPS)))
+        .order_by(User.display_name, User.id)))
 
 
 def _filters() -> ConsoleFilters:
@@ -71,7 +74,7 @@ def _filters() -> ConsoleFilters:
 
 
 @blueprint.get("/followups")
-@role_required("supervisor")
+@permission_required(Action.MANAGE_FOLLOWUPS)
 def followups_console() -> str:
     """The lists a supervisor works through: requests, due, overdue, scheduled, done."""
     db = db_session()
@@ -87,16 +90,6 @@ def followups_console() -> str:
         staff=_staff(db), assignable=_assignable(db), now=now)
 
 
-def load_followup(followup_id: int) -> FollowUp:
-    """The follow-up, or 404 (audited) when it does not exist or is not for this user."""
-    user = _me()
-    db = db_session()
-    followup = db.get(FollowUp, followup_id)
-    if followup is None or not can_work_followup(user, followup):
-        refuse("followup.refused", "followup", followup_id)
-    return followup
-
-
 def _history(db: Session, followup: FollowUp) -> list[AuditEvent]:
     return list(db.scalars(
         select(AuditEvent).where(or_(
@@ -108,12 +101,8 @@ def _history(db: Session, followup: FollowUp) -> list[AuditEvent]:
 
 
 def followup_extras(followup: FollowUp, user: User) -> dict[str, object]:
-    """What the consent, safe-contact and closed-loop parts of the page need (issue 8): the
+    """What the consent, safe-contact and closed-loop parts of the page need: the
     consent's state through the door, the caller's preferences, the record's referrals."""
-    from dashboard.safe_contact import panel_context
-    from helpline.followups import limits, safe_contact
-    from helpline.models import Referral
-
     db = db_session()
     refused = lifecycle.consent_refusal(db, followup)
     prefs = safe_contact.preferences_for(db, followup.caller_hash)
@@ -148,7 +137,7 @@ def _page(followup: FollowUp, number: str | None = None) -> str:
     return render_template(
         "followups/detail.html", fu=followup, user=user, number=number, attempts=attempts,
         outbox=outbox, notices=notices, history=_history(db, followup), staff=_staff(db),
-        assignable=_assignable(db) if user.role == "supervisor" else [],
+        assignable=_assignable(db) if can(user, Action.MANAGE_FOLLOWUPS) else [],
         earliest=earliest, offered_input=(
             lifecycle.local_time(followup, offered).strftime(LOCAL_INPUT) if offered else ""),
         stuck=lifecycle.is_stuck(followup, now), telephony=runtime().telephony.name,
@@ -159,7 +148,7 @@ def _page(followup: FollowUp, number: str | None = None) -> str:
 
 
 @blueprint.get("/followups/<int:followup_id>")
-@role_required(*STAFF)
+@permission_required(Action.WORK_FOLLOWUPS)
 def followup_page(followup_id: int) -> str:
     followup = load_followup(followup_id)
     user = _me()
@@ -167,19 +156,16 @@ def followup_page(followup_id: int) -> str:
     audit.record(db, "followup.view", actor=user, record_type="followup",
                  record_id=followup.id, address=client_address())
     dismiss_notices_of(db, followup.id, user)
-    html = _page(followup)
-    db.commit()
-    return html
+    return _page(followup)
 
 
 @blueprint.post("/followups/<int:followup_id>/number")
-@role_required(*STAFF)
+@permission_required(Action.WORK_FOLLOWUPS)
 def followup_number(followup_id: int) -> str:
     """The caller's number, on demand and audited (an HTMX fragment, or the whole page)."""
     followup = load_followup(followup_id)
     db = db_session()
     number = lifecycle.read_number(db, _me(), followup, client_address())
-    db.commit()
     if request.headers.get("HX-Request"):
         return render_template("followups/_number.html", number=number)
     return _page(followup, number=number)
@@ -192,13 +178,13 @@ def _done(followup_id: int, message: str | None = None) -> Response:
 
 
 def _refused(followup_id: int, exc: Exception) -> Response:
-    db_session().rollback()
+    db_session().rollback()  # the redirect below is a success to the transaction rule
     flash(f"Not done: {exc}.", "error")
     return redirect(url_for("dashboard.followup_page", followup_id=followup_id))
 
 
 @blueprint.post("/followups/<int:followup_id>/schedule")
-@role_required("supervisor")
+@permission_required(Action.MANAGE_FOLLOWUPS)
 def followup_schedule(followup_id: int) -> Response:
     """A date and time read in the caller's time zone."""
     followup = load_followup(followup_id)
@@ -207,77 +193,72 @@ def followup_schedule(followup_id: int) -> Response:
         lifecycle.schedule(db_session(), followup, at=at, by=_me(), settings=settings())
     except ValueError:
         return _refused(followup_id, ValueError("give a date and a time"))
-    except lifecycle.FollowUpError as exc:
+    except FollowUpError as exc:
         return _refused(followup_id, exc)
-    db_session().commit()
     assert followup.due_at is not None
     return _done(followup_id, f"Scheduled for {lifecycle.caller_clock(followup, followup.due_at)}"
                  " (the caller's time).")
 
 
 @blueprint.post("/followups/<int:followup_id>/assign")
-@role_required("supervisor")
+@permission_required(Action.MANAGE_FOLLOWUPS)
 def followup_assign(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     db = db_session()
     raw = request.form.get("counselor", "")
     counselor = db.get(User, int(raw)) if raw.isdigit() and len(raw) < 10 else None
     if raw and counselor is None:
-        return _refused(followup_id, lifecycle.FollowUpError("choose someone from the list"))
+        return _refused(followup_id, FollowUpError("choose someone from the list"))
     try:
         lifecycle.assign(db, followup, counselor, by=_me())
-    except lifecycle.FollowUpError as exc:
+    except FollowUpError as exc:
         return _refused(followup_id, exc)
-    db.commit()
     return _done(followup_id, f"Assigned to {counselor.display_name}." if counselor
                  else "Left to the next available counselor.")
 
 
 @blueprint.post("/followups/<int:followup_id>/cancel")
-@role_required("supervisor")
+@permission_required(Action.MANAGE_FOLLOWUPS)
 def followup_cancel(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     reason = request.form.get("reason", "")
     if reason not in lifecycle.CANCEL_REASONS:
-        return _refused(followup_id, lifecycle.FollowUpError("choose why it is cancelled"))
+        return _refused(followup_id, FollowUpError("choose why it is cancelled"))
     try:
         lifecycle.cancel(db_session(), followup, by=_me(), reason=reason)
-    except lifecycle.FollowUpError as exc:
+    except FollowUpError as exc:
         return _refused(followup_id, exc)
-    db_session().commit()
     return _done(followup_id, "Cancelled.")
 
 
 @blueprint.post("/followups/<int:followup_id>/withdraw-consent")
-@role_required("supervisor")
+@permission_required(Action.MANAGE_FOLLOWUPS)
 def followup_withdraw_consent(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     if request.form.get("confirm") != "1":
-        return _refused(followup_id, lifecycle.FollowUpError(
+        return _refused(followup_id, FollowUpError(
             "tick the box to confirm the caller withdrew consent"))
     lifecycle.withdraw_consent(db_session(), followup.consent, by=_me(),
                                how="told a staff member")
-    db_session().commit()
     return _done(followup_id, "Consent withdrawn: nothing more will be sent on it.")
 
 
 @blueprint.post("/followups/<int:followup_id>/attempt")
-@role_required(*STAFF)
+@permission_required(Action.WORK_FOLLOWUPS)
 def followup_attempt(followup_id: int) -> Response:
     """How a call went (a reminder's, or a callback whose result did not come back)."""
     followup = load_followup(followup_id)
     result = request.form.get("result", "")
     outcome = request.form.get("outcome") or None
     if result not in RESULTS or result in ("sent", "pending"):
-        return _refused(followup_id, lifecycle.FollowUpError("choose how the call went"))
+        return _refused(followup_id, FollowUpError("choose how the call went"))
     if outcome is not None and outcome not in STAFF_OUTCOMES:
-        return _refused(followup_id, lifecycle.FollowUpError("choose an outcome from the list"))
+        return _refused(followup_id, FollowUpError("choose an outcome from the list"))
     try:
         lifecycle.record_attempt(db_session(), followup, result, by=_me(),
                                  settings=settings(), outcome=outcome)
-    except lifecycle.FollowUpError as exc:
+    except FollowUpError as exc:
         return _refused(followup_id, exc)
-    db_session().commit()
     message = "Recorded."
     if followup.state == FollowUpState.RETRY and followup.due_at is not None:
         again = lifecycle.caller_clock(followup, followup.due_at)
@@ -290,22 +271,21 @@ def followup_attempt(followup_id: int) -> Response:
 
 
 @blueprint.post("/followups/<int:followup_id>/outcome")
-@role_required(*STAFF)
+@permission_required(Action.WORK_FOLLOWUPS)
 def followup_outcome(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     outcome = request.form.get("outcome", "")
     if outcome not in STAFF_OUTCOMES:
-        return _refused(followup_id, lifecycle.FollowUpError("choose an outcome from the list"))
+        return _refused(followup_id, FollowUpError("choose an outcome from the list"))
     try:
         lifecycle.set_outcome(db_session(), followup, outcome, by=_me())
-    except lifecycle.FollowUpError as exc:
+    except FollowUpError as exc:
         return _refused(followup_id, exc)
-    db_session().commit()
     return _done(followup_id, "Outcome recorded.")
 
 
 @blueprint.post("/followups/<int:followup_id>/take")
-@role_required(*STAFF)
+@permission_required(Action.WORK_FOLLOWUPS)
 def followup_take(followup_id: int) -> Response:
     """A counselor takes on a reminder left to the next available counselor."""
     followup = load_followup(followup_id)
@@ -313,8 +293,7 @@ def followup_take(followup_id: int) -> Response:
     user = _me()
     try:
         lifecycle.take(db, followup, user)
-    except lifecycle.FollowUpError as exc:
+    except FollowUpError as exc:
         return _refused(followup_id, exc)
     dismiss_notices_of(db, followup.id, user, include_role=True)
-    db.commit()
     return _done(followup_id, "It is yours: call the caller and record how it went.")

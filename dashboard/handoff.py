@@ -19,10 +19,14 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from dashboard.access import client_address, current_user, refuse
+from dashboard.access import (
+    client_address,
+    current_user,
+    load_followup,
+    load_visible_contact,
+    refuse,
+)
 from dashboard.blueprint import blueprint
-from dashboard.followups import load_followup
-from dashboard.record import load_visible_contact
 from helpline import audit
 from helpline.app.runtime import db_session, runtime, settings
 from helpline.consent import door, terms
@@ -112,7 +116,6 @@ def handoff_page(contact_id: int, referral_id: int) -> str:
                            .order_by(FollowUp.id.desc()).limit(1)),
         names=dict(db.execute(select(User.id, User.display_name)).all()),
         outcomes=outcomes.OUTCOMES)
-    db.commit()
     return html
 
 
@@ -150,10 +153,9 @@ def record_provider_consent(contact_id: int, referral_id: int) -> Response:
             recipient=handoff.recipient(center), information=codes, expires_at=expires,
             expiry_event=event)
     except (door.ConsentError, handoff.HandoffError, ValueError) as exc:
-        db.rollback()
+        db.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Consent not recorded: {exc}.", "error")
         return _back(contact_id, referral_id)
-    db.commit()
     flash("Consent recorded: you may now conference the intake line.", "info")
     return _back(contact_id, referral_id)
 
@@ -167,10 +169,9 @@ def start_handoff(contact_id: int, referral_id: int) -> Response:
     try:
         result = handoff.warm_handoff(db, referral, _me(), rt.telephony, rt.settings)
     except (handoff.HandoffError, door.ConsentError) as exc:
-        db.rollback()
+        db.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not handed off: {exc}.", "error")
         return _back(contact_id, referral_id)
-    db.commit()
     if rt.telephony.name == "outbox":
         flash("Handed off. Twilio is not connected: the conference call is recorded in the "
               "outbox instead.", "info")
@@ -195,12 +196,11 @@ def _record_outcome(referral: Referral, followup: FollowUp | None) -> str | None
             db, referral, request.form.get("outcome", ""), by=_me(),
             reason=request.form.get("reason") or None, followup=followup)
     except outcomes.OutcomeError as exc:
-        db.rollback()
+        db.rollback()  # answered with a redirect, a success to the transaction rule
         return str(exc)
     except PermissionError:
-        db.rollback()
+        db.rollback()  # the refusal stores its audit event, and only that
         refuse("referral.refused", "referral", referral.id)
-    db.commit()
     return None
 
 

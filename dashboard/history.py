@@ -11,12 +11,13 @@ from flask import render_template, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from dashboard.access import client_address, current_user, role_required
+from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline import audit
 from helpline.app.runtime import db_session
-from helpline.models import Role, User
+from helpline.models import User
 from helpline.records import contacts
+from helpline.staff.roles import Action, can
 
 
 def _date(name: str) -> dt.date | None:
@@ -37,7 +38,7 @@ def _filters() -> contacts.HistoryFilters:
 
 
 @blueprint.get("/history")
-@role_required(Role.COUNSELOR, Role.SUPERVISOR)
+@permission_required(Action.VIEW_HISTORY)
 def history() -> str:
     user = current_user()
     assert user is not None
@@ -46,18 +47,17 @@ def history() -> str:
     counselors = dict(db.execute(select(User.id, User.display_name)).all())
     args = {k: v for k, v in request.args.items() if k != "after"}
     return render_template("dashboard/history.html", page=page, counselors=counselors, args=args,
-                           c=contacts, is_supervisor=user.role == Role.SUPERVISOR)
+                           c=contacts, is_supervisor=can(user, Action.EXPORT_HISTORY))
 
 
 @blueprint.get("/history.csv")
-@role_required(Role.SUPERVISOR)
+@permission_required(Action.EXPORT_HISTORY)
 def history_csv() -> Response:
     user = current_user()
     assert user is not None
     db = db_session()
     audit.record(db, "contact.export", actor=user, address=client_address(),
                  detail={"filters": {k: v for k, v in request.args.items()}})
-    db.commit()
     rows = list(contacts.history_csv_rows(db, user, _filters()))
 
     def generate() -> Iterator[str]:

@@ -13,12 +13,13 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from dashboard import live, softphone
-from dashboard.access import current_user, role_required
+from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import db_session, runtime
 from helpline.calls.queues import queue_snapshot, take_next_call
 from helpline.models import AgentStatus
 from helpline.records import contacts
+from helpline.staff.roles import Action, can
 
 # Statuses a counselor picks; "on a call" and "wrap-up" follow the call itself.
 CHOSEN_STATUSES = {AgentStatus.AVAILABLE: "Available", AgentStatus.AWAY: "Away",
@@ -32,7 +33,7 @@ def home() -> Response:
     user = current_user()
     assert user is not None
     db = db_session()
-    open_contact = contacts.current_contact(db, user) if user.role == "counselor" else None
+    open_contact = contacts.current_contact(db, user) if can(user, Action.TAKE_CALLS) else None
     phone_on = softphone.phone_on_page(user)
     page = make_response(render_template(
         "dashboard/home.html", user=user, statuses=CHOSEN_STATUSES,
@@ -42,7 +43,7 @@ def home() -> Response:
 
 
 @blueprint.post("/status")
-@role_required("counselor", "supervisor")
+@permission_required(Action.SET_STATUS)
 def set_status() -> Response:
     user = current_user()
     assert user is not None
@@ -53,7 +54,6 @@ def set_status() -> Response:
         flash("Finish the call's record first (wrap up).", "error")
     else:
         contacts.set_status(db_session(), user, wanted)
-        db_session().commit()
     return redirect(url_for("dashboard.home"))
 
 
@@ -83,7 +83,7 @@ def _after_take_next(message: str, category: str,
 
 
 @blueprint.post("/take-next")
-@role_required("counselor")
+@permission_required(Action.TAKE_CALLS)
 def take_next() -> Response | str:
     user = current_user()
     assert user is not None
@@ -93,9 +93,7 @@ def take_next() -> Response | str:
     rt = runtime()
     call = take_next_call(db, user, rt.telephony, rt.settings)
     if call is None:
-        db.commit()
         return _after_take_next("No caller is waiting in your languages.", "info")
     contact = contacts.open_contact_for_call(db, user, call)
-    db.commit()
     return _after_take_next("The caller is being put through: answer on this page's phone.",
                             "info", contact.id)

@@ -10,14 +10,13 @@ from zoneinfo import ZoneInfo
 from flask import abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard.access import current_user, role_required
+from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.followup_labels import KINDS, OUTCOMES, RESULTS, SOURCES, STATES
 from helpline.app.runtime import db_session, runtime, settings
 from helpline.followups import lifecycle, lists
 from helpline.models import User
-
-STAFF = ("counselor", "supervisor")
+from helpline.staff.roles import Action, can
 
 
 def staff_clock(when: dt.datetime | None) -> str:
@@ -34,7 +33,7 @@ def caller_clock(followup: Any, when: dt.datetime | None) -> str:
 
 def _notice_count() -> int:
     user = current_user()
-    if user is None or user.role not in STAFF:
+    if not can(user, Action.WORK_FOLLOWUPS):
         return 0
     if "followup_notice_count" not in g:
         g.followup_notice_count = lists.notice_count(db_session(), user)
@@ -43,7 +42,7 @@ def _notice_count() -> int:
 
 def _notices() -> list[Any]:
     user = current_user()
-    if user is None or user.role not in STAFF:
+    if not can(user, Action.WORK_FOLLOWUPS):
         return []
     return lists.notices_for(db_session(), user)
 
@@ -57,7 +56,7 @@ def _followup_helpers() -> dict[str, Any]:
 
 
 @blueprint.get("/followups/mine")
-@role_required(*STAFF)
+@permission_required(Action.WORK_FOLLOWUPS)
 def my_followups() -> str:
     """What is assigned to me (or ringing me), soonest first, and what I closed lately."""
     user = current_user()
@@ -71,14 +70,13 @@ def my_followups() -> str:
 
 
 @blueprint.post("/followups/notices/<int:notice_id>/dismiss")
-@role_required(*STAFF)
+@permission_required(Action.WORK_FOLLOWUPS)
 def dismiss_followup_notice(notice_id: int) -> Response:
     user = current_user()
     assert user is not None
     db = db_session()
     if not lists.dismiss_notice(db, notice_id, user):
         abort(404)
-    db.commit()
     back = request.form.get("back", "")
     return redirect(url_for("dashboard.my_followups") if back == "mine"
                     else url_for("dashboard.home"))

@@ -15,9 +15,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from dashboard.access import can_read_notes, client_address, current_user
+from dashboard.access import can_read_notes, client_address, current_user, load_visible_contact
 from dashboard.blueprint import blueprint
-from dashboard.record import load_visible_contact
 from helpline import audit
 from helpline.app.runtime import db_session, runtime, settings
 from helpline.models import Contact, OverdoseProtocol, User
@@ -86,7 +85,6 @@ def overdose_protocol(contact_id: int) -> str:
     disclosures = overdose.emergency_disclosures(db, contact_id=contact.id)
     window = overdose.followup_window(protocol, settings().default_timezone)
     followup = overdose.followup_requested(db, protocol)
-    db.commit()
     s = settings()
     return render_template(
         "dashboard/overdose.html", contact=contact, protocol=protocol, location=location,
@@ -113,10 +111,9 @@ def _act(contact_id: int, action: Step) -> Response:
     try:
         message = action(db, protocol, contact, user)
     except overdose.ProtocolError as exc:
-        db.rollback()
+        db.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not recorded: {exc}.", "error")
         return _back(contact_id)
-    db.commit()
     if message:
         flash(message, "info")
     return _back(contact_id)
@@ -132,10 +129,9 @@ def overdose_start(contact_id: int) -> Response:
     try:
         overdose.start_protocol(db, contact, user, source="counselor")
     except overdose.ProtocolError as exc:
-        db.rollback()
+        db.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not started: {exc}.", "error")
         return redirect(url_for("dashboard.record", contact_id=contact_id))
-    db.commit()
     return redirect(url_for("dashboard.overdose_protocol", contact_id=contact_id))
 
 

@@ -5,26 +5,19 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard.access import can_read_notes, can_view_contact, client_address, current_user, refuse
+from dashboard import overdose as overdose_views
+from dashboard import safe_contact as safe_contact_views
+from dashboard import screening as screening_views
+from dashboard.access import can_read_notes, client_address, current_user, load_visible_contact
 from dashboard.blueprint import blueprint
 from helpline import audit
-from helpline.app.runtime import db_session
+from helpline.app.runtime import db_session, settings
 from helpline.db import utcnow
 from helpline.models import Call, Contact, User
 from helpline.records import contacts, overdose
+from helpline.referrals import texts
 
 LIST_FIELDS = ("substances", "crisis_steps")
-
-
-def load_visible_contact(contact_id: int) -> Contact:
-    """The record, or 404 (audited) when it does not exist or is not for this user."""
-    user = current_user()
-    assert user is not None
-    db = db_session()
-    contact = db.get(Contact, contact_id)
-    if contact is None or not can_view_contact(user, contact):
-        refuse("contact.refused", "contact", contact_id)
-    return contact
 
 
 def _notes_for(user: User, contact: Contact) -> str | None:
@@ -41,7 +34,6 @@ def record(contact_id: int) -> str | Response:
     contact = load_visible_contact(contact_id)
     if overdose.start_if_heard_by_ivr(db, contact, user) is not None:
         # Screen pop of a call on which the phone menu heard an overdose: the protocol first.
-        db.commit()
         return redirect(url_for("dashboard.overdose_protocol", contact_id=contact.id))
     call = db.get(Call, contact.call_id) if contact.call_id else None
     audit.record(db, "contact.view", actor=user, record_type="contact", record_id=contact.id,
@@ -50,19 +42,12 @@ def record(contact_id: int) -> str | Response:
     earlier = [(c, _notes_for(user, c)) for c in contacts.earlier_contacts(db, contact)]
     counselors = {u.id: u.display_name for u in db.query(User).filter(
         User.id.in_({c.counselor_id for c, _ in earlier} | {contact.counselor_id}))}
-    from dashboard import overdose as overdose_views
-    from dashboard import safe_contact as safe_contact_views
-    from dashboard import screening as screening_views
-    from helpline.app.runtime import settings
-    from helpline.referrals import texts
-
     protocol = overdose.protocol_for(db, contact)
     screening_panel = screening_views.panel_context(contact, user)
     safe_contact_panel = safe_contact_views.panel_context(
         contact.caller_hash, url_for("dashboard.safe_contact_record", contact_id=contact.id),
         url_for("dashboard.ask_for_record", contact_id=contact.id))
     texting_consent = texts.referral_text_consent(db, contact)
-    db.commit()
     return render_template(
         "dashboard/record.html", contact=contact, call=call, notes=notes, earlier=earlier,
         counselors=counselors, editable=contacts.can_edit_contact(user, contact), c=contacts,
@@ -89,15 +74,9 @@ def save_draft(contact_id: int) -> str | tuple[str, int]:
     try:
         contacts.update_draft(db_session(), contact, user, form)
         if texting is not None:
-            from helpline.app.runtime import settings
-            from helpline.referrals import texts
-
-            texts.set_referral_text_consent(db_session(), contact, user, texting,
-                                                     settings())
+            texts.set_referral_text_consent(db_session(), contact, user, texting, settings())
     except contacts.ContactError as exc:
-        db_session().rollback()
         return render_template("dashboard/_save_state.html", error=str(exc)), 422
-    db_session().commit()
     return render_template("dashboard/_save_state.html", saved_at=utcnow())
 
 
@@ -109,9 +88,8 @@ def wrap_up(contact_id: int) -> Response:
     try:
         contacts.wrap_up(db_session(), contact, user)
     except contacts.ContactError as exc:
-        db_session().rollback()
+        db_session().rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not wrapped up: {exc}.", "error")
         return redirect(url_for("dashboard.record", contact_id=contact_id))
-    db_session().commit()
     flash("Record closed. You are available.", "info")
     return redirect(url_for("dashboard.home"))

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard.access import current_user
+from dashboard.access import current_user, load_visible_contact
 from dashboard.blueprint import blueprint
-from dashboard.record import load_visible_contact
 from helpline.app.runtime import db_session, runtime, settings
 from helpline.consent.terms import SCRIPT_FOR, script_text
 from helpline.directory import capacity, search
+from helpline.followups import lifecycle
+from helpline.followups.scheduling import FollowUpError
 from helpline.models import Call
 from helpline.records import contacts
 from helpline.referrals import texts
@@ -84,9 +85,8 @@ def attach_referral(contact_id: int) -> str | tuple[str, int]:
         contacts.attach_referral(db_session(), contact, user, request.form.get("kind", ""),
                                  int(request.form.get("target_id", "0") or 0))
     except (contacts.ContactError, ValueError) as exc:
-        db_session().rollback()
+        db_session().rollback()  # the panel shows what is stored
         return _panel(contact_id, error=str(exc)), 422
-    db_session().commit()
     return _panel(contact_id, message="Attached.")
 
 
@@ -98,9 +98,8 @@ def remove_referral(contact_id: int, referral_id: int) -> str:
     try:
         contacts.remove_referral(db_session(), contact, user, referral_id)
     except contacts.ContactError as exc:
-        db_session().rollback()
+        db_session().rollback()  # answered 200 (HTMX swaps it in): keep nothing of it
         return _panel(contact_id, error=str(exc))
-    db_session().commit()
     return _panel(contact_id, message="Removed.")
 
 
@@ -113,9 +112,8 @@ def text_referrals(contact_id: int) -> str | tuple[str, int]:
     try:
         texts.text_referrals(db_session(), contact, user, rt.telephony, rt.settings)
     except contacts.ContactError as exc:
-        db_session().rollback()
+        db_session().rollback()  # the panel shows what is stored
         return _panel(contact_id, error=f"Not sent: {exc}."), 422
-    db_session().commit()
     return _panel(contact_id, message="Sent by text.")
 
 
@@ -156,8 +154,6 @@ def request_followup(contact_id: int) -> Response:
     if not contacts.can_edit_contact(user, contact):
         flash("This record is closed.", "error")
         return redirect(url_for("dashboard.record", contact_id=contact_id))
-    from helpline.followups import lifecycle
-
     call = db.get(Call, contact.call_id) if contact.call_id else None
     channel = "sms" if request.form.get("channel") == "sms" else "call"
     phone = request.form.get("phone", "").strip()
@@ -177,10 +173,9 @@ def request_followup(contact_id: int) -> Response:
             window_start=_local(request.form.get("window_start", ""), zone),
             window_end=_local(request.form.get("window_end", ""), zone),
             language=contact.language or "en", zip_code=contact.zip_code, settings=settings())
-    except (lifecycle.FollowUpError, ValueError) as exc:
-        db.rollback()
+    except (FollowUpError, ValueError) as exc:
+        db.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Follow-up not requested: {exc}", "error")
         return redirect(url_for("dashboard.record", contact_id=contact_id))
-    db.commit()
     flash("Follow-up requested; a supervisor will schedule it.", "info")
     return redirect(url_for("dashboard.record", contact_id=contact_id))

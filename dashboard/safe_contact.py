@@ -10,14 +10,19 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard.access import client_address, current_user, role_required
+from dashboard.access import (
+    client_address,
+    current_user,
+    load_followup,
+    load_visible_contact,
+    permission_required,
+)
 from dashboard.blueprint import blueprint
-from dashboard.followups import load_followup
-from dashboard.record import load_visible_contact
 from helpline.app.runtime import db_session, settings
 from helpline.followups import limits, safe_contact
-from helpline.followups.lifecycle import FollowUpError
+from helpline.followups.scheduling import FollowUpError
 from helpline.models import User
+from helpline.staff.roles import Action
 
 
 def _me() -> User:
@@ -67,9 +72,8 @@ def _save(caller_hash: str | None) -> str | None:
             someone_else_risk=request.form.get("someone_else_risk") == "1",
             ask_for=ask_for)
     except FollowUpError as exc:
-        db.rollback()
+        db.rollback()  # answered with a redirect, a success to the transaction rule
         return str(exc)
-    db.commit()
     return None
 
 
@@ -97,7 +101,6 @@ def _reveal(caller_hash: str | None, back: str) -> str:
     db = db_session()
     name = safe_contact.read_ask_for(db, _me(), caller_hash, allowed=True,
                                      address=client_address())
-    db.commit()
     if request.headers.get("HX-Request"):
         return render_template("consents/_ask_for.html", name=name)
     return render_template("consents/ask_for.html", name=name, back=back)
@@ -117,7 +120,7 @@ def ask_for_followup(followup_id: int) -> str:
 
 
 @blueprint.post("/followups/<int:followup_id>/max-attempts")
-@role_required("supervisor")
+@permission_required(Action.MANAGE_FOLLOWUPS)
 def followup_max_attempts(followup_id: int) -> Response:
     """A supervisor lets one follow-up try more times than the default, with a reason."""
     followup = load_followup(followup_id)
@@ -128,9 +131,8 @@ def followup_max_attempts(followup_id: int) -> Response:
             db, followup, int(raw) if raw.isdigit() and len(raw) < 3 else 0, by=_me(),
             reason=request.form.get("reason", ""))
     except FollowUpError as exc:
-        db.rollback()
+        db.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not changed: {exc}.", "error")
     else:
-        db.commit()
         flash(f"Up to {followup.max_attempts} attempts allowed.", "info")
     return redirect(url_for("dashboard.followup_page", followup_id=followup_id))

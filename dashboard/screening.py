@@ -6,9 +6,8 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard.access import current_user
+from dashboard.access import current_user, load_visible_contact
 from dashboard.blueprint import blueprint
-from dashboard.record import load_visible_contact
 from helpline.app.runtime import db_session
 from helpline.models import Contact, User
 from helpline.records import contacts, screening
@@ -34,9 +33,8 @@ def save_screening(contact_id: int, instrument: str) -> Response | str:
     try:
         screening.save_screening(db, contact, user, instrument, request.form,
                                  sex=request.form.get("sex") or None)
-        db.commit()
     except screening.ScreeningError as exc:
-        db.rollback()
+        db.rollback()  # answered 200 below, which would keep a half-saved screening
         error = f"Not scored: {exc}."
     if request.headers.get("HX-Request"):
         html = render_template("dashboard/_screening_panel.html", contact=contact,

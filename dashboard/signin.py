@@ -8,7 +8,8 @@ from werkzeug.wrappers import Response
 from dashboard import csrf
 from dashboard.access import SESSION_KEY, client_address, current_user, pending_user
 from dashboard.blueprint import blueprint
-from helpline.app.runtime import db_session, settings
+from helpline.app.runtime import commit_now, db_session, settings
+from helpline.models import User
 from helpline.staff import accounts, auth
 
 
@@ -34,16 +35,14 @@ def sign_in() -> str | Response:
         user = auth.check_password(db, request.form.get("username", ""),
                                    request.form.get("password", ""), address, settings())
     except auth.SignInRefused as refused:
-        db.commit()
+        commit_now()  # the failure counts toward the lockout although the answer is a 401
         return render_template("dashboard/sign_in.html", error=str(refused)), 401
     if auth.needs_second_factor(user, settings()):
         token = auth.start_session(db, user, address, "password")
-        db.commit()
         _begin(user.id, token)
         target = "dashboard.second_factor" if user.totp_enabled else "dashboard.enrol"
         return redirect(url_for(target))
     token = auth.start_session(db, user, address, "full")
-    db.commit()
     _begin(user.id, token)
     return redirect(url_for("dashboard.home"))
 
@@ -60,17 +59,17 @@ def second_factor() -> str | Response:
     db = db_session()
     if not auth.verify_second_factor(db, user, request.form.get("code", ""), client_address(),
                                      settings()):
-        db.commit()
+        # The failure (and a lockout's ended session) is kept although the answer is a 401.
         if auth.account_locked(user):
             auth.end_session(db, g.staff_session, "locked")
-            db.commit()
+            commit_now()
             session.clear()
             return render_template("dashboard/sign_in.html",
                                    error=str(auth.SignInRefused())), 401
+        commit_now()
         return render_template("dashboard/second_factor.html",
                                error="That code is not right. Try the newest one."), 401
     auth.complete_session(db, g.staff_session, user, client_address())
-    db.commit()
     csrf.rotate()
     return redirect(url_for("dashboard.home"))
 
@@ -88,16 +87,14 @@ def enrol() -> str | Response:
     if request.method == "GET" or not user.totp_secret:
         enrolment = (auth.enrolment_for(user, issuer) if user.totp_secret
                      else auth.begin_enrolment(db, user, issuer))
-        db.commit()
         return render_template("dashboard/enrol.html", enrolment=enrolment)
     codes = auth.confirm_enrolment(db, user, request.form.get("code", ""), client_address())
     if codes is None:
         auth.record_failure(db, user, user.username, client_address(), settings(), "enrolment")
-        db.commit()
+        commit_now()  # the failure counts toward the lockout although the answer is a 401
         return render_template("dashboard/enrol.html", enrolment=auth.enrolment_for(user, issuer),
                                error="That code is not right. Check the phone's clock."), 401
     auth.complete_session(db, g.staff_session, user, client_address())
-    db.commit()
     csrf.rotate()
     return render_template("dashboard/recovery_codes.html", codes=codes)
 
@@ -107,7 +104,6 @@ def sign_out() -> Response:
     staff = g.get("staff_session")
     if staff is not None:
         auth.end_session(db_session(), staff, "user")
-        db_session().commit()
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("dashboard.sign_in"))
@@ -123,6 +119,32 @@ def session_status() -> Response:
     return jsonify(seconds_left=auth.idle_seconds_left(g.staff_session, settings()))
 
 
+def _change_own_password(user: User) -> str | None:
+    """Change the password as the form asks; why it was not changed, or None."""
+    if request.form.get("new_password") != request.form.get("repeat_password"):
+        return "The two new passwords differ."
+    try:
+        auth.change_password(db_session(), user, request.form.get("current_password", ""),
+                             request.form.get("new_password", ""), keep=g.staff_session)
+    except accounts.AccountError as exc:
+        return f"Not changed: {exc}."
+    return None
+
+
+@blueprint.route("/account/password", methods=["GET", "POST"])
+def change_password() -> str | Response | tuple[str, int]:
+    """A new password; after an admin's reset the gate allows nothing else until it is set."""
+    user = current_user()
+    assert user is not None
+    if request.method == "POST":
+        problem = _change_own_password(user)
+        if problem is None:
+            flash("Your password is changed.", "info")
+            return redirect(url_for("dashboard.home"))
+        return render_template("dashboard/change_password.html", user=user, error=problem), 400
+    return render_template("dashboard/change_password.html", user=user)
+
+
 @blueprint.route("/account", methods=["GET", "POST"])
 def account_settings() -> str | Response:
     user = current_user()
@@ -131,20 +153,13 @@ def account_settings() -> str | Response:
     if request.method == "POST":
         action = request.form.get("action")
         if action == "password":
-            if request.form.get("new_password") != request.form.get("repeat_password"):
-                flash("The two new passwords differ.", "error")
+            problem = _change_own_password(user)
+            if problem is None:
+                flash("Your password is changed.", "info")
             else:
-                try:
-                    auth.change_password(db, user, request.form.get("current_password", ""),
-                                         request.form.get("new_password", ""))
-                except accounts.AccountError as exc:
-                    flash(f"Not changed: {exc}.", "error")
-                else:
-                    db.commit()
-                    flash("Your password is changed.", "info")
+                flash(problem, "error")
         elif action == "recovery_codes" and user.totp_enabled:
             codes = auth.new_recovery_codes(db, user)
-            db.commit()
             return render_template("dashboard/recovery_codes.html", codes=codes)
         return redirect(url_for("dashboard.account_settings"))
     return render_template("dashboard/account.html", user=user)

@@ -14,19 +14,17 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from dashboard import headers
-from dashboard.access import client_address, current_user, role_required
+from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import db_session, settings
-from helpline.models import Role, User
+from helpline.models import User
 from helpline.staff import softphone
-
-#: Who takes calls, and so who may have a browser phone. Admins never do.
-PHONE_ROLES = (Role.COUNSELOR, Role.SUPERVISOR)
+from helpline.staff.roles import Action, can
 
 
 def phone_on_page(user: User | None) -> bool:
     """Whether a page shown to ``user`` carries the browser phone."""
-    return (user is not None and user.role in PHONE_ROLES
+    return (can(user, Action.USE_PHONE)
             and softphone.softphone_available(settings())
             and softphone.rings_browser(user, settings()))
 
@@ -46,7 +44,7 @@ def _softphone_helpers() -> dict[str, Any]:
 
 
 @blueprint.post("/softphone/token")
-@role_required(*PHONE_ROLES)
+@permission_required(Action.USE_PHONE)
 def softphone_token() -> Response | tuple[Response, int]:
     """A short-lived Voice access token for the signed-in staff member's own identity."""
     user = current_user()
@@ -58,12 +56,11 @@ def softphone_token() -> Response | tuple[Response, int]:
                                             address=client_address())
     except softphone.SoftphoneUnavailable as exc:
         return jsonify(error=str(exc)), 409
-    db_session().commit()
     return jsonify(token=token.jwt, identity=token.identity, ttl_seconds=token.ttl_seconds)
 
 
 @blueprint.post("/account/take-calls-on")
-@role_required(*PHONE_ROLES)
+@permission_required(Action.USE_PHONE)
 def set_take_calls_on() -> Response:
     user = current_user()
     assert user is not None
@@ -75,7 +72,6 @@ def set_take_calls_on() -> Response:
     except ValueError as exc:
         flash(f"Not changed: {exc}.", "error")
         return redirect(url_for("dashboard.account_settings"))
-    db_session().commit()
     flash("Your calls ring this browser's phone (on Home)." if choice == "browser"
           else "Your calls ring your phone.", "info")
     return redirect(url_for("dashboard.account_settings"))

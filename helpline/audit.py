@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, event, inspect, select, text
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from helpline.db import utcnow
 from helpline.models import AuditEvent, User
@@ -95,6 +95,63 @@ def record_many(session: Session, entries: Sequence[Entry], *,
     session.add_all(events)
     session.flush()
     return events
+
+
+def read_sealed(
+    session: Session,
+    viewer: User,
+    column: QueryableAttribute[str | None],
+    where: ColumnElement[bool],
+    *,
+    allowed: bool,
+    action: str,
+    record_type: str,
+    record_id: object,
+    address: str | None,
+) -> str:
+    """The plaintext of one sealed value for ``viewer``, the read audited as
+    ``<action>.read``; a viewer not ``allowed`` is audited as ``<action>.refused`` and gets
+    :class:`PermissionError`. An empty or missing value reads as "".
+
+    ``column`` is loaded deferred on its model, so that only this read opens it.
+    """
+    values = read_sealed_values(session, viewer, column, where, allowed=allowed,
+                                read_action=f"{action}.read",
+                                refused_action=f"{action}.refused", record_type=record_type,
+                                record_id=record_id, address=address)
+    return next(iter(values.values()), "")
+
+
+def read_sealed_values(
+    session: Session,
+    viewer: User,
+    column: QueryableAttribute[str | None],
+    where: ColumnElement[bool],
+    *,
+    allowed: bool,
+    read_action: str,
+    refused_action: str,
+    record_type: str,
+    record_id: object,
+    address: str | None,
+    detail: dict[str, Any] | None = None,
+) -> dict[Any, str]:
+    """The one door to sealed values: the non-empty plaintexts of ``column`` in the rows
+    matching ``where``, by the rows' primary key, for ``viewer``; one audit event for the read
+    (``read_action``), or for the refusal (``refused_action``, then :class:`PermissionError`)
+    when the caller's access rule did not allow it. The event names the field's record, never
+    the value.
+    """
+    if not allowed:
+        record(session, refused_action, actor=viewer, record_type=record_type,
+               record_id=record_id, address=address)
+        raise PermissionError(f"not allowed to read {column.key}")
+    key = inspect(column.class_).primary_key[0]
+    values = {ident: value for ident, value in session.execute(select(key, column).where(where))
+              if value}
+    record(session, read_action, actor=viewer, record_type=record_type, record_id=record_id,
+           address=address, detail=detail)
+    return values
 
 
 def verify_chain(session: Session) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Text, select, type_coerce, update
+from sqlalchemy import Table, Text, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from helpline import audit, crypto
@@ -17,9 +17,9 @@ class RotationReport:
     already_current: int = 0
 
 
-def encrypted_columns() -> list[tuple[object, str, str]]:
+def encrypted_columns() -> list[tuple[Table, str, str]]:
     """(table, column name, purpose) for every encrypted column of every model."""
-    found = []
+    found: list[tuple[Table, str, str]] = []
     for table in Base.metadata.sorted_tables:
         for column in table.columns:
             if isinstance(column.type, crypto.EncryptedText):

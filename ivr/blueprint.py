@@ -16,8 +16,10 @@ from werkzeug.exceptions import HTTPException
 
 from helpline.flows.live import LiveFlows
 from helpline.flows.versions import defaults_from
+from ivr.fallback import fallback_twiml
 from ivr.security import NoStaffSessionOnWebhooks, require_twilio_signature
 from ivr.staffing import Staffing
+from ivr.steps import write_steps
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,6 @@ def _no_staff_session(state: Any) -> None:
 @blueprint.after_request
 def _write_steps(response: Response) -> Response:
     """The steps the webhook took go in with one write, before Twilio gets the answer."""
-    from ivr.steps import write_steps
-
     try:
         write_steps()
     except Exception:
@@ -71,6 +71,4 @@ def _never_500(exc: Exception) -> Any:
         return Response(str(MessagingResponse()), mimetype="text/xml")
     if request.path.startswith("/ivr/status") or request.path.startswith("/ivr/voicemail/t"):
         return Response(status=204)
-    from ivr.fallback import fallback_twiml
-
     return Response(fallback_twiml(), mimetype="text/xml")

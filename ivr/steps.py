@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from flask import g, request
@@ -13,6 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from helpline.app.runtime import runtime
 from helpline.calls import journal
+from helpline.config import Settings
 from helpline.db import Database, utcnow
 from helpline.flows.flow import Flow
 from ivr.twiml import call_sid, gather, say, url
@@ -21,9 +21,10 @@ from ivr.twiml import call_sid, gather, say, url
 READ_BACK_SECONDS = 2.0
 
 
-def _journal() -> tuple[Database, Path]:
+def _journal() -> tuple[Database, Settings]:
+    """The database and the settings the journal writes with: the app's, never rebuilt."""
     rt = runtime()
-    return rt.db, rt.settings.spool_dir
+    return rt.db, rt.settings
 
 
 def write(op: str, **kwargs: Any) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request
 from twilio.twiml.voice_response import Gather, Hangup, VoiceResponse
 
 from helpline.app.runtime import runtime
+from helpline.callbacks import webhook_base, webhook_url
 from helpline.flows.flow import Flow, LineSettings
 from helpline.flows.live import flow_set_for
 from helpline.flows.versions import FlowSet
@@ -72,8 +72,9 @@ def call_sid() -> str:
 
 
 def _base() -> str:
-    """The helpline's address as Twilio reaches it (before /ivr/)."""
-    return runtime().settings.public_base_url or request.host_url.rstrip("/")
+    """The helpline's address as Twilio reaches it (before /ivr/); without a public base URL,
+    the address this request came to."""
+    return webhook_base(runtime().settings, request.host_url)
 
 
 def url(path: str, **params: Any) -> str:
@@ -85,8 +86,7 @@ def url(path: str, **params: Any) -> str:
     current = flow_set()
     if current.preview:
         params = {**params, "flow_version": current.version}
-    query = urlencode({k: v for k, v in params.items() if v is not None})
-    return f"{_base()}/ivr/{path}" + (f"?{query}" if query else "")
+    return webhook_url(runtime().settings, path, origin=request.host_url, **params)
 
 
 def say(verb: VoiceResponse | Gather, flow: Flow, text: str) -> None:

@@ -11,21 +11,31 @@ from __future__ import annotations
 import hashlib
 import json
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin
 
 from simulator.callstate import new_call_sid
 
 if TYPE_CHECKING:
     from simulator.callstate import CallState
-    from simulator.interpreter import Interpreter
-    from simulator.transport import Reply
+    from simulator.transport import Reply, Signer, Transport
+
+
+class Line(Protocol):
+    """What holding needs of the interpreter that runs it (the interpreter imports this module,
+    so this module names the interpreter only by what it uses)."""
+
+    transport: Transport
+    signer: Signer
+    account_sid: str
+    clock: Callable[[], float]
 
 
 class Holding:
-    """The queue half of an interpreter run (mixed into :class:`ivr.interpreter.Run`)."""
+    """The queue half of an interpreter run (mixed into :class:`simulator.interpreter.Run`)."""
 
-    i: Interpreter
+    i: Line
     state: CallState
 
     if TYPE_CHECKING:  # provided by Run

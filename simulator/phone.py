@@ -15,8 +15,9 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
-from dashboard.access import current_user, role_required
-from helpline.app.runtime import close_session, settings
+from dashboard.access import current_user, permission_required
+from helpline.app.runtime import close_session, end_transaction, settings
+from helpline.staff.roles import Action, can
 from simulator.callstate import CallState, Event
 from simulator.interpreter import Interpreter
 from simulator.terminal import DEFAULT_FROM, check_caller_id, refuse_without_outbox, start_url
@@ -24,9 +25,9 @@ from simulator.transport import AppTransport
 
 phone_blueprint = Blueprint("phone", __name__, url_prefix="/phone", template_folder="templates",
                             static_folder="static", static_url_path="/static")
+# The dashboard's transaction rule (its webhooks run in their own sessions, see _interpreter).
+phone_blueprint.after_request(end_transaction)
 
-ROLES = ("counselor", "supervisor")
-PREVIEW_ROLES = ("supervisor",)
 STATE_MAX_AGE_SECONDS = 4 * 3600
 ACTIONS = {"keys", "speech", "timeout", "poll", "hangup"}
 PASSIVE_ACTIONS = {"timeout", "poll"}  # what the page does on its own, not the person
@@ -49,7 +50,7 @@ def _flow_version(raw: Any) -> int | None:
     if not text.isdigit() or len(text) > 6:
         raise PhoneError("The flow version is a number.")
     user = current_user()
-    if user is None or user.role not in PREVIEW_ROLES:
+    if not can(user, Action.PREVIEW_IVR_DRAFT):
         abort(403)
     return int(text)
 
@@ -115,7 +116,7 @@ def _refused(message: str, status: int = 400) -> Response:
 
 
 @phone_blueprint.get("")
-@role_required(*ROLES)
+@permission_required(Action.USE_PHONE)
 def page() -> str:
     languages = _languages()
     lang = request.args.get("lang", "")
@@ -134,7 +135,7 @@ def page() -> str:
 
 
 @phone_blueprint.post("/call")
-@role_required(*ROLES)
+@permission_required(Action.USE_PHONE)
 def call() -> Response:
     """Dial the helpline: the first webhook (/ivr/voice) and everything up to the first wait."""
     refusal = refuse_without_outbox(settings())
@@ -188,14 +189,14 @@ def _play(passive: bool) -> Response:
 
 
 @phone_blueprint.post("/step")
-@role_required(*ROLES)
+@permission_required(Action.USE_PHONE)
 def step() -> Response:
     """What the caller does: keys, words, silence, hanging up."""
     return _play(passive=False)
 
 
 @phone_blueprint.post("/poll")
-@role_required(*ROLES)
+@permission_required(Action.USE_PHONE)
 def poll() -> Response:
     """What the page does on its own (Twilio's timeouts, asking whether a counselor took the
     call): not activity, so an open phone does not keep an idle staff member signed in."""

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from dashboard.access import (
-    DIRECTORY_EDITORS,
     can_edit_directory,
     client_address,
     current_user,
-    role_required,
+    permission_required,
+    refuse,
 )
 from dashboard.blueprint import blueprint
 from helpline import audit
@@ -22,8 +22,8 @@ from helpline.app.runtime import db_session
 from helpline.directory import capacity, checks, search, upkeep, vocabulary
 from helpline.directory.hsds_export import hsds_zip
 from helpline.models import TreatmentCenter
+from helpline.staff.roles import Action
 
-STAFF = ("counselor", "supervisor", "admin")
 RADII = (5, 10, 25, 50, 100, 250)
 # The facets offered as search filters on the page (all of them are editable on a center).
 SEARCH_FACETS = (("care", "care"), ("medication", "medications"), ("payment", "payment"))
@@ -47,16 +47,12 @@ def load_center(center_id: int) -> TreatmentCenter:
     db = db_session()
     center = db.get(TreatmentCenter, center_id)
     if center is None:
-        audit.record(db, "directory.center.refused", actor=current_user(),
-                     record_type="treatment_center", record_id=center_id,
-                     address=client_address())
-        db.commit()
-        abort(404)
+        refuse("directory.center.refused", "treatment_center", center_id)
     return center
 
 
 @blueprint.get("/directory")
-@role_required(*STAFF)
+@permission_required(Action.SEARCH_DIRECTORY)
 def directory_search() -> tuple[str, int] | str:
     args = request.args
     zip_code = args.get("zip", "").strip()
@@ -108,27 +104,27 @@ def _center_page(center: TreatmentCenter | None, data: upkeep.CenterInput,
 
 
 @blueprint.get("/directory/centers/<int:center_id>")
-@role_required(*STAFF)
+@permission_required(Action.SEARCH_DIRECTORY)
 def directory_center(center_id: int) -> str:
     center = load_center(center_id)
     return _center_page(center, upkeep.CenterInput.of(center))
 
 
 @blueprint.post("/directory/centers/<int:center_id>")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_center_save(center_id: int) -> Response | tuple[str, int]:
     center = load_center(center_id)
     return _save(center)
 
 
 @blueprint.get("/directory/centers/new")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_center_new() -> str:
     return _center_page(None, upkeep.CenterInput())
 
 
 @blueprint.post("/directory/centers/new")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_center_create() -> Response | tuple[str, int]:
     return _save(None)
 
@@ -141,21 +137,19 @@ def _save(center: TreatmentCenter | None) -> Response | tuple[str, int]:
     try:
         saved = upkeep.save_center(db, center, data, by=user, address=client_address())
     except checks.EntryInvalid as exc:
-        db.rollback()
+        db.rollback()  # the page shows the center as stored
         return _center_page(center, data, exc.errors), 422
-    db.commit()
     flash("Saved." if center is not None else "Center added.", "info")
     return redirect(url_for("dashboard.directory_center", center_id=saved.id))
 
 
 @blueprint.post("/directory/centers/<int:center_id>/verify")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_center_verify(center_id: int) -> Response:
     user = current_user()
     assert user is not None
     center = load_center(center_id)
     upkeep.mark_verified(db_session(), center, by=user, address=client_address())
-    db_session().commit()
     flash("Marked verified today.", "info")
     if request.form.get("back") == "unverified":
         return redirect(url_for("dashboard.directory_unverified"))
@@ -170,7 +164,7 @@ def _tristate(name: str) -> bool | None:
 
 
 @blueprint.post("/directory/centers/<int:center_id>/capacity")
-@role_required(*STAFF)
+@permission_required(Action.SEARCH_DIRECTORY)
 def directory_center_capacity(center_id: int) -> Response | tuple[str, int]:
     user = current_user()
     assert user is not None
@@ -186,16 +180,15 @@ def directory_center_capacity(center_id: int) -> Response | tuple[str, int]:
             _tristate("accepting_patients"), _tristate("waitlist"), days,
             _tristate("same_day_moud")), by=user, address=client_address())
     except capacity.CapacityError as exc:
-        db.rollback()
+        db.rollback()  # the page shows the center as stored
         return _center_page(center, upkeep.CenterInput.of(center),
                             capacity_error=f"Not saved: {exc}."), 422
-    db.commit()
     flash("Capacity confirmed.", "info")
     return redirect(url_for("dashboard.directory_center", center_id=center_id))
 
 
 @blueprint.get("/directory/unverified")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_unverified() -> str:
     state = request.args.get("state", "").strip()[:2] or None
     result = upkeep.unverified_centers(db_session(), page=_int_arg("page", 1), state=state)
@@ -203,13 +196,12 @@ def directory_unverified() -> str:
 
 
 @blueprint.get("/directory/export.zip")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_export() -> Response:
     db = db_session()
     data, count = hsds_zip(db)
     audit.record(db, "directory.export", actor=current_user(), record_type="directory",
                  address=client_address(), detail={"format": "hsds", "centers": count})
-    db.commit()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
     return Response(data, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="directory-hsds-{stamp}.zip"'})

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from dashboard.access import (
-    DIRECTORY_EDITORS,
     can_edit_directory,
     client_address,
     current_user,
-    role_required,
+    permission_required,
+    refuse,
 )
 from dashboard.blueprint import blueprint
-from dashboard.directory.center_views import STAFF
-from helpline import audit
 from helpline.app.runtime import db_session
 from helpline.directory import checks, meetings, resources, search, vocabulary
 from helpline.models import Resource, SupportGroup
+from helpline.staff.roles import Action
 
 GROUP_TEXT = ("name", "fellowship", "day", "time", "timezone", "duration_minutes", "mode",
               "street", "city", "state", "zip_code", "online_url", "language", "notes")
@@ -29,15 +28,12 @@ def _load(model: type[SupportGroup] | type[Resource], record_id: int, record_typ
     db = db_session()
     entry = db.get(model, record_id)
     if entry is None:
-        audit.record(db, f"directory.{record_type}.refused", actor=current_user(),
-                     record_type=record_type, record_id=record_id, address=client_address())
-        db.commit()
-        abort(404)
+        refuse(f"directory.{record_type}.refused", record_type, record_id)
     return entry
 
 
 @blueprint.get("/directory/groups")
-@role_required(*STAFF)
+@permission_required(Action.SEARCH_DIRECTORY)
 def directory_groups() -> tuple[str, int] | str:
     args = request.args
     zip_code = args.get("zip", "").strip() or None
@@ -76,27 +72,26 @@ def _save_group(group: SupportGroup | None) -> Response | tuple[str, int]:
     try:
         meetings.save_group(db, group, data, by=user, address=client_address())
     except checks.EntryInvalid as exc:
-        db.rollback()
+        db.rollback()  # the page shows the meeting as stored
         return _group_page(group, data, exc.errors), 422
-    db.commit()
     flash("Meeting saved.", "info")
     return redirect(url_for("dashboard.directory_groups"))
 
 
 @blueprint.get("/directory/groups/new")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_group_new() -> str:
     return _group_page(None, meetings.GroupInput())
 
 
 @blueprint.post("/directory/groups/new")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_group_create() -> Response | tuple[str, int]:
     return _save_group(None)
 
 
 @blueprint.get("/directory/groups/<int:group_id>")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_group(group_id: int) -> str:
     group = _load(SupportGroup, group_id, "support_group")
     assert isinstance(group, SupportGroup)
@@ -104,7 +99,7 @@ def directory_group(group_id: int) -> str:
 
 
 @blueprint.post("/directory/groups/<int:group_id>")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_group_save(group_id: int) -> Response | tuple[str, int]:
     group = _load(SupportGroup, group_id, "support_group")
     assert isinstance(group, SupportGroup)
@@ -112,7 +107,7 @@ def directory_group_save(group_id: int) -> Response | tuple[str, int]:
 
 
 @blueprint.get("/directory/resources")
-@role_required(*STAFF)
+@permission_required(Action.SEARCH_DIRECTORY)
 def directory_resources() -> str:
     args = request.args
     items = search.search_resources(db_session(), kind=args.get("kind") or None,
@@ -142,27 +137,26 @@ def _save_resource(resource: Resource | None) -> Response | tuple[str, int]:
     try:
         resources.save_resource(db, resource, data, by=user, address=client_address())
     except checks.EntryInvalid as exc:
-        db.rollback()
+        db.rollback()  # the page shows the resource as stored
         return _resource_page(resource, data, exc.errors), 422
-    db.commit()
     flash("Resource saved.", "info")
     return redirect(url_for("dashboard.directory_resources"))
 
 
 @blueprint.get("/directory/resources/new")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_resource_new() -> str:
     return _resource_page(None, resources.ResourceInput())
 
 
 @blueprint.post("/directory/resources/new")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_resource_create() -> Response | tuple[str, int]:
     return _save_resource(None)
 
 
 @blueprint.get("/directory/resources/<int:resource_id>")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_resource(resource_id: int) -> str:
     resource = _load(Resource, resource_id, "resource")
     assert isinstance(resource, Resource)
@@ -170,7 +164,7 @@ def directory_resource(resource_id: int) -> str:
 
 
 @blueprint.post("/directory/resources/<int:resource_id>")
-@role_required(*DIRECTORY_EDITORS)
+@permission_required(Action.EDIT_DIRECTORY)
 def directory_resource_save(resource_id: int) -> Response | tuple[str, int]:
     resource = _load(Resource, resource_id, "resource")
     assert isinstance(resource, Resource)

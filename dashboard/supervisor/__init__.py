@@ -2,7 +2,7 @@
 /supervisor.
 
 Views registered on the dashboard blueprint; each is closed to anyone but supervisors (and
-admins where said) by :func:`dashboard.access.role_required`, on top of the sign-in gate.
+admins where said) by :func:`dashboard.access.permission_required`, on top of the sign-in gate.
 """
 
 from dashboard.supervisor import (

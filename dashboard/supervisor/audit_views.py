@@ -7,7 +7,7 @@ import datetime as dt
 from flask import render_template, request, stream_with_context
 from werkzeug.wrappers import Response
 
-from dashboard.access import client_address, current_user, role_required
+from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import db_session, settings
 from helpline.reporting.audit_review import (
@@ -18,8 +18,7 @@ from helpline.reporting.audit_review import (
     export_csv,
     list_events,
 )
-
-SUPERVISORS = ("supervisor", "admin")
+from helpline.staff.roles import Action
 
 
 def _filters() -> AuditFilter:
@@ -42,7 +41,7 @@ def _filters() -> AuditFilter:
 
 
 @blueprint.get("/supervisor/audit")
-@role_required(*SUPERVISORS)
+@permission_required(Action.REVIEW_AUDIT)
 def supervisor_audit() -> tuple[str, int] | str:
     session = db_session()
     try:
@@ -65,7 +64,7 @@ def supervisor_audit() -> tuple[str, int] | str:
 
 
 @blueprint.get("/supervisor/audit/export.csv")
-@role_required(*SUPERVISORS)
+@permission_required(Action.REVIEW_AUDIT)
 def supervisor_audit_export() -> Response | tuple[str, int]:
     try:
         filters = _filters()

@@ -9,7 +9,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from helpline.reporting.reports import Table
+from helpline.reporting.tables import Table
 
 SERIES_FILLS = ("#0b5394", "#c75000", "#1d5e2f")
 TEXT = "#1b1b1b"

@@ -9,9 +9,9 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard.access import client_address, current_user, role_required
+from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
-from helpline.app.runtime import db_session
+from helpline.app.runtime import commit_now, db_session
 from helpline.flows import editable
 from helpline.flows.live import LiveFlows
 from helpline.flows.versions import (
@@ -31,8 +31,7 @@ from helpline.flows.versions import (
     values_of,
 )
 from helpline.models import User
-
-SUPERVISORS = ("supervisor", "admin")
+from helpline.staff.roles import Action
 
 
 def _live() -> LiveFlows:
@@ -45,7 +44,7 @@ def _defaults() -> Defaults:
 
 def _user() -> User:
     user = current_user()
-    assert user is not None  # role_required let the request through
+    assert user is not None  # permission_required let the request through
     return user
 
 
@@ -87,7 +86,7 @@ def _version_page(number: int, values: dict[str, Any], errors: dict[str, str] | 
 
 
 @blueprint.get("/supervisor/ivr")
-@role_required(*SUPERVISORS)
+@permission_required(Action.EDIT_IVR)
 def supervisor_ivr() -> str:
     session = db_session()
     return render_template("supervisor/ivr_versions.html", versions=list_versions(session),
@@ -95,7 +94,7 @@ def supervisor_ivr() -> str:
 
 
 @blueprint.post("/supervisor/ivr/drafts")
-@role_required(*SUPERVISORS)
+@permission_required(Action.EDIT_IVR)
 def supervisor_ivr_new_draft() -> Response:
     raw = request.form.get("based_on", "")
     if not raw.isdigit() or len(raw) > 9:
@@ -106,13 +105,12 @@ def supervisor_ivr_new_draft() -> Response:
                           note=request.form.get("note", ""), address=client_address())
     except VersionError:
         abort(404)
-    session.commit()
     flash(f"Draft {draft.id} made from version {raw}. Change what you need and save.", "ok")
     return redirect(url_for("dashboard.supervisor_ivr_version", number=draft.id))
 
 
 @blueprint.get("/supervisor/ivr/<int:number>")
-@role_required(*SUPERVISORS)
+@permission_required(Action.EDIT_IVR)
 def supervisor_ivr_version(number: int) -> tuple[str, int]:
     session = db_session()
     try:
@@ -123,7 +121,7 @@ def supervisor_ivr_version(number: int) -> tuple[str, int]:
 
 
 @blueprint.post("/supervisor/ivr/<int:number>")
-@role_required(*SUPERVISORS)
+@permission_required(Action.EDIT_IVR)
 def supervisor_ivr_save(number: int) -> Response | tuple[str, int]:
     session = db_session()
     defaults = _defaults()
@@ -137,20 +135,19 @@ def supervisor_ivr_save(number: int) -> Response | tuple[str, int]:
         changed = save_draft(session, defaults, number, values, by=_user(), note=note,
                              address=client_address())
     except InvalidVersion as exc:
-        session.rollback()
+        session.rollback()  # the page shows the draft as stored beside the values given
         return _version_page(number, values, exc.errors, note, status=400)
     except VersionError as exc:
-        session.rollback()
+        session.rollback()  # the redirect below is a success to the transaction rule
         flash(str(exc), "error")
         return redirect(url_for("dashboard.supervisor_ivr_version", number=number))
-    session.commit()
     flash(f"Draft {number} saved ({len(changed)} field{'s' if len(changed) != 1 else ''} "
           "changed). Callers still hear the live version until you publish.", "ok")
     return redirect(url_for("dashboard.supervisor_ivr_version", number=number))
 
 
 @blueprint.get("/supervisor/ivr/<int:number>/changes")
-@role_required(*SUPERVISORS)
+@permission_required(Action.EDIT_IVR)
 def supervisor_ivr_changes(number: int) -> str:
     session = db_session()
     against_raw = request.args.get("against", "")
@@ -167,36 +164,36 @@ def supervisor_ivr_changes(number: int) -> str:
 
 
 @blueprint.post("/supervisor/ivr/<int:number>/publish")
-@role_required(*SUPERVISORS)
+@permission_required(Action.EDIT_IVR)
 def supervisor_ivr_publish(number: int) -> Response:
     session = db_session()
     try:
         publish(session, _defaults(), number, by=_user(), address=client_address())
     except InvalidVersion as exc:
-        session.rollback()
+        session.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Version {number} was not published: {exc}", "error")
         return redirect(url_for("dashboard.supervisor_ivr_version", number=number))
     except VersionError as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("dashboard.supervisor_ivr"))
-    session.commit()
+    commit_now()  # the live flow reloads from the database: it must find the new version
     _live().invalidate()
     flash(f"Version {number} is live: every new call hears it within a few seconds.", "ok")
     return redirect(url_for("dashboard.supervisor_ivr"))
 
 
 @blueprint.post("/supervisor/ivr/<int:number>/rollback")
-@role_required(*SUPERVISORS)
+@permission_required(Action.EDIT_IVR)
 def supervisor_ivr_rollback(number: int) -> Response:
     session = db_session()
     try:
         rollback(session, _defaults(), number, by=_user(), address=client_address())
     except VersionError as exc:
-        session.rollback()
+        session.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not rolled back: {exc}", "error")
         return redirect(url_for("dashboard.supervisor_ivr"))
-    session.commit()
+    commit_now()  # the live flow reloads from the database: it must find the live version
     _live().invalidate()
     flash(f"Rolled back: version {number} is live again.", "ok")
     return redirect(url_for("dashboard.supervisor_ivr"))

@@ -9,15 +9,15 @@ from flask import abort, render_template, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from dashboard.access import client_address, current_user, role_required
+from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.supervisor.charts import chart_for
 from helpline import audit
 from helpline.app.runtime import db_session, settings
 from helpline.models import Call
 from helpline.reporting.reports import Report, ReportError, build_report, table_csv
+from helpline.staff.roles import Action
 
-SUPERVISORS = ("supervisor", "admin")
 TABLE_ORDER = ("hour", "weekday", "need", "language", "outcome", "risk", "referrals", "care",
                "admissions_center", "admissions_care", "followups", "screening")
 
@@ -47,7 +47,7 @@ def _requested_report() -> Report:
 
 
 @blueprint.get("/supervisor/reports")
-@role_required(*SUPERVISORS)
+@permission_required(Action.RUN_REPORTS)
 def supervisor_reports() -> tuple[str, int] | str:
     try:
         report = _requested_report()
@@ -61,7 +61,7 @@ def supervisor_reports() -> tuple[str, int] | str:
 
 
 @blueprint.get("/supervisor/reports/<key>.csv")
-@role_required(*SUPERVISORS)
+@permission_required(Action.RUN_REPORTS)
 def supervisor_report_csv(key: str) -> Response:
     try:
         report = _requested_report()
@@ -73,7 +73,6 @@ def supervisor_report_csv(key: str) -> Response:
                  record_id=key, address=client_address(),
                  detail={"start": report.start.isoformat(), "end": report.end.isoformat(),
                          "queue": report.queue or ""})
-    session.commit()
     name = f"{key}-{report.start.isoformat()}-{report.end.isoformat()}.csv"
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -12,14 +12,13 @@ from zoneinfo import ZoneInfo
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dashboard.access import current_user, role_required
+from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import db_session, settings
 from helpline.models import Role, User
 from helpline.staff.accounts import AccountError
+from helpline.staff.roles import Action, can
 from helpline.staff.shifts import shift_statistics, update_routing
-
-STAFF_ROLES = ("supervisor", "admin")
 
 
 def _day(name: str, default: dt.date) -> dt.date:
@@ -30,7 +29,7 @@ def _day(name: str, default: dt.date) -> dt.date:
 
 
 @blueprint.get("/supervisor/staff")
-@role_required(*STAFF_ROLES)
+@permission_required(Action.MANAGE_ROUTING)
 def supervisor_staff() -> str:
     zone = ZoneInfo(settings().default_timezone)
     today = dt.datetime.now(zone).date()
@@ -44,7 +43,7 @@ def supervisor_staff() -> str:
 
 
 @blueprint.post("/supervisor/staff/<int:user_id>")
-@role_required(*STAFF_ROLES)
+@permission_required(Action.MANAGE_ROUTING)
 def supervisor_staff_update(user_id: int) -> Response:
     session = db_session()
     target = session.get(User, user_id)
@@ -58,12 +57,11 @@ def supervisor_staff_update(user_id: int) -> Response:
             session, target, by=by, languages=request.form.get("languages"),
             phone=request.form.get("phone", "").strip() or None,
             clear_phone=request.form.get("clear_phone") == "1",
-            role=role if by.role == Role.ADMIN else None,
+            role=role if can(by, Action.MANAGE_ACCOUNTS) else None,
         )
     except AccountError as exc:
-        session.rollback()
+        session.rollback()  # the redirect below is a success to the transaction rule
         flash(str(exc), "error")
     else:
-        session.commit()
         flash(f"Saved: {', '.join(changed)}." if changed else "Nothing changed.", "ok")
     return redirect(url_for("dashboard.supervisor_staff"))

@@ -6,12 +6,12 @@ from flask import redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from dashboard import live
-from dashboard.access import role_required
+from dashboard.access import permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import db_session, settings
 from helpline.calls.wallboard import wallboard
+from helpline.staff.roles import Action
 
-SUPERVISORS = ("supervisor", "admin")
 STATUS_LABELS = {"available": "Available", "on_call": "On a call", "wrap_up": "Wrap-up",
                  "away": "Away", "offline": "Offline"}
 
@@ -22,25 +22,25 @@ def _render_board(session) -> str:  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/supervisor")
-@role_required(*SUPERVISORS)
+@permission_required(Action.VIEW_WALLBOARD)
 def supervisor_home() -> Response:
     return redirect(url_for("dashboard.supervisor_wallboard"))
 
 
 @blueprint.get("/supervisor/wallboard")
-@role_required(*SUPERVISORS)
+@permission_required(Action.VIEW_WALLBOARD)
 def supervisor_wallboard() -> str:
     return render_template("supervisor/wallboard.html", board_html=_render_board(db_session()))
 
 
 @blueprint.get("/supervisor/wallboard/board")
-@role_required(*SUPERVISORS)
+@permission_required(Action.VIEW_WALLBOARD)
 def supervisor_wallboard_board() -> str:
     return _render_board(db_session())
 
 
 @blueprint.get("/supervisor/wallboard/events")
-@role_required(*SUPERVISORS)
+@permission_required(Action.VIEW_WALLBOARD)
 def supervisor_wallboard_events() -> Response:
     """Server-sent events: the board, re-rendered when it changes."""
     return live.fragment_events("board", _render_board)

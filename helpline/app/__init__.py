@@ -8,23 +8,23 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from helpline import crypto
+from helpline.app import health
+from helpline.app.runtime import Runtime, close_session
 from helpline.config import Settings, load_settings
+from helpline.db import Database
+from helpline.telephony import telephony_for
 
 if TYPE_CHECKING:
     from twilio.http import HttpClient
 
+
 def create_app(settings: Settings | None = None, *, http_client: HttpClient | None = None) -> Flask:
     """Build the web app (IVR webhooks and staff dashboard) from one settings object.
 
-    ``flask --app helpline`` and ``gunicorn "helpline:create_app()"`` call this with no
+    ``flask --app helpline.app`` and ``gunicorn "helpline.app:create_app()"`` call this with no
     argument, so the settings come from the environment and ``.env``; tests pass their own.
     """
-    from helpline import crypto
-    from helpline.app import health
-    from helpline.app import runtime as web
-    from helpline.db import Database
-    from helpline.telephony import telephony_for
-
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     crypto.install(crypto.Keyring(settings.data_keys, settings.hash_key))
@@ -39,13 +39,13 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         TESTING=settings.env == "test",
     )
-    runtime = web.Runtime(
+    runtime = Runtime(
         settings=settings,
         db=Database(settings.database_url),
         telephony=telephony_for(settings, http_client),
     )
     app.extensions["helpline"] = runtime
-    app.teardown_appcontext(web.close_session)
+    app.teardown_appcontext(close_session)
 
     app.register_blueprint(health.bp)
     # The perimeters (ivr, dashboard, simulator) sit above the core and plug themselves in by

@@ -6,7 +6,6 @@ import datetime as dt
 import signal
 import sys
 from importlib.metadata import entry_points
-from typing import Any
 
 import click
 from sqlalchemy.orm import Session
@@ -125,7 +124,8 @@ def export() -> None:
     """Export records (never notes or phone numbers)."""
 
 
-def _parse_since(_ctx: Any, _param: Any, value: str | None) -> dt.datetime | None:
+def _parse_since(_ctx: click.Context, _param: click.Parameter,
+                 value: str | None) -> dt.datetime | None:
     if value is None:
         return None
     try:

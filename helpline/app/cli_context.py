@@ -4,11 +4,13 @@ failures turned into one clear line."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import cached_property, wraps
 from typing import Any
 
 import click
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from helpline import crypto
 from helpline.config import ConfigError, Settings, load_settings
@@ -31,7 +33,7 @@ class CliContext:
     def db(self) -> Database:
         return Database(self.settings.database_url)
 
-    def session(self):  # type: ignore[no-untyped-def]
+    def session(self) -> AbstractContextManager[Session]:
         return self.db.session()
 
 

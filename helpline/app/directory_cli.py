@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from helpline.directory import capacity, vocabulary
+
+if TYPE_CHECKING:
+    from helpline.app.cli_context import CliContext
+    from helpline.directory.search import CenterHit
 
 
 @click.group()
@@ -17,7 +21,7 @@ def directory() -> None:
     """Import, search and export the treatment directory."""
 
 
-def _run(click_ctx: click.Context, body: Callable[[Any], None]) -> None:
+def _run(click_ctx: click.Context, body: Callable[[CliContext], None]) -> None:
     # Imported here: helpline.cli imports this module while it registers its commands.
     from helpline.app.cli_context import CliContext, friendly_errors
 
@@ -40,7 +44,7 @@ def import_command(click_ctx: click.Context, file: Path, dry_run: bool, fmt: str
     from helpline.directory.imports import import_file
     from helpline.directory.records import ImportRefused
 
-    def body(ctx: Any) -> None:
+    def body(ctx: CliContext) -> None:
         try:
             with ctx.session() as session:
                 report = import_file(session, file, dry_run=dry_run,
@@ -59,7 +63,7 @@ def _values(raw: tuple[str, ...]) -> list[str]:
     return [v.strip() for item in raw for v in item.split(",") if v.strip()]
 
 
-def _center_json(hit: Any, by_zip: bool) -> dict[str, Any]:
+def _center_json(hit: CenterHit, by_zip: bool) -> dict[str, Any]:
     c = hit.center
     return {
         "id": c.id, "name": c.name, "alternate_name": c.alternate_name,
@@ -108,7 +112,7 @@ def search_command(click_ctx: click.Context, zip_code: str | None, within: float
     """Search the directory, nearest first: the same search as the referral panel."""
     from helpline.directory.search import UnknownZipError, search_centers
 
-    def body(ctx: Any) -> None:
+    def body(ctx: CliContext) -> None:
         with ctx.db.sessions() as session:
             try:
                 result = search_centers(
@@ -156,7 +160,7 @@ def export_command(click_ctx: click.Context, fmt: str, out: Path) -> None:
     from helpline import audit
     from helpline.directory.hsds_export import export_hsds
 
-    def body(ctx: Any) -> None:
+    def body(ctx: CliContext) -> None:
         if out.exists() and not out.is_dir() and not out.name.lower().endswith(".zip"):
             raise click.ClickException(f"{out}: give a folder or a .zip file name")
         with ctx.session() as session:

@@ -15,12 +15,22 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    SQLColumnExpression,
+    Update,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from helpline import audit
 from helpline.config import Settings
-from helpline.db import Database, utcnow
+from helpline.db import Database, affected_rows, utcnow
 from helpline.followups import delivery
 from helpline.models import (
     Call,
@@ -105,7 +115,7 @@ def replay_ivr_spool() -> int:
     from helpline.calls.journal import replay_spool
 
     ctx = context()
-    return replay_spool(ctx.db, ctx.settings.spool_dir)
+    return replay_spool(ctx.db, ctx.settings)
 
 
 # --- retention ------------------------------------------------------------------------------
@@ -125,9 +135,9 @@ def purge_expired_data(session: Session, settings: Settings,
     cutoff = now - dt.timedelta(days=settings.retention_days)
     counts: dict[str, int] = {}
 
-    def run(name: str, stmt: Any) -> None:
-        counts[name] = session.execute(
-            stmt.execution_options(synchronize_session=False)).rowcount or 0
+    def run(name: str, stmt: Update | Delete) -> None:
+        counts[name] = affected_rows(session.execute(
+            stmt.execution_options(synchronize_session=False)))
 
     run("contact_notes", update(Contact)
         .where(Contact.created_at < cutoff, Contact.notes.is_not(None)).values(notes=None))
@@ -180,7 +190,8 @@ def summarize_day(session: Session, day: dt.date,
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     end = start + dt.timedelta(days=1)
 
-    def grouped(column: Any, *where: Any) -> dict[str, int]:
+    def grouped(column: SQLColumnExpression[Any],
+                *where: ColumnElement[bool]) -> dict[str, int]:
         rows = session.execute(select(column, func.count()).where(*where).group_by(column))
         return {str(key): count for key, count in rows}
 

@@ -22,13 +22,15 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine, or_, text, update
@@ -38,8 +40,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from helpline.app import jobs
-from helpline.db import Database, utcnow
+from helpline.db import Database, affected_rows, utcnow
 from helpline.models.followups import SchedulerLease
+
+if TYPE_CHECKING:
+    from helpline.app.cli_context import CliContext
+    from helpline.app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +148,13 @@ class LeaseElector:
     def acquire(self, now: dt.datetime | None = None) -> bool:
         now = now or utcnow()
         with self.sessions() as session:
-            taken = session.execute(
+            taken = affected_rows(session.execute(
                 update(SchedulerLease)
                 .where(SchedulerLease.name == self.name,
                        or_(SchedulerLease.holder == self.holder,
                            SchedulerLease.expires_at < now))
                 .values(holder=self.holder, acquired_at=now, expires_at=now + self.ttl)
-            ).rowcount
+            ))
             if taken == 1:
                 session.commit()
                 return True
@@ -165,11 +171,11 @@ class LeaseElector:
     def renew(self, now: dt.datetime | None = None) -> bool:
         now = now or utcnow()
         with self.sessions() as session:
-            kept = session.execute(
+            kept = affected_rows(session.execute(
                 update(SchedulerLease)
                 .where(SchedulerLease.name == self.name, SchedulerLease.holder == self.holder)
                 .values(expires_at=now + self.ttl)
-            ).rowcount
+            ))
             session.commit()
             return kept == 1
 
@@ -192,7 +198,7 @@ def elector_for(db: Database) -> Elector:
 class JobSpec:
     id: str
     func: Callable[..., Any]
-    trigger: Any
+    trigger: BaseTrigger
     misfire_grace_time: int
 
 
@@ -229,9 +235,9 @@ def build_apscheduler(db: Database) -> BackgroundScheduler:
 class HelplineScheduler:
     """One candidate in the election; runs APScheduler while it is the active one."""
 
-    def __init__(self, runtime: Any, elector: Elector | None = None,
+    def __init__(self, runtime: Runtime, elector: Elector | None = None,
                  start_jobs: bool = True,
-                 job_listener: Callable[[Any], None] | None = None) -> None:
+                 job_listener: Callable[[JobExecutionEvent], None] | None = None) -> None:
         self.runtime = runtime
         self.job_listener = job_listener
         self.elector = elector or elector_for(runtime.db)
@@ -330,7 +336,7 @@ class HelplineScheduler:
             dispose()
 
 
-def start_scheduler(runtime: Any) -> HelplineScheduler:
+def start_scheduler(runtime: Runtime) -> HelplineScheduler:
     """Start the in-process scheduler for ``helpline serve`` (stands by if another is active)."""
     return HelplineScheduler(runtime).start()
 
@@ -344,11 +350,11 @@ def scheduler_command(click_ctx: click.Context) -> None:
     friendly_errors(_run_scheduler)(click_ctx.ensure_object(CliContext))
 
 
-def _stop_on_term(_signum: int, _frame: Any) -> None:
+def _stop_on_term(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _run_scheduler(ctx: Any) -> None:
+def _run_scheduler(ctx: CliContext) -> None:
     from helpline import migrate
     from helpline.app import configure_logging
     from helpline.app.runtime import Runtime

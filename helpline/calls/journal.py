@@ -16,6 +16,10 @@ the database than answering callers (bench/ivr.py). Within a group, steps and st
 callbacks go through one :class:`records.Ledger`: the calls are read in one statement and
 the group's events and call changes written in a few.
 
+The writer is given the helpline's settings by the first write that needs it (the webhooks
+pass the runtime's): the operations that book a follow-up follow them on the writer's thread,
+and the spool is the one they name.
+
 A process that is killed loses what its writer had not committed yet, a few milliseconds'
 worth, as it would lose the webhooks it was answering; :func:`settle` waits for the writer,
 and the writers are settled when the interpreter exits.
@@ -37,6 +41,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from helpline.calls import records, spool
+from helpline.config import Settings
 from helpline.consent.optouts import record_keyword
 from helpline.db import Database, utcnow
 
@@ -59,6 +64,8 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
 }
 # Written through a ledger, together with the rest of their group (records.Ledger).
 LEDGER_OPERATIONS = {"step", "steps", "status"}
+# Given the settings too (never spooled with them): a booked callback follows the helpline's.
+SETTINGS_OPERATIONS = {"callback"}
 
 
 def is_unreachable(exc: BaseException) -> bool:
@@ -75,23 +82,23 @@ def is_unreachable(exc: BaseException) -> bool:
 class _Operation:
     op: str
     kwargs: dict[str, Any]
-    spool_dir: Any = None
     finished: threading.Event | None = None  # set once written or spooled, for a waiting caller
     raises: bool = False  # a bug in it (not an outage) goes back to the webhook that wrote it
     written: bool = False
     error: Exception | None = None
 
-    def apply(self, session: Session, ledger: records.Ledger) -> None:
+    def apply(self, session: Session, ledger: records.Ledger, settings: Settings) -> None:
         if self.op in LEDGER_OPERATIONS:
             OPERATIONS[self.op](session, ledger=ledger, **self.kwargs)
         else:
             # These go through the ORM: it must see the ledger's writes, and the ledger theirs.
             ledger.forget()
-            OPERATIONS[self.op](session, **self.kwargs)
+            extra = {"settings": settings} if self.op in SETTINGS_OPERATIONS else {}
+            OPERATIONS[self.op](session, **self.kwargs, **extra)
             session.flush()
 
 
-def _apply_all(session: Session, batch: list[_Operation]) -> None:
+def _apply_all(session: Session, settings: Settings, batch: list[_Operation]) -> None:
     ledger = records.Ledger(session)
     written = [op for op in batch if op.op in LEDGER_OPERATIONS]
     ledger.load(op.kwargs["call_sid"] for op in written)
@@ -99,20 +106,20 @@ def _apply_all(session: Session, batch: list[_Operation]) -> None:
     ledger.create({op.kwargs["call_sid"]: (op.kwargs.get("from_number"), op.kwargs.get("at"))
                    for op in reversed(written)})
     for operation in batch:
-        operation.apply(session, ledger)
+        operation.apply(session, ledger, settings)
     ledger.flush()
 
 
-def _apply_alone(db: Database, operation: _Operation) -> None:
+def _apply_alone(db: Database, settings: Settings, operation: _Operation) -> None:
     with db.session() as session:
-        _apply_all(session, [operation])
+        _apply_all(session, settings, [operation])
 
 
-def _commit(db: Database, batch: list[_Operation]) -> None:
+def _commit(db: Database, settings: Settings, batch: list[_Operation]) -> None:
     """Commit the batch in one transaction; mark each operation written or failed."""
     try:
         with db.session() as session:
-            _apply_all(session, batch)
+            _apply_all(session, settings, batch)
     except Exception as exc:
         if len(batch) == 1 or is_unreachable(exc):
             for operation in batch:
@@ -121,7 +128,7 @@ def _commit(db: Database, batch: list[_Operation]) -> None:
             # One operation failed and the transaction with it: the others go in alone.
             for operation in batch:
                 try:
-                    _apply_alone(db, operation)
+                    _apply_alone(db, settings, operation)
                     operation.written = True
                 except Exception as one:
                     operation.error = one
@@ -130,10 +137,10 @@ def _commit(db: Database, batch: list[_Operation]) -> None:
             operation.written = True
 
 
-def _spool_failed(batch: list[_Operation]) -> None:
+def _spool_failed(settings: Settings, batch: list[_Operation]) -> None:
     """Keep what did not go in: the spool is replayed when the database is back (and hands
     an operation that fails for another reason to a person)."""
-    failed: dict[Any, list[dict[str, Any]]] = {}
+    failed: list[dict[str, Any]] = []
     for operation in batch:
         exc = operation.error
         if exc is None:
@@ -146,11 +153,10 @@ def _spool_failed(batch: list[_Operation]) -> None:
                       exc_info=exc)
         else:
             continue  # the waiting webhook raises it (and answers with the fallback)
-        failed.setdefault(operation.spool_dir, []).append(
-            {"op": operation.op, **operation.kwargs})
+        failed.append({"op": operation.op, **operation.kwargs})
         operation.error = None
-    for directory, entries in failed.items():
-        spool.append_all(directory, entries)
+    if failed:
+        spool.append_all(settings.spool_dir, failed)
 
 
 # A writer with this many operations queued makes webhooks wait for theirs: memory stays
@@ -164,9 +170,11 @@ IDLE_SECONDS = 2.0
 
 
 class _Writer:
-    """One database's IVR writes in this process: committed in order, in groups, by one thread."""
+    """One database's IVR writes in this process: committed in order, in groups, by one thread,
+    with the settings it was created with."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._queued: list[_Operation] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -178,9 +186,9 @@ class _Writer:
         with self._lock:
             if not self._running:
                 return True  # nothing queued: the thread ends only with an empty queue
-        barrier = _Operation("", {}, finished=threading.Event())
-        self.submit_nowait(db, barrier)
-        return barrier.finished.wait(timeout)
+        finished = threading.Event()
+        self.submit_nowait(db, _Operation("", {}, finished))
+        return finished.wait(timeout)
 
     def _awaited(self) -> bool:
         return any(operation.finished is not None for operation in self._queued)
@@ -235,23 +243,24 @@ class _Writer:
         work = [operation for operation in batch if operation.op]  # "" marks a settle
         if not work:
             return
-        _commit(db, work)
-        _spool_failed(work)
-        if any(operation.written for operation in work):
-            for directory in {operation.spool_dir for operation in work}:
-                if directory is not None and spool.pending(directory):
-                    replay_spool(db, directory, limit=200)
+        _commit(db, self.settings, work)
+        _spool_failed(self.settings, work)
+        if any(operation.written for operation in work) and spool.pending(
+                self.settings.spool_dir):
+            replay_spool(db, self.settings, limit=200)
 
 
 _writers: weakref.WeakKeyDictionary[Database, _Writer] = weakref.WeakKeyDictionary()
 _writers_lock = threading.Lock()
 
 
-def _writer(db: Database) -> _Writer:
+def _writer(db: Database, settings: Settings) -> _Writer:
+    """The database's writer, created with ``settings`` on first use (a process has one
+    settings object per database: the app's)."""
     writer = _writers.get(db)
     if writer is None:
         with _writers_lock:
-            writer = _writers.setdefault(db, _Writer())
+            writer = _writers.setdefault(db, _Writer(settings))
     return writer
 
 
@@ -264,42 +273,43 @@ def _forget_writers() -> None:
 os.register_at_fork(after_in_child=_forget_writers)
 
 
-def _write_now(db: Database, operation: _Operation) -> bool:
+def _write_now(db: Database, settings: Settings, operation: _Operation) -> bool:
     """Inside a session on this thread (which may hold SQLite's writer the writer thread would
     wait for): written here and now, in a transaction of its own."""
     try:
-        _apply_alone(db, operation)
+        _apply_alone(db, settings, operation)
         return True
     except Exception as exc:
         operation.error = exc
-    _spool_failed([operation])
+    _spool_failed(settings, [operation])
     if operation.error is not None:
         raise operation.error
     return False
 
 
-def write(db: Database, spool_dir: Any, op: str, **kwargs: Any) -> bool:
+def write(db: Database, settings: Settings, op: str, **kwargs: Any) -> bool:
     """Write one operation after everything queued before it; True when it reached the
-    database, False when it was spooled. A bug in it (not an outage) is raised."""
+    database, False when it was spooled (in ``settings.spool_dir``). A bug in it (not an
+    outage) is raised."""
     kwargs.setdefault("at", utcnow().isoformat())
-    operation = _Operation(op, kwargs, spool_dir, threading.Event(), raises=True)
+    operation = _Operation(op, kwargs, threading.Event(), raises=True)
     if db.in_session():
-        return _write_now(db, operation)
-    _writer(db).submit(db, operation)
+        return _write_now(db, settings, operation)
+    _writer(db, settings).submit(db, operation)
     if operation.error is not None:
         raise operation.error
     return operation.written
 
 
-def write_behind(db: Database, spool_dir: Any, op: str, **kwargs: Any) -> None:
+def write_behind(db: Database, settings: Settings, op: str, **kwargs: Any) -> None:
     """Queue one operation for the writer and return at once (it is written, or spooled, in
     a few milliseconds; :func:`settle` waits for it)."""
     kwargs.setdefault("at", utcnow().isoformat())
-    operation = _Operation(op, kwargs, spool_dir)
+    operation = _Operation(op, kwargs)
     if db.in_session():
-        _write_now(db, operation)
+        _write_now(db, settings, operation)
         return
-    _writer(db).submit(db, operation)
+    _writer(db, settings).submit(db, operation)
 
 
 def settle(db: Database, timeout: float | None = None) -> bool:
@@ -322,8 +332,9 @@ def settle_all(timeout: float = 10.0) -> None:
                       timeout)
 
 
-def replay_spool(db: Database, spool_dir: Any, limit: int = 5000) -> int:
-    """Write what the spool holds into the database; return how many operations went in.
+def replay_spool(db: Database, settings: Settings, limit: int = 5000) -> int:
+    """Write what the spool (``settings.spool_dir``) holds into the database; return how
+    many operations went in.
 
     Safe to call from the scheduler at any time and from several processes.
     """
@@ -331,13 +342,13 @@ def replay_spool(db: Database, spool_dir: Any, limit: int = 5000) -> int:
         entry = dict(entry)
         op = entry.pop("op")
         try:
-            _apply_alone(db, _Operation(op, entry))
+            _apply_alone(db, settings, _Operation(op, entry))
         except SQLAlchemyError as exc:
             if is_unreachable(exc):
                 raise spool.StillDown from exc
             raise
 
-    written = spool.replay(spool_dir, apply, limit=limit)
+    written = spool.replay(settings.spool_dir, apply, limit=limit)
     if written:
         log.info("replayed %d spooled IVR operations", written)
     return written

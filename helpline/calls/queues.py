@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
+from helpline.callbacks import webhook_url
 from helpline.config import Settings
 from helpline.db import utcnow
 from helpline.models import AgentStatus, Call, CallEvent, User
 from helpline.staff.softphone import ring_destination
+from helpline.telephony import Telephony
 
 SIGNED_IN = (AgentStatus.AVAILABLE, AgentStatus.ON_CALL, AgentStatus.WRAP_UP)
 
@@ -46,6 +46,8 @@ def queue_snapshot(session: Session, now: dt.datetime | None = None) -> list[Que
         .group_by(Call.queue_name)).all()
     result = []
     for name, waiting, oldest in rows:
+        if name is None:  # the query has already left these out
+            continue
         group, language = split_queue_name(name)
         longest = max(0, int((now - oldest).total_seconds())) if oldest else 0
         result.append(QueueStatus(name, group, language, waiting, longest, group == "crisis"))
@@ -97,11 +99,10 @@ def signed_in_languages(db: Session | Connection) -> set[str]:
 
 def counselor_leg_url(settings: Settings, queue_name: str, language: str) -> str:
     """The TwiML address of a counselor's leg: <Dial><Queue> on the caller's queue."""
-    base = settings.public_base_url or "http://127.0.0.1:5000"
-    return f"{base}/ivr/counselor/connect?" + urlencode({"queue": queue_name, "lang": language})
+    return webhook_url(settings, "counselor/connect", queue=queue_name, lang=language)
 
 
-def take_next_call(session: Session, counselor: User, telephony: Any, settings: Settings,
+def take_next_call(session: Session, counselor: User, telephony: Telephony, settings: Settings,
                    now: dt.datetime | None = None) -> Call | None:
     """Give ``counselor`` the highest-priority, longest-waiting caller in their languages.
 

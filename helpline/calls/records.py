@@ -38,6 +38,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
 
 from helpline import crypto
+from helpline.config import Settings
+from helpline.followups.lifecycle import request_callback_from_queue
 from helpline.models import Call, CallEvent, Outcome, Voicemail
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ def _new_call(call_sid: str, from_number: str | None, at: str | dt.datetime | No
 
 
 def _insert_call(session: Session, call_sid: str, from_number: str | None, when: dt.datetime,
-                 direction: str) -> Row[Any] | None:
+                 direction: str) -> Row[*tuple[Any, ...]] | None:
     """Create the call and return its state; None when a raced delivery created it first."""
     conn = session.connection()
     return conn.execute(_NEW_CALL[conn.dialect.name],
@@ -360,6 +362,7 @@ def record_status(session: Session, call_sid: str, status: str, *, at: str | Non
         call.last_sequence = sequence
     closing = call.status not in TERMINAL and status in TERMINAL
     if closing:
+        # A namespace of the call's columns, not the mapped Call: the ledger writes it back.
         close_call(call, status, when)  # type: ignore[arg-type]
     changed = {k: v for k, v in vars(call).items() if k not in state or state[k] != v}
     if changed:
@@ -397,14 +400,15 @@ def _seconds(start: dt.datetime | None, end: dt.datetime) -> int | None:
     return max(0, int((end - start).total_seconds()))
 
 
-def record_callback(session: Session, call_sid: str, phone: str, *,
+def record_callback(session: Session, call_sid: str, phone: str, *, settings: Settings,
                     at: str | None = None) -> Call:
-    """The caller left the queue for a callback to ``phone``; the follow-up is due now."""
+    """The caller left the queue for a callback to ``phone``; the follow-up is due now, with
+    the attempts, time zone and consent term ``settings`` give."""
     when = _time(at)
     call = call_for(session, call_sid, None, when)
     if call.outcome == Outcome.CALLBACK:
         return call  # a retried webhook: the callback is already booked
-    _request_callback(session, call, phone, when)
+    _request_callback(session, call, phone, when, settings)
     call.outcome = Outcome.CALLBACK
     call.step = "callback"
     if call.status == "queued":
@@ -415,10 +419,9 @@ def record_callback(session: Session, call_sid: str, phone: str, *,
     return call
 
 
-def _request_callback(session: Session, call: Call, phone: str, when: dt.datetime) -> None:
-    from helpline.followups.lifecycle import request_callback_from_queue
-
-    request_callback_from_queue(session, call, phone, now=when)
+def _request_callback(session: Session, call: Call, phone: str, when: dt.datetime,
+                      settings: Settings) -> None:
+    request_callback_from_queue(session, call, phone, settings=settings, now=when)
 
 
 def record_voicemail(session: Session, call_sid: str, *, at: str | None = None,

@@ -13,13 +13,20 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
+from helpline import audit
+from helpline.consent.door import consents_for
 from helpline.consent.terms import INFORMATION, PURPOSES, RECIPIENT_OF_SCOPE
 from helpline.db import utcnow
 from helpline.models import Consent, Disclosure, FollowUp, User
 from helpline.models.followups import FollowUpKind
+from helpline.records.overdose import (
+    DISCLOSED_INFORMATION,
+    EMERGENCY_NATURES,
+    emergency_disclosures,
+)
 
 CHANNELS = {
     "sms": "Text to the caller",
@@ -70,8 +77,9 @@ def disclosure_row(consent: Consent, *, channel: str, information: Sequence[str]
 
 def followup_channel(followup: FollowUp) -> str:
     """How a follow-up reaches the caller, as a disclosure channel."""
-    return {FollowUpKind.SMS_CHECKIN: "sms", FollowUpKind.BRIDGED_CALLBACK: "call"}.get(
-        followup.kind, "reminder")  # type: ignore[call-overload]
+    channels: dict[str, str] = {FollowUpKind.SMS_CHECKIN: "sms",
+                                FollowUpKind.BRIDGED_CALLBACK: "call"}
+    return channels.get(followup.kind, "reminder")
 
 
 # --- one caller's log --------------------------------------------------------------------------
@@ -98,12 +106,6 @@ def caller_log(session: Session, caller_hash: str | None) -> list[LogEntry]:
     emergency disclosures to 911/EMS recorded by the overdose protocol."""
     if not caller_hash:
         return []
-    from helpline.records.overdose import (
-        DISCLOSED_INFORMATION,
-        EMERGENCY_NATURES,
-        emergency_disclosures,
-    )
-
     names = dict(session.execute(select(User.id, User.display_name)).all())
     entries = [
         LogEntry(at=d.disclosed_at,
@@ -132,3 +134,32 @@ def caller_log(session: Session, caller_hash: str | None) -> list[LogEntry]:
         for e in emergency_disclosures(session, caller_hash=caller_hash)
     ]
     return sorted(entries, key=lambda e: e.at, reverse=True)
+
+
+@dataclass(frozen=True)
+class CallerConsents:
+    """What the caller's page shows: their consents, the third-party names among them (opened
+    for this view), and the disclosure log."""
+
+    consents: list[Consent]
+    third_party_names: dict[int, str]  # consent id -> the name the caller gave
+    log: list[LogEntry]
+
+
+def caller_consents(session: Session, viewer: User, caller_hash: str | None, *, allowed: bool,
+                    record_type: str, record_id: object, address: str | None) -> CallerConsents:
+    """Every consent a caller gave and every disclosure about them, for ``viewer``; the view,
+    and the sealed third-party names it opens, audited as ``consent.list.view`` (refused as
+    ``consent.list.refused``, then :class:`PermissionError`)."""
+    consents = consents_for(session, caller_hash) if allowed else []
+    log = caller_log(session, caller_hash) if allowed else []
+    of_caller = Consent.caller_hash == caller_hash if caller_hash else false()
+    named = session.scalar(select(func.count(Consent.id)).where(
+        of_caller, Consent.third_party_name.is_not(None))) if allowed else 0
+    names = audit.read_sealed_values(
+        session, viewer, Consent.third_party_name, of_caller, allowed=allowed,
+        read_action="consent.list.view", refused_action="consent.list.refused",
+        record_type=record_type, record_id=record_id, address=address,
+        detail={"consents": len(consents), "disclosures": len(log),
+                "third_party_names_shown": named})
+    return CallerConsents(consents, names, log)

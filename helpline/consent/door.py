@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -64,6 +65,14 @@ CALLER = Recipient("caller")
 
 def _when(moment: dt.datetime) -> str:
     return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
+@overload
+def _aware(moment: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def _aware(moment: None) -> None: ...
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
@@ -128,7 +137,7 @@ def record_consent(
         raise ConsentError("say what may be shared, from the list")
     if RECIPIENT_OF_SCOPE[scope] == "caller" and set(codes) - CALLER_SAFE_INFORMATION:
         raise ConsentError("calls and texts to the caller carry nothing about substance use")
-    if expires_at is not None and _aware(expires_at) <= now:  # type: ignore[operator]
+    if expires_at is not None and _aware(expires_at) <= now:
         raise ConsentError("the consent would end before it starts")
     if expiry_event is not None and (expiry_event not in EXPIRY_EVENTS or scope != "provider"):
         raise ConsentError("that ending event does not apply to this consent")

@@ -109,9 +109,9 @@ def _existing(session: Session, records: list[CenterRecord]) -> dict[tuple[str, 
         for source_id in ids:
             match = _LOCAL_ID.fullmatch(source_id)
             if match and (source, source_id) not in found:
-                center = session.get(TreatmentCenter, int(match.group(1)))
-                if center is not None and center.source == source and center.source_id is None:
-                    found[(source, source_id)] = center
+                local = session.get(TreatmentCenter, int(match.group(1)))
+                if local is not None and local.source == source and local.source_id is None:
+                    found[(source, source_id)] = local
     return found
 
 

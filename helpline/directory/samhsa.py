@@ -107,9 +107,9 @@ def map_label(category: str, label: str) -> tuple[tuple[str, str], ...]:
             if key.startswith(prefix):
                 return (("medication", code),)
     for facet in facets:
-        code = vocabulary.code_for(facet, label)
-        if code is not None:
-            return ((facet, code),)
+        named = vocabulary.code_for(facet, label)
+        if named is not None:
+            return ((facet, named),)
     return ()
 
 

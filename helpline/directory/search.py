@@ -202,6 +202,8 @@ def search_centers(
     ).all()
     hits: list[tuple[float, int]] = []
     for cid, clat, clon in rows:
+        if clat is None or clon is None:  # the box clause has already left these out
+            continue
         d = haversine_miles(lat, lon, clat, clon)
         if d <= within_miles:
             hits.append((d, cid))
@@ -279,7 +281,9 @@ def search_groups(
                                          bounding_box(lat, lon, within_miles)))
             near = []
             for g in session.scalars(select(SupportGroup).where(*in_person)):
-                d = haversine_miles(lat, lon, g.latitude, g.longitude)  # type: ignore[arg-type]
+                if g.latitude is None or g.longitude is None:  # the box clause left these out
+                    continue
+                d = haversine_miles(lat, lon, g.latitude, g.longitude)
                 if d <= within_miles:
                     near.append((d, g.day, g.time, g.id, g))
             near.sort(key=lambda t: t[:4])

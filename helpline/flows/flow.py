@@ -65,7 +65,7 @@ PLACEHOLDERS = {
     "number": "the helpline's phone number",
     "centers": "the names and phone numbers of the centers found",
 }
-# Whatever else changes, the greeting tells every caller where emergencies go (issue 3).
+# Whatever else changes, the greeting tells every caller where emergencies go.
 MUST_MENTION = {"greeting": ("911", "988")}
 MAX_PROMPT = 1000  # characters: a longer prompt is a lecture, not a menu
 MAX_SMS = 320  # two SMS segments at most

@@ -13,6 +13,7 @@ event; nothing is ever deleted, so any earlier version can be made live again.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 import functools
 import re
@@ -249,11 +250,11 @@ class VersionLine:
     note: str
     based_on: int | None
     created_by: str | None
-    created_at: Any
+    created_at: dt.datetime | None
     updated_by: str | None
-    updated_at: Any
+    updated_at: dt.datetime | None
     published_by: str | None
-    published_at: Any
+    published_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -261,13 +262,14 @@ class PublicationLine:
     version: int
     kind: str
     by: str | None
-    at: Any
+    at: dt.datetime
 
 
 def list_versions(session: Session) -> list[VersionLine]:
     """Every version, newest first, with version 0 (the shipped files) last."""
     live = live_version(session)
-    names = dict(session.execute(select(User.id, User.username)).all())
+    # Looked up with nullable user ids: a row that no one made names no one.
+    names: dict[int | None, str] = dict(session.execute(select(User.id, User.username)).all())
     lines = []
     for v in session.scalars(select(FlowVersion).order_by(FlowVersion.id.desc())):
         state = "live" if v.id == live else ("draft" if v.is_draft else "retired")
@@ -282,7 +284,8 @@ def list_versions(session: Session) -> list[VersionLine]:
 
 def publications(session: Session, limit: int = 50) -> list[PublicationLine]:
     """Who made which version live, and when, newest first."""
-    names = dict(session.execute(select(User.id, User.username)).all())
+    # Looked up with nullable user ids: a row that no one made names no one.
+    names: dict[int | None, str] = dict(session.execute(select(User.id, User.username)).all())
     rows = session.scalars(select(FlowPublication).order_by(FlowPublication.id.desc())
                            .limit(limit))
     return [PublicationLine(p.version, p.kind, names.get(p.by_id), p.at) for p in rows]

@@ -33,13 +33,15 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
 from helpline import audit, crypto
+from helpline.callbacks import webhook_url
 from helpline.config import Settings
 from helpline.consent.disclosures import disclosure_row, followup_channel
 from helpline.consent.optouts import is_opted_out
-from helpline.db import Database, utcnow
+from helpline.db import Database, affected_rows, utcnow
 from helpline.followups import safe_contact
 from helpline.followups.lifecycle import SCHEDULER_ACTOR, apply_attempt_result, consent_refusal
 from helpline.followups.lists import overdue_clause
+from helpline.followups.scheduling import allowed_now, next_safe_time
 from helpline.models import Consent, OutboxMessage, SafeContactPreferences, SmsOptOut, User
 from helpline.models.followups import (
     DUE_STATES,
@@ -52,6 +54,7 @@ from helpline.models.followups import (
     FollowUpState,
 )
 from helpline.models.users import AgentStatus, Role
+from helpline.staff.roles import Action, roles_for
 from helpline.staff.softphone import ring_destination
 from helpline.telephony import Telephony
 
@@ -86,7 +89,7 @@ def next_available_counselor(session: Session, language: str) -> User | None:
         FollowUp.bridged_to_id.is_not(None))
     candidates = session.scalars(
         select(User).where(User.active.is_(True), User.status == AgentStatus.AVAILABLE,
-                           User.role.in_((Role.COUNSELOR, Role.SUPERVISOR)),
+                           User.role.in_(roles_for(Action.WORK_FOLLOWUPS)),
                            User.id.not_in(busy))
         .order_by(User.status_since, User.id))
     for user in candidates:
@@ -218,19 +221,17 @@ def _claim_batch(factory: Callable[[], Session], settings: Settings, now: dt.dat
             elif (channel == "call" and calls_ok is False) or (
                     channel == "sms" and texts_ok is False):
                 stop[FollowUpOutcome.UNSAFE_CHANNEL].append(followup_id)
-            elif _caller_facing(kind) and not safe_contact.allowed_now(now, zone, settings,
-                                                                       hours):
+            elif _caller_facing(kind) and not allowed_now(now, zone, settings, hours):
                 wait[(zone, hours)].append(followup_id)
             else:
                 deliver.append(followup_id)
         for outcome, ids in stop.items():
             _stop(session, ids, outcome, now, report)
         for (zone, hours), ids in wait.items():
-            report.deferred += session.execute(
+            report.deferred += affected_rows(session.execute(
                 update(FollowUp).where(_still_due(now, ids))
-                .values(due_at=safe_contact.next_safe_time(now, zone, settings, hours),
-                        updated_at=now)
-                .execution_options(synchronize_session=False)).rowcount or 0
+                .values(due_at=next_safe_time(now, zone, settings, hours), updated_at=now)
+                .execution_options(synchronize_session=False)))
         won: set[int] = set()
         if deliver:
             won = set(session.scalars(
@@ -257,13 +258,13 @@ def _claim_callback(factory: Callable[[], Session], followup_id: int, settings: 
             _stop(session, [followup_id], outcome, now, report)
             session.commit()
             return False
-        if not safe_contact.allowed_now(now, followup.timezone, settings, prefs.safe_hours):
-            report.deferred += session.execute(
+        if not allowed_now(now, followup.timezone, settings, prefs.safe_hours):
+            report.deferred += affected_rows(session.execute(
                 update(FollowUp).where(_still_due(now, [followup_id]))
-                .values(due_at=safe_contact.next_safe_time(now, followup.timezone, settings,
-                                                           prefs.safe_hours),
+                .values(due_at=next_safe_time(now, followup.timezone, settings,
+                                              prefs.safe_hours),
                         updated_at=now)
-                .execution_options(synchronize_session=False)).rowcount or 0
+                .execution_options(synchronize_session=False)))
             session.commit()
             return False
         assigned = followup.assigned_to_id
@@ -279,11 +280,11 @@ def _claim_callback(factory: Callable[[], Session], followup_id: int, settings: 
                 session.execute(select(User.id).where(User.id == counselor.id)
                                 .with_for_update())
                 where.append(~_ringing(counselor.id))
-            claimed = session.execute(
+            claimed = affected_rows(session.execute(
                 update(FollowUp).where(*where)
                 .values(state=FollowUpState.SENDING, claimed_at=now, updated_at=now,
                         attempts=FollowUp.attempts + 1, bridged_to_id=counselor.id)
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False)))
             if claimed == 1:
                 session.commit()
                 return True
@@ -425,7 +426,6 @@ def _call_provider(session: Session, followup: FollowUp, telephony: Telephony,
     """Text the caller, ring the counselor, or remind the counselor. Returns the attempt's
     result when already known (sent, failed; None while a person or a call leg is to report)
     and what the provider was asked to send."""
-    base = settings.public_base_url
     purpose = f"followup_{followup.kind}"
     if followup.kind == FollowUpKind.SMS_CHECKIN:
         body = checkin_text(settings, safe_contact.name_to_use(prefs, settings))
@@ -437,8 +437,8 @@ def _call_provider(session: Session, followup: FollowUp, telephony: Telephony,
         # The caller's number is looked up by id in the webhook: never in a URL.
         msg = telephony.place_call(
             session, ring_destination(counselor, settings),
-            f"{base}/ivr/followups/{followup.id}/answer", purpose=purpose,
-            status_callback=f"{base}/ivr/followups/{followup.id}/status",
+            webhook_url(settings, f"followups/{followup.id}/answer"), purpose=purpose,
+            status_callback=webhook_url(settings, f"followups/{followup.id}/status"),
             caller_id=settings.helpline_number)
         return (AttemptResult.FAILED if msg.status == "failed" else None), msg
     session.add(FollowUpNotice(followup_id=followup.id, kind="reminder",
@@ -467,10 +467,10 @@ def escalate_overdue(session: Session, telephony: Telephony, settings: Settings,
                                                          FollowUp.escalated_at.is_(None))))
     escalated = 0
     for followup_id in ids:
-        changed = session.execute(
+        changed = affected_rows(session.execute(
             update(FollowUp).where(FollowUp.id == followup_id, FollowUp.escalated_at.is_(None))
             .values(escalated_at=now)
-        ).rowcount
+        ))
         if changed != 1:
             continue
         escalated += 1

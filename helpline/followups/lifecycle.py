@@ -3,8 +3,9 @@
 A follow-up exists only with the caller's recorded consent (who recorded it, when, the scope,
 the number and the exact wording), a :class:`~helpline.models.Consent` written and checked
 through :mod:`helpline.consent`. Delivering due follow-ups exactly once is
-:mod:`helpline.followup_delivery`; what staff see of them, :mod:`helpline.followup_lists`;
-the caller's safe-contact preferences, :mod:`helpline.safe_contact`.
+:mod:`helpline.followups.delivery`; what staff see of them, :mod:`helpline.followups.lists`;
+the caller's safe-contact preferences, :mod:`helpline.followups.safe_contact`; quiet and safe
+hours, :mod:`helpline.followups.scheduling`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, object_session
@@ -30,7 +30,17 @@ from helpline.consent.door import (
     withdraw,
 )
 from helpline.consent.optouts import is_opted_out
-from helpline.db import utcnow
+from helpline.db import affected_rows, utcnow
+from helpline.followups import safe_contact
+from helpline.followups.scheduling import (
+    FollowUpError,
+    caller_timezone,
+    in_quiet_hours,
+    next_allowed_time,
+    next_safe_time,
+    outside_safe_hours,
+    zone,
+)
 from helpline.models import Call, Consent, Contact, Referral, User
 from helpline.models.followups import (
     CLOSED_STATES,
@@ -42,7 +52,7 @@ from helpline.models.followups import (
     FollowUpOutcome,
     FollowUpState,
 )
-from helpline.models.users import Role
+from helpline.staff.roles import Action, can
 
 log = logging.getLogger(__name__)
 
@@ -82,56 +92,6 @@ DIAL_STATUS_RESULTS = {
     "canceled": AttemptResult.NO_ANSWER,
     "failed": AttemptResult.FAILED,
 }
-
-
-class FollowUpError(Exception):
-    """A follow-up request or change that is refused; the message is safe to show staff."""
-
-
-# --- time zones and quiet hours -------------------------------------------------------------
-
-
-def caller_timezone(zip_code: str | None, settings: Settings | None = None) -> str:
-    """The caller's IANA time zone from their ZIP code, else the helpline's default."""
-    default = (settings or Settings()).default_timezone
-    if zip_code:
-        from helpline.directory.geo import zip_point
-
-        point = zip_point(zip_code)
-        if point is not None and point.timezone:
-            return point.timezone
-    return default
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise FollowUpError(f"unknown time zone {name!r}") from None
-
-
-def in_quiet_hours(when: dt.datetime, timezone: str, settings: Settings) -> bool:
-    """True when ``when`` falls in the quiet hours (no texts or calls) in ``timezone``."""
-    start, end = settings.quiet_hours_start, settings.quiet_hours_end
-    if start == end:
-        return False
-    hour = when.astimezone(_zone(timezone)).hour
-    if start > end:  # wraps midnight, e.g. 21 -> 8
-        return hour >= start or hour < end
-    return start <= hour < end
-
-
-def next_allowed_time(when: dt.datetime, timezone: str, settings: Settings) -> dt.datetime:
-    """``when`` itself if outside quiet hours, else the moment quiet hours end (UTC)."""
-    if not in_quiet_hours(when, timezone, settings):
-        return when
-    local = when.astimezone(_zone(timezone))
-    end = local.replace(hour=settings.quiet_hours_end, minute=0, second=0, microsecond=0)
-    if end <= local:
-        end = (local + dt.timedelta(days=1)).replace(
-            hour=settings.quiet_hours_end, minute=0, second=0, microsecond=0
-        )
-    return end.astimezone(dt.UTC)
 
 
 # --- consent and opt-outs -------------------------------------------------------------------
@@ -174,7 +134,7 @@ def request_followup(
     language: str = "en",
     source: str = "counselor",
     zip_code: str | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
     now: dt.datetime | None = None,
     consent: Consent | None = None,
     script_version: str = "",
@@ -194,7 +154,6 @@ def request_followup(
     requests wait for a supervisor to schedule them.
     """
     now = now or utcnow()
-    settings = settings or Settings()
     if consent is not None:
         try:
             require_consent(session, consent.caller_hash, consent.scope, CALLER, "followup",
@@ -227,8 +186,6 @@ def request_followup(
         raise FollowUpError("this number has opted out of texts (STOP); no text can be sent")
     if window_start and window_end and window_end <= window_start:
         raise FollowUpError("the caller's window ends before it starts")
-    from helpline.followups import safe_contact
-
     unsafe = safe_contact.channel_refusal(
         safe_contact.preferences_for(session, crypto.caller_hash(number)), channel)
     if unsafe:
@@ -270,9 +227,9 @@ def request_followup(
     return followup
 
 
-def request_callback_from_queue(session: Session, call: Call, phone: str | None,
-                                now: dt.datetime | None = None,
-                                settings: Settings | None = None) -> FollowUp:
+def request_callback_from_queue(session: Session, call: Call, phone: str | None, *,
+                                settings: Settings,
+                                now: dt.datetime | None = None) -> FollowUp:
     """A caller in the IVR queue chose a call back: a bridged callback, due now.
 
     Callbacks due together are delivered in the order the callers started holding
@@ -302,9 +259,9 @@ def can_work_followup(user: User, followup: FollowUp) -> bool:
     """Supervisors: every follow-up. Counselors: those assigned to them or ringing them, and
     delivered reminders left to the next available counselor (so one can take it on).
     Admins manage accounts and see none."""
-    if user.role == Role.SUPERVISOR:
+    if can(user, Action.MANAGE_FOLLOWUPS):
         return True
-    if user.role != Role.COUNSELOR:
+    if not can(user, Action.WORK_FOLLOWUPS):
         return False
     if user.id in (followup.assigned_to_id, followup.bridged_to_id):
         return True
@@ -315,14 +272,10 @@ def can_work_followup(user: User, followup: FollowUp) -> bool:
 def read_number(session: Session, viewer: User, followup: FollowUp, address: str | None) -> str:
     """The number the caller consented to be reached at, for ``viewer``; audited. The only
     door to a follow-up's number."""
-    if not can_work_followup(viewer, followup):
-        audit.record(session, "followup.number.refused", actor=viewer, record_type="followup",
-                     record_id=followup.id, address=address)
-        raise PermissionError("not allowed to read this number")
-    number = session.scalar(select(FollowUp.phone).where(FollowUp.id == followup.id))
-    audit.record(session, "followup.number.read", actor=viewer, record_type="followup",
-                 record_id=followup.id, address=address)
-    return number or ""
+    return audit.read_sealed(session, viewer, FollowUp.phone, FollowUp.id == followup.id,
+                             allowed=can_work_followup(viewer, followup),
+                             action="followup.number", record_type="followup",
+                             record_id=followup.id, address=address)
 
 
 # --- supervisor actions ---------------------------------------------------------------------
@@ -354,7 +307,7 @@ def is_stuck(followup: FollowUp, now: dt.datetime | None = None) -> bool:
 
 def local_time(followup: FollowUp, when: dt.datetime) -> dt.datetime:
     """``when`` in the caller's time zone (for display)."""
-    return when.astimezone(_zone(followup.timezone))
+    return when.astimezone(zone(followup.timezone))
 
 
 def caller_clock(followup: FollowUp, when: dt.datetime) -> str:
@@ -365,8 +318,6 @@ def caller_clock(followup: FollowUp, when: dt.datetime) -> str:
 
 def safe_hours_of(followup: FollowUp) -> tuple[int, int] | None:
     """The hours the caller said are safe (their zone), from their safe-contact preferences."""
-    from helpline.followups import safe_contact
-
     session = object_session(followup)
     if session is None:
         return None
@@ -377,8 +328,6 @@ def earliest_allowed(followup: FollowUp, after: dt.datetime,
                      settings: Settings) -> dt.datetime | None:
     """The first moment from ``after`` inside the caller's window, outside quiet hours and
     inside the caller's safe hours in their zone, or None when the window has none left."""
-    from helpline.followups.safe_contact import next_safe_time
-
     at = max(after, followup.window_start) if followup.window_start else after
     at = next_safe_time(at, followup.timezone, settings, safe_hours_of(followup))
     if followup.window_end and at > followup.window_end:
@@ -404,7 +353,7 @@ def schedule(session: Session, followup: FollowUp, *, at: dt.datetime, by: User,
     _require_open(followup, now)
     if followup.state in (FollowUpState.SENDING, FollowUpState.AWAITING_RESULT):
         raise FollowUpError("this follow-up is being delivered; wait for its result")
-    due = at.replace(tzinfo=_zone(followup.timezone)) if at.tzinfo is None else at
+    due = at.replace(tzinfo=zone(followup.timezone)) if at.tzinfo is None else at
     due = due.astimezone(dt.UTC)
     if due < now - dt.timedelta(minutes=1):
         raise FollowUpError(_refusal(followup, "that time has already passed", now, settings))
@@ -421,8 +370,6 @@ def schedule(session: Session, followup: FollowUp, *, at: dt.datetime, by: User,
             followup, f"{local_time(followup, due):%H:%M} is in quiet hours for the caller "
             f"({followup.timezone}): no calls or texts from {settings.quiet_hours_start}:00 "
             f"to {settings.quiet_hours_end}:00 their time", due, settings))
-    from helpline.followups.safe_contact import outside_safe_hours
-
     safe_hours = safe_hours_of(followup)
     if outside_safe_hours(due, followup.timezone, safe_hours):
         assert safe_hours is not None
@@ -447,7 +394,8 @@ def assign(session: Session, followup: FollowUp, counselor: User | None, *, by: 
     """Assign to a counselor, or (``None``) leave it to the next available one."""
     now = now or utcnow()
     _require_open(followup, now)
-    if counselor is not None and (not counselor.active or counselor.role == Role.ADMIN):
+    if counselor is not None and (not counselor.active
+                                  or not can(counselor, Action.WORK_FOLLOWUPS)):
         raise FollowUpError("follow-ups go to active counselors or supervisors")
     before = followup.assigned_to_id
     followup.assigned_to_id = counselor.id if counselor else None
@@ -464,12 +412,12 @@ def take(session: Session, followup: FollowUp, counselor: User,
     """A counselor takes on a follow-up left to the next available one (first come)."""
     now = now or utcnow()
     _require_open(followup, now)
-    if counselor.role not in (Role.COUNSELOR, Role.SUPERVISOR) or not counselor.active:
+    if not can(counselor, Action.WORK_FOLLOWUPS) or not counselor.active:
         raise FollowUpError("follow-ups go to active counselors or supervisors")
-    taken = session.execute(
+    taken = affected_rows(session.execute(
         update(FollowUp).where(FollowUp.id == followup.id, FollowUp.assigned_to_id.is_(None))
         .values(assigned_to_id=counselor.id, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
     session.refresh(followup)
     if taken != 1:
         raise FollowUpError("someone else has already taken this follow-up")
@@ -493,14 +441,14 @@ def cancel(session: Session, followup: FollowUp, *, by: User | None, reason: str
     """Cancel an open follow-up: not while a delivery run holds it, unless that run is stuck."""
     now = now or utcnow()
     cancellable = [s for s in OPEN_STATES if s != FollowUpState.SENDING]
-    changed = session.execute(
+    changed = affected_rows(session.execute(
         update(FollowUp)
         .where(FollowUp.id == followup.id,
                or_(FollowUp.state.in_(cancellable), _stuck_clause(now)))
         .values(state=FollowUpState.CANCELLED, outcome=FollowUpOutcome.CANCELLED,
                 closed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     session.refresh(followup)
     if changed != 1:
         raise FollowUpError(f"follow-up {followup.id} cannot be cancelled while it is "

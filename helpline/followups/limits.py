@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from helpline import audit
 from helpline.db import utcnow
-from helpline.followups.lifecycle import FollowUpError
+from helpline.followups.scheduling import FollowUpError
 from helpline.models import User
 from helpline.models.followups import CLOSED_STATES, FollowUp
-from helpline.models.users import Role
+from helpline.staff.roles import Action, can
 
 #: Without a supervisor, no follow-up makes more attempts than this.
 DEFAULT_CAP = 5
@@ -31,7 +31,7 @@ RAISE_REASONS = {
 def raise_max_attempts(session: Session, followup: FollowUp, new_max: int, *, by: User,
                        reason: str, now: dt.datetime | None = None) -> FollowUp:
     """Let an open follow-up make more attempts than the default (supervisors only)."""
-    if by.role != Role.SUPERVISOR:
+    if not can(by, Action.MANAGE_FOLLOWUPS):
         raise PermissionError("only supervisors raise the number of attempts")
     if followup.state in CLOSED_STATES:
         raise FollowUpError(f"follow-up {followup.id} is already {followup.state}")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from helpline.db import utcnow
+from helpline.db import affected_rows, utcnow
 from helpline.followups.lifecycle import (
     NO_RESULT_AFTER,
     OVERDUE_AFTER,
@@ -195,10 +195,10 @@ def notice_count(session: Session, user: User) -> int:
 def dismiss_notice(session: Session, notice_id: int, user: User,
                    now: dt.datetime | None = None) -> bool:
     """Mark a notice read (for everyone it was for). False if it is not this user's."""
-    changed = session.execute(
+    changed = affected_rows(session.execute(
         update(FollowUpNotice).where(FollowUpNotice.id == notice_id, _for_user(user))
         .values(read_at=now or utcnow()).execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     return changed == 1
 
 
@@ -208,7 +208,7 @@ def dismiss_notices_of(session: Session, followup_id: int, user: User, *,
     ``include_role`` those to their whole role (once someone has taken it on)."""
     addressed = (_for_user(user) if include_role
                  else and_(FollowUpNotice.read_at.is_(None), FollowUpNotice.user_id == user.id))
-    return session.execute(
+    return affected_rows(session.execute(
         update(FollowUpNotice).where(FollowUpNotice.followup_id == followup_id, addressed)
         .values(read_at=now or utcnow()).execution_options(synchronize_session=False)
-    ).rowcount or 0
+    ))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 from helpline import audit
 from helpline.config import Settings
 from helpline.db import utcnow
-from helpline.followups.lifecycle import FollowUpError, in_quiet_hours, next_allowed_time
+from helpline.followups.scheduling import FollowUpError, safe_hours_leave_time
 from helpline.models import SafeContactPreferences, User
 
 NAME_CHOICES = {"alias": "A neutral name", "helpline": "The helpline's own name"}
@@ -82,59 +81,6 @@ def channel_refusal(prefs: SafeContact, channel: str) -> str | None:
     return None
 
 
-# --- safe hours ----------------------------------------------------------------------------
-
-
-def _in_hours(hour: int, start: int, end: int) -> bool:
-    if start == end:
-        return True
-    if start < end:
-        return start <= hour < end
-    return hour >= start or hour < end  # wraps midnight
-
-
-def outside_safe_hours(when: dt.datetime, timezone: str,
-                       safe_hours: tuple[int, int] | None) -> bool:
-    """True when ``when`` falls outside the caller's safe hours (in their zone)."""
-    if safe_hours is None:
-        return False
-    return not _in_hours(when.astimezone(ZoneInfo(timezone)).hour, *safe_hours)
-
-
-def allowed_now(when: dt.datetime, timezone: str, settings: Settings,
-                safe_hours: tuple[int, int] | None) -> bool:
-    """Neither quiet hours nor outside the caller's safe hours."""
-    return not (in_quiet_hours(when, timezone, settings)
-                or outside_safe_hours(when, timezone, safe_hours))
-
-
-def next_safe_time(when: dt.datetime, timezone: str, settings: Settings,
-                   safe_hours: tuple[int, int] | None) -> dt.datetime:
-    """``when`` itself if allowed, else the first moment after it that is outside quiet hours
-    and inside the caller's safe hours (UTC)."""
-    at = when
-    for _ in range(4):
-        at = next_allowed_time(at, timezone, settings)
-        if not outside_safe_hours(at, timezone, safe_hours):
-            return at
-        assert safe_hours is not None
-        local = at.astimezone(ZoneInfo(timezone))
-        start = local.replace(hour=safe_hours[0], minute=0, second=0, microsecond=0)
-        if start <= local:
-            start = (local + dt.timedelta(days=1)).replace(hour=safe_hours[0], minute=0,
-                                                           second=0, microsecond=0)
-        at = start.astimezone(dt.UTC)
-    return at
-
-
-def _hours_left(start: int, end: int, settings: Settings) -> bool:
-    """Whether some hour of the safe window is outside quiet hours."""
-    quiet = (settings.quiet_hours_start, settings.quiet_hours_end)
-    if quiet[0] == quiet[1]:
-        return True
-    return any(_in_hours(h, start, end) and not _in_hours(h, *quiet) for h in range(24))
-
-
 # --- recording and reading -----------------------------------------------------------------
 
 
@@ -156,7 +102,7 @@ def set_preferences(session: Session, caller_hash: str | None, by: User, setting
         start, end = safe_hours
         if not (0 <= start <= 23 and 0 <= end <= 23) or start == end:
             raise FollowUpError("safe hours are two different hours from 0 to 23")
-        if not _hours_left(start, end, settings):
+        if not safe_hours_leave_time(start, end, settings):
             raise FollowUpError(
                 f"those safe hours fall entirely in quiet hours ({settings.quiet_hours_start}:00 "
                 f"to {settings.quiet_hours_end}:00): nothing could ever be sent")
@@ -199,17 +145,12 @@ def read_ask_for(session: Session, viewer: User, caller_hash: str | None, *, all
                  address: str | None) -> str:
     """The first name to ask for, for a viewer the caller's page already allowed; audited.
     The only door to it."""
-    if not allowed or caller_hash is None:
-        audit.record(session, "safe_contact.ask_for.refused", actor=viewer,
-                     record_type="safe_contact_preferences",
-                     record_id=(caller_hash or "")[:12], address=address)
-        raise PermissionError("not allowed to read this name")
-    name = session.scalar(select(SafeContactPreferences.ask_for).where(
-        SafeContactPreferences.caller_hash == caller_hash))
-    audit.record(session, "safe_contact.ask_for.read", actor=viewer,
-                 record_type="safe_contact_preferences", record_id=caller_hash[:12],
-                 address=address)
-    return name or ""
+    return audit.read_sealed(
+        session, viewer, SafeContactPreferences.ask_for,
+        SafeContactPreferences.caller_hash == caller_hash,
+        allowed=allowed and caller_hash is not None, action="safe_contact.ask_for",
+        record_type="safe_contact_preferences", record_id=(caller_hash or "")[:12],
+        address=address)
 
 
 def what_the_software_does(prefs: SafeContact, settings: Settings) -> list[str]:

@@ -21,6 +21,8 @@ class StaffSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # "password" until the second factor is given (or enrolled), then "full".
     stage: Mapped[str] = mapped_column(String(16), default="password")
+    # The user's session epoch when this session opened (see User.session_epoch).
+    epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     address: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpline.crypto import EncryptedText
@@ -45,12 +45,18 @@ class User(Base):
         EncryptedText("users.totp_secret"), default=None
     )
     totp_enabled: Mapped[bool] = mapped_column(default=False)
+    # The newest TOTP time step accepted: a code of that step or an older one is a replay.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
     recovery_code_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16), default=AgentStatus.OFFLINE)
     status_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set by an admin's reset: the next sign-in leads to a new password before anything else.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Raised when the password changes; a session opened at an older epoch is no longer valid.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property

@@ -20,9 +20,9 @@ from helpline.models import (
     Contact,
     ContactStatus,
     Referral,
-    Role,
     User,
 )
+from helpline.staff.roles import Action, can
 
 CALLER_TYPES = {"self": "Self", "family_friend": "Family or friend",
                 "professional": "Professional", "other": "Other"}
@@ -78,9 +78,9 @@ def _on_call_with(session: Session, user: User, caller_hash: str | None) -> bool
 def can_read_notes(user: User, contact: Contact) -> bool:
     """Supervisors: every record. Counselors: their own, and the caller they are serving now.
     Admins manage accounts and never read notes."""
-    if user.role == Role.SUPERVISOR:
+    if can(user, Action.READ_ALL_RECORDS):
         return True
-    if user.role != Role.COUNSELOR:
+    if not can(user, Action.READ_OWN_RECORDS):
         return False
     if contact.counselor_id == user.id:
         return True
@@ -192,14 +192,9 @@ def update_draft(session: Session, contact: Contact, by: User, form: Mapping[str
 
 def read_notes(session: Session, viewer: User, contact: Contact, address: str | None) -> str:
     """The decrypted notes of ``contact`` for ``viewer``; audited. The only door to notes."""
-    if not can_read_notes(viewer, contact):
-        audit.record(session, "contact.notes.refused", actor=viewer, record_type="contact",
-                     record_id=contact.id, address=address)
-        raise PermissionError("not allowed to read these notes")
-    notes = session.scalar(select(Contact.notes).where(Contact.id == contact.id))
-    audit.record(session, "contact.notes.read", actor=viewer, record_type="contact",
-                 record_id=contact.id, address=address)
-    return notes or ""
+    return audit.read_sealed(session, viewer, Contact.notes, Contact.id == contact.id,
+                             allowed=can_read_notes(viewer, contact), action="contact.notes",
+                             record_type="contact", record_id=contact.id, address=address)
 
 
 def wrap_up(session: Session, contact: Contact, by: User, now: dt.datetime | None = None) -> None:
@@ -325,10 +320,9 @@ class HistoryPage:
 
 def _history_query(viewer: User, filters: HistoryFilters) -> Any:
     query = select(Contact)
-    if viewer.role == Role.COUNSELOR:
-        query = query.where(Contact.counselor_id == viewer.id)
-    elif viewer.role != Role.SUPERVISOR:
-        query = query.where(false())
+    if not can(viewer, Action.READ_ALL_RECORDS):
+        query = query.where(Contact.counselor_id == viewer.id if can(
+            viewer, Action.READ_OWN_RECORDS) else false())
     if filters.counselor_id is not None:
         query = query.where(Contact.counselor_id == filters.counselor_id)
     if filters.date_from:
@@ -383,7 +377,7 @@ CSV_COLUMNS = ("id", "created_at", "closed_at", "counselor", "need", "language",
 def history_csv_rows(session: Session, viewer: User, filters: HistoryFilters,
                      limit: int = 100_000) -> Iterator[list[str]]:
     """Rows for the supervisors' CSV export: every field except the notes."""
-    if viewer.role != Role.SUPERVISOR:
+    if not can(viewer, Action.EXPORT_HISTORY):
         raise PermissionError("only supervisors export call history")
     names = dict(session.execute(select(User.id, User.username)).all())
     yield list(CSV_COLUMNS)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpline import audit
+from helpline.callbacks import webhook_url
 from helpline.config import Settings
 from helpline.db import utcnow
 from helpline.models import (
@@ -219,22 +219,16 @@ def confirm_location(session: Session, protocol: OverdoseProtocol, contact: Cont
 def read_location(session: Session, viewer: User, protocol: OverdoseProtocol, contact: Contact,
                   address: str | None) -> str:
     """The decrypted location for ``viewer``; audited. The only door to it."""
-    if protocol.contact_id != contact.id or not contacts.can_read_notes(viewer, contact):
-        audit.record(session, "overdose.location.refused", actor=viewer, record_type="contact",
-                     record_id=contact.id, address=address)
-        raise PermissionError("not allowed to read this location")
-    value = session.scalar(select(OverdoseProtocol.location)
-                           .where(OverdoseProtocol.id == protocol.id))
-    audit.record(session, "overdose.location.read", actor=viewer, record_type="contact",
-                 record_id=contact.id, address=address)
-    return value or ""
+    return audit.read_sealed(
+        session, viewer, OverdoseProtocol.location, OverdoseProtocol.id == protocol.id,
+        allowed=protocol.contact_id == contact.id and contacts.can_read_notes(viewer, contact),
+        action="overdose.location", record_type="contact", record_id=contact.id,
+        address=address)
 
 
 def conference_url(settings: Settings, room: str, role: str, language: str) -> str:
     """The TwiML address that puts one leg into the protocol's conference room."""
-    base = settings.public_base_url or "http://127.0.0.1:5000"
-    return f"{base}/ivr/conference/join?" + urlencode({"room": room, "role": role,
-                                                        "lang": language})
+    return webhook_url(settings, "conference/join", room=room, role=role, lang=language)
 
 
 def _counselor_leg(session: Session, destination: str) -> OutboxMessage | None:
@@ -391,7 +385,8 @@ def followup_window(protocol: OverdoseProtocol, timezone: str) -> tuple[str, str
     zone = ZoneInfo(timezone)
     base = protocol.ended_at or protocol.started_at
     start, end = (base + delta for delta in FOLLOWUP_AFTER)
-    return tuple(t.astimezone(zone).strftime("%Y-%m-%dT%H:%M") for t in (start, end))  # type: ignore[return-value]
+    return (start.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+            end.astimezone(zone).strftime("%Y-%m-%dT%H:%M"))
 
 
 def followup_requested(session: Session, protocol: OverdoseProtocol) -> FollowUp | None:

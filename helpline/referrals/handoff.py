@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpline import audit
+from helpline.callbacks import webhook_url
 from helpline.config import Settings
 from helpline.consent.disclosures import log_disclosure
 from helpline.consent.door import CALLER, ConsentError, Recipient, require_consent
 from helpline.consent.terms import INFORMATION, NOTICE_EXPLAINED, PURPOSES, REDISCLOSURE_NOTICE
 from helpline.db import utcnow
 from helpline.followups import lifecycle
+from helpline.followups.scheduling import FollowUpError
 from helpline.models import (
     Call,
     Consent,
@@ -41,6 +42,9 @@ from helpline.models import (
     User,
 )
 from helpline.records import contacts
+
+# The counselor's live leg: one rule, the overdose protocol's.
+from helpline.records.overdose import _counselor_leg
 from helpline.records.screening import INSTRUMENTS
 from helpline.staff.softphone import ring_destination
 from helpline.telephony import Telephony
@@ -92,9 +96,7 @@ def provider_consent(session: Session, referral: Referral,
 
 def room_url(settings: Settings, room: str, role: str, language: str) -> str:
     """The TwiML address that puts one leg into the handoff's conference room."""
-    base = settings.public_base_url or "http://127.0.0.1:5000"
-    return f"{base}/ivr/handoff/join?" + urlencode({"room": room, "role": role,
-                                                     "lang": language})
+    return webhook_url(settings, "handoff/join", room=room, role=role, lang=language)
 
 
 def summary_lines(session: Session, contact: Contact, consent: Consent, center_name: str,
@@ -159,8 +161,6 @@ def warm_handoff(session: Session, referral: Referral, by: User, telephony: Tele
     consent = provider_consent(session, referral, now)
     call = _live_call(session, contact)
 
-    from helpline.records.overdose import _counselor_leg  # the counselor's live leg: one rule
-
     language = contact.language if contact.language == "es" else "en"
     room = f"handoff-{referral.id}"
     legs = [telephony.redirect_call(session, call.call_sid, call.caller_number or "",
@@ -224,5 +224,5 @@ def _propose_confirmation(session: Session, result: Handoff, contact: Contact, c
             window_start=now + CONFIRM_WINDOW[0], window_end=now + CONFIRM_WINDOW[1],
             language=contact.language or "en", zip_code=contact.zip_code, settings=settings,
             referral=result.referral, now=now)
-    except lifecycle.FollowUpError as exc:
+    except FollowUpError as exc:
         result.no_followup_because = f"No follow-up to confirm admission was proposed: {exc}."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Iterator
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ CALL_FIELDS = [
 ]
 
 
-def call_records(session: Session, since: dt.datetime | None = None) -> Iterator[dict]:
+def call_records(session: Session, since: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
     """One plain record per call: times, routing and outcome; no number, hash or note."""
     query = (
         select(Call, User.username)
@@ -58,7 +58,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def write_jsonl(records: Iterator[dict], out: io.TextIOBase) -> int:
+def write_jsonl(records: Iterator[dict[str, Any]], out: TextIO) -> int:
     count = 0
     for rec in records:
         out.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -66,7 +66,7 @@ def write_jsonl(records: Iterator[dict], out: io.TextIOBase) -> int:
     return count
 
 
-def write_csv(records: Iterator[dict], out: io.TextIOBase, fields: list[str]) -> int:
+def write_csv(records: Iterator[dict[str, Any]], out: TextIO, fields: list[str]) -> int:
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     count = 0

@@ -15,18 +15,39 @@ Definitions (where the spec was silent):
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, case, cast, extract, func, literal, or_, select
+from sqlalchemy import (
+    Integer,
+    SQLColumnExpression,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement, Grouping
 
-from helpline.models import Call, Contact, FollowUp, FollowUpState, Outcome, Referral
+from helpline.models import (
+    Call,
+    CenterService,
+    Contact,
+    FollowUp,
+    FollowUpState,
+    Outcome,
+    Referral,
+    Screening,
+)
+from helpline.records.screening import INSTRUMENTS
+from helpline.reporting.admissions import admission_tables
+from helpline.reporting.tables import Table
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SERVICE_LEVEL_SECONDS = (30, 60)
@@ -38,23 +59,6 @@ UNKNOWN = "unknown"
 
 class ReportError(ValueError):
     """A report request that cannot be answered; the message says why."""
-
-
-@dataclass
-class Table:
-    """One figure: a title, column names and rows (the first column is the label)."""
-
-    key: str
-    title: str
-    columns: list[str]
-    rows: list[list[object]]
-
-    def to_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(self.columns)
-        writer.writerows(self.rows)
-        return out.getvalue()
 
 
 @dataclass
@@ -142,7 +146,7 @@ def offset_segments(lo: dt.datetime, hi: dt.datetime,
     return segments
 
 
-def hour_of_week(session: Session, column: ColumnElement[dt.datetime], lo: dt.datetime,
+def hour_of_week(session: Session, column: SQLColumnExpression[dt.datetime], lo: dt.datetime,
                  hi: dt.datetime, timezone: str) -> ColumnElement[int]:
     """0..167 (Monday 00h = 0) of ``column`` in local time, computed in the database."""
     if session.get_bind().dialect.name == "postgresql":
@@ -187,8 +191,6 @@ def build_report(session: Session, start: dt.date, end: dt.date, *, timezone: st
     _referral_figures(session, report, lo, hi)
     _followup_figures(session, report, lo, hi)
     _screening_figures(session, report, lo, hi)
-    from helpline.referrals.outcomes import admission_tables
-
     report.tables.update(admission_tables(session, lo, hi, report.queue))
     return report
 
@@ -316,8 +318,6 @@ def _referral_figures(session: Session, report: Report, lo: dt.datetime, hi: dt.
     report.tables["referrals"] = _counter_table("referrals", "Referrals by kind", "Kind", kinds,
                                                 "Referrals")
     # Center referrals counted under each type of care the center offers (facet "care").
-    from helpline.models import CenterService
-
     care_query = (select(CenterService.label, func.count())
                   .select_from(Referral)
                   .join(CenterService, and_(CenterService.center_id == Referral.target_id,
@@ -358,9 +358,6 @@ def _followup_figures(session: Session, report: Report, lo: dt.datetime, hi: dt.
 def _screening_figures(session: Session, report: Report, lo: dt.datetime,
                        hi: dt.datetime) -> None:
     """Screenings given in the range per instrument, how many were positive, and the rate."""
-    from helpline.models import Screening
-    from helpline.records.screening import INSTRUMENTS
-
     where: list[ColumnElement[bool]] = [Screening.at >= lo, Screening.at < hi]
     if report.queue:
         in_queue = select(Call.id).where(Call.queue_name == report.queue)
@@ -381,7 +378,7 @@ def _screening_figures(session: Session, report: Report, lo: dt.datetime,
 
 def _reached(outcome: str | None) -> bool:
     """Whether a follow-up outcome means the caller was reached (reached_in_treatment...)."""
-    return bool(outcome) and (outcome.startswith("reached") or outcome in REACHED_OUTCOMES)
+    return bool(outcome and (outcome.startswith("reached") or outcome in REACHED_OUTCOMES))
 
 
 def table_csv(report: Report, key: str) -> str:

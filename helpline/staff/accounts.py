@@ -48,6 +48,17 @@ def password_matches(user: User, password: str) -> bool:
         return False
 
 
+def rehash_if_outdated(user: User, password: str) -> bool:
+    """Hash ``password`` (which has just matched) again if its hash used older parameters.
+
+    The only moment the password is at hand to raise the cost of a stored hash.
+    """
+    if not _hasher.check_needs_rehash(user.password_hash):
+        return False
+    user.password_hash = hash_password(password)
+    return True
+
+
 def create_user(
     session: Session,
     username: str,

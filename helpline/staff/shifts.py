@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from helpline import audit
 from helpline.models import Call, Contact, Role, User
 from helpline.staff.accounts import LANGUAGES, AccountError
+from helpline.staff.roles import Action, can
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -93,7 +94,7 @@ def update_routing(session: Session, user: User, *, by: User, languages: str | N
             user.phone = number
             changed.append("phone")
     if role is not None and role != user.role:
-        if by.role != Role.ADMIN:
+        if not can(by, Action.MANAGE_ACCOUNTS):
             raise AccountError("only an admin can change a role")
         if by.id == user.id:
             raise AccountError("you cannot change your own role")

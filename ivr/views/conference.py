@@ -15,6 +15,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from helpline.app.runtime import settings
 from ivr.blueprint import blueprint
+from ivr.fallback import fallback_twiml
 from ivr.twiml import current_flow, say, twiml
 
 ROOM = re.compile(r"overdose-\d{1,12}")
@@ -26,8 +27,6 @@ def conference_join():  # type: ignore[no-untyped-def]
     """<Dial><Conference> into the protocol's room; nobody's leaving ends it for the others."""
     room, role = request.args.get("room", ""), request.args.get("role", "")
     if not ROOM.fullmatch(room) or role not in ROLES:
-        from ivr.fallback import fallback_twiml
-
         return Response(fallback_twiml(), mimetype="text/xml")
     response = VoiceResponse()
     if role == "emergency":

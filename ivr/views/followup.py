@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from helpline.app.runtime import db_session, settings
+from helpline.callbacks import webhook_url
 from helpline.consent.disclosures import log_disclosure
 from helpline.followups import lifecycle, safe_contact
 from helpline.models import Disclosure, User
@@ -78,8 +79,7 @@ def _twiml(response: VoiceResponse) -> Response:
 
 def _url(followup_id: int, step: str) -> str:
     """The absolute address of a step, as Twilio must call it (the id only, never a number)."""
-    base = settings().public_base_url or request.host_url.rstrip("/")
-    return f"{base}/ivr/followups/{followup_id}/{step}"
+    return webhook_url(settings(), f"followups/{followup_id}/{step}", origin=request.host_url)
 
 
 def _say(response: VoiceResponse | Gather, followup: FollowUp | None, key: str,

@@ -18,6 +18,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from helpline.app.runtime import settings
 from helpline.consent.terms import REDISCLOSURE_NOTICE
 from ivr.blueprint import blueprint
+from ivr.fallback import fallback_twiml
 from ivr.twiml import flow_for, say, twiml
 
 ROOM = re.compile(r"handoff-\d{1,12}")
@@ -37,8 +38,6 @@ def handoff_join():  # type: ignore[no-untyped-def]
     nobody hears hold music, and the intake worker leaving does not end it for the caller."""
     room, role = request.args.get("room", ""), request.args.get("role", "")
     if not ROOM.fullmatch(room) or role not in ROLES:
-        from ivr.fallback import fallback_twiml
-
         return Response(fallback_twiml(), mimetype="text/xml")
     response = VoiceResponse()
     if role == "intake":

@@ -20,6 +20,7 @@ from helpline.models import OutboxMessage
 from ivr.blueprint import blueprint
 from ivr.steps import menu, reading_back, step
 from ivr.twiml import arg_int, call_sid, current_flow, digits, gather, say, spaced, twiml, url
+from ivr.views.queue import enqueue_response
 
 log = logging.getLogger(__name__)
 TOPICS = ("groups", "resources")
@@ -106,8 +107,6 @@ def _zip_of_call() -> str | None:
 
 @blueprint.post("/locator/choice")
 def locator_choice():  # type: ignore[no-untyped-def]
-    from ivr.views.queue import enqueue_response
-
     flow, key = current_flow(), digits()
     response = VoiceResponse()
     if key == "3":
@@ -188,8 +187,6 @@ def _info_choices(flow: Flow, topic: str, response: VoiceResponse) -> VoiceRespo
 
 @blueprint.post("/info/choice")
 def info_choice():  # type: ignore[no-untyped-def]
-    from ivr.views.queue import enqueue_response
-
     flow, key = current_flow(), digits()
     topic = request.args.get("topic", "resources")
     topic = topic if topic in TOPICS else "resources"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from sqlalchemy import select
 
 from dashboard.access import PUBLIC_ENDPOINTS, can_read_notes
-from helpline.models import AuditEvent, Contact, User
+from helpline.models import AuditEvent, Contact, Role, User
+from helpline.staff.roles import RULES
 from tests.factories import make_call, make_contact, make_user
 
 
@@ -36,45 +40,45 @@ def test_health_and_sign_in_are_open(client):
     assert client.get("/sign-in").status_code == 200
 
 
-def test_admin_is_refused_the_call_history(admin):
-    assert admin.get("/history").status_code == 403
+def test_admin_is_refused_the_call_history(admin_client):
+    assert admin_client.get("/history").status_code == 403
 
 
-def test_counselor_is_refused_account_management(counselor):
-    assert counselor.get("/accounts").status_code == 403
-    assert counselor.post("/accounts/new", {"username": "x"}).status_code == 403
+def test_counselor_is_refused_account_management(counselor_client):
+    assert counselor_client.get("/accounts").status_code == 403
+    assert counselor_client.post("/accounts/new", {"username": "x"}).status_code == 403
 
 
-def test_supervisor_cannot_reset_passwords(supervisor, session):
+def test_supervisor_cannot_reset_passwords(supervisor_client, session):
     other = make_user(session)
     session.commit()
-    assert supervisor.post(f"/accounts/{other.id}/reset-password").status_code == 403
+    assert supervisor_client.post(f"/accounts/{other.id}/reset-password").status_code == 403
 
 
-def test_counselor_cannot_open_another_counselors_record(counselor, session):
+def test_counselor_cannot_open_another_counselors_record(counselor_client, session):
     other = make_user(session)
     contact = make_contact(session, other, make_call(session), notes="private words")
     session.commit()
-    resp = counselor.get(f"/records/{contact.id}")
+    resp = counselor_client.get(f"/records/{contact.id}")
     assert resp.status_code == 404
     assert b"private words" not in resp.data
     refused = session.scalars(select(AuditEvent).where(AuditEvent.action == "contact.refused"))
     assert [e.record_id for e in refused] == [str(contact.id)]
 
 
-def test_admin_never_reads_notes(admin, session):
+def test_admin_never_reads_notes(admin_client, session):
     counselor = make_user(session)
     contact = make_contact(session, counselor, make_call(session), notes="private words")
     session.commit()
-    resp = admin.get(f"/records/{contact.id}")
+    resp = admin_client.get(f"/records/{contact.id}")
     assert resp.status_code == 404 and b"private words" not in resp.data
 
 
-def test_supervisor_reads_any_record(supervisor, session):
+def test_supervisor_reads_any_record(supervisor_client, session):
     counselor = make_user(session)
     contact = make_contact(session, counselor, make_call(session), notes="visible to supervisor")
     session.commit()
-    resp = supervisor.get(f"/records/{contact.id}")
+    resp = supervisor_client.get(f"/records/{contact.id}")
     assert resp.status_code == 200 and b"visible to supervisor" in resp.data
 
 
@@ -111,3 +115,19 @@ def test_security_headers_on_every_page(client):
 def test_static_files_are_served(client):
     assert client.get("/static/vendor/htmx.min.js").status_code == 200
     assert client.get("/static/dashboard.css").status_code == 200
+
+
+@pytest.mark.parametrize("role", [str(r) for r in Role])
+def test_every_page_naming_an_action_refuses_the_roles_not_allowed_it(app, staff_factory,
+                                                                      role):
+    staff = staff_factory(role)
+    refused = []
+    for rule in app.url_map.iter_rules():
+        action = getattr(app.view_functions[rule.endpoint], "permission", None)
+        if action is None or role in RULES[action]:
+            continue
+        path = re.sub(r"<[^<>]+>", "1", rule.rule)
+        resp = staff.get(path) if "GET" in rule.methods else staff.post(path)
+        assert resp.status_code == 403, (rule.rule, action)
+        refused.append(rule.endpoint)
+    assert refused  # each role is refused some page: the rules are not all open

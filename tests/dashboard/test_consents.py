@@ -20,8 +20,8 @@ from helpline.models import (
     Referral,
     User,
 )
-from tests.consent.conftest import CALLER, make_center, on_call
 from tests.factories import make_user
+from tests.fixtures.consent import CALLER, make_center, on_call
 
 DAY = dt.timedelta(days=1)
 
@@ -59,10 +59,10 @@ def _record_with_consents(session, user):  # type: ignore[no-untyped-def]
 
 
 def test_the_counselor_on_the_record_sees_every_consent_and_disclosure_and_it_is_audited(
-        session, counselor):
-    rec, texts, calls = _record_with_consents(session, _me(session, counselor))
-    assert b'id="consents-link"' in counselor.get(f"/records/{rec.contact.id}").data
-    page = counselor.get(f"/records/{rec.contact.id}/consents")
+        session, counselor_client):
+    rec, texts, calls = _record_with_consents(session, _me(session, counselor_client))
+    assert b'id="consents-link"' in counselor_client.get(f"/records/{rec.contact.id}").data
+    page = counselor_client.get(f"/records/{rec.contact.id}/consents")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     for c in (texts, calls):
@@ -76,74 +76,78 @@ def test_the_counselor_on_the_record_sees_every_consent_and_disclosure_and_it_is
     [view] = session.scalars(select(AuditEvent).where(
         AuditEvent.action == "consent.list.view")).all()
     assert (view.actor_id, view.record_type, view.record_id) == (
-        counselor.user_id, "record", str(rec.contact.id))
+        counselor_client.user_id, "record", str(rec.contact.id))
 
 
-def test_a_counselor_not_on_the_callers_contact_gets_404_and_it_is_audited(session, counselor):
+def test_a_counselor_not_on_the_callers_contact_gets_404_and_it_is_audited(session,
+                                                                           counselor_client):
     rec, _texts, _calls = _record_with_consents(session, make_user(session))
-    assert counselor.get(f"/records/{rec.contact.id}/consents").status_code == 404
+    assert counselor_client.get(f"/records/{rec.contact.id}/consents").status_code == 404
     refused = session.scalars(select(AuditEvent.action).where(
-        AuditEvent.actor_id == counselor.user_id)).all()
+        AuditEvent.actor_id == counselor_client.user_id)).all()
     assert "contact.refused" in refused and "consent.list.view" not in refused
 
 
-def test_admins_do_not_see_a_callers_consents(session, admin):
+def test_admins_do_not_see_a_callers_consents(session, admin_client, settings):
     rec, _texts, calls = _record_with_consents(session, make_user(session))
     fu = lifecycle.request_followup(session, contact=rec.contact, phone=None, channel="call",
                                     kind="reminder", requested_by=rec.counselor,
-                                    consent_wording="", consent=calls)
+                                    consent_wording="", consent=calls, settings=settings)
     session.commit()
-    assert admin.get(f"/records/{rec.contact.id}/consents").status_code == 404
-    assert admin.get(f"/followups/{fu.id}/consents").status_code in (403, 404)
+    assert admin_client.get(f"/records/{rec.contact.id}/consents").status_code == 404
+    assert admin_client.get(f"/followups/{fu.id}/consents").status_code in (403, 404)
 
 
-def test_supervisors_and_the_counselor_working_the_follow_up_see_it(session, supervisor,
-                                                                    counselor):
+def test_supervisors_and_the_counselor_working_the_follow_up_see_it(session, supervisor_client,
+                                                                    counselor_client, settings):
     rec, _texts, calls = _record_with_consents(session, make_user(session))
     fu = lifecycle.request_followup(session, contact=rec.contact, phone=None, channel="call",
                                     kind="reminder", requested_by=rec.counselor,
-                                    consent_wording="", consent=calls)
-    lifecycle.assign(session, fu, _me(session, counselor), by=_me(session, supervisor))
+                                    consent_wording="", consent=calls, settings=settings)
+    lifecycle.assign(session, fu, _me(session, counselor_client), by=_me(session,
+                                                                         supervisor_client))
     session.commit()
-    assert supervisor.get(f"/records/{rec.contact.id}/consents").status_code == 200
-    page = counselor.get(f"/followups/{fu.id}/consents")
+    assert supervisor_client.get(f"/records/{rec.contact.id}/consents").status_code == 200
+    page = counselor_client.get(f"/followups/{fu.id}/consents")
     assert page.status_code == 200 and b"Dispatcher 12" in page.data
-    assert b"consents-link" in counselor.get(f"/followups/{fu.id}").data
+    assert b"consents-link" in counselor_client.get(f"/followups/{fu.id}").data
 
 
 # --- withdrawing ------------------------------------------------------------------------------
 
 
 def test_withdrawing_a_consent_from_the_page_stops_the_follow_ups_resting_on_it(session,
-                                                                                counselor):
-    rec, texts, calls = _record_with_consents(session, _me(session, counselor))
+                                                                                counselor_client,
+                                                                                settings):
+    rec, texts, calls = _record_with_consents(session, _me(session, counselor_client))
     fu = lifecycle.request_followup(session, contact=rec.contact, phone=None, channel="call",
                                     kind="reminder", requested_by=rec.counselor,
-                                    consent_wording="", consent=calls)
+                                    consent_wording="", consent=calls, settings=settings)
     session.commit()
     url = f"/records/{rec.contact.id}/consents/{calls.id}/withdraw"
-    counselor.post(url, {"how": "told_on_phone"})  # not confirmed: nothing happens
+    counselor_client.post(url, {"how": "told_on_phone"})  # not confirmed: nothing happens
     session.expire_all()
     assert session.get(Consent, calls.id).withdrawn_at is None
-    page = counselor.post(url, {"how": "told_on_phone", "confirm": "1"}, follow_redirects=True)
+    page = counselor_client.post(url, {"how": "told_on_phone", "confirm": "1"},
+                                 follow_redirects=True)
     assert "1 follow-up(s) stopped" in _flash(page)
     session.expire_all()
     got = session.get(Consent, calls.id)
-    assert (got.withdrawn_how, got.withdrawn_by_id) == ("told_on_phone", counselor.user_id)
+    assert (got.withdrawn_how, got.withdrawn_by_id) == ("told_on_phone", counselor_client.user_id)
     assert session.get(Consent, texts.id).withdrawn_at is None  # scopes are separate
     stopped = session.get(FollowUp, fu.id)
     assert (stopped.state, stopped.outcome) == ("stopped", "consent_withdrawn")
     assert 'data-status="withdrawn"' in page.get_data(as_text=True)
 
 
-def test_another_callers_consent_cannot_be_withdrawn_through_this_page(session, counselor):
-    rec, _texts, _calls = _record_with_consents(session, _me(session, counselor))
+def test_another_callers_consent_cannot_be_withdrawn_through_this_page(session, counselor_client):
+    rec, _texts, _calls = _record_with_consents(session, _me(session, counselor_client))
     stranger = door.record_consent(
         session, caller_hash="f" * 64, scope="sms", purpose="followup", wording="Yes.",
         by=rec.counselor)
     session.commit()
-    assert counselor.post(f"/records/{rec.contact.id}/consents/{stranger.id}/withdraw",
-                          {"how": "told_on_phone", "confirm": "1"}).status_code == 404
+    assert counselor_client.post(f"/records/{rec.contact.id}/consents/{stranger.id}/withdraw",
+                                 {"how": "told_on_phone", "confirm": "1"}).status_code == 404
     session.expire_all()
     assert session.get(Consent, stranger.id).withdrawn_at is None
 
@@ -151,25 +155,26 @@ def test_another_callers_consent_cannot_be_withdrawn_through_this_page(session, 
 # --- recording consent on the record ------------------------------------------------------------
 
 
-def test_the_texting_box_records_the_scripts_words_and_unticking_withdraws(session, counselor,
+def test_the_texting_box_records_the_scripts_words_and_unticking_withdraws(session,
+                                                                           counselor_client,
                                                                           settings):
-    rec = on_call(session, _me(session, counselor))
-    page = counselor.get(f"/records/{rec.contact.id}").get_data(as_text=True)
+    rec = on_call(session, _me(session, counselor_client))
+    page = counselor_client.get(f"/records/{rec.contact.id}").get_data(as_text=True)
     assert "sms-referral-1" in page and "The text will not say what we talked about" in page
-    counselor.post(f"/records/{rec.contact.id}/draft", {"sms_consent_present": "1",
-                                                        "sms_consent": "1"})
+    counselor_client.post(f"/records/{rec.contact.id}/draft", {"sms_consent_present": "1",
+                                                               "sms_consent": "1"})
     [given] = session.scalars(select(Consent)).all()
     assert (given.scope, given.purpose, given.recorded_by_id, given.script_version) == (
-        "sms", "referral", counselor.user_id, "sms-referral-1")
-    counselor.post(f"/records/{rec.contact.id}/draft", {"sms_consent_present": "1"})
+        "sms", "referral", counselor_client.user_id, "sms-referral-1")
+    counselor_client.post(f"/records/{rec.contact.id}/draft", {"sms_consent_present": "1"})
     session.expire_all()
     assert session.get(Consent, given.id).withdrawn_at is not None
 
 
-def test_a_follow_up_request_records_the_versioned_script_as_the_consent(session, counselor):
-    rec = on_call(session, _me(session, counselor))
-    counselor.post(f"/records/{rec.contact.id}/followup",
-                   {"consent": "1", "channel": "sms", "same_number": "1",
+def test_a_follow_up_request_records_the_versioned_script_as_the_consent(session, counselor_client):
+    rec = on_call(session, _me(session, counselor_client))
+    counselor_client.post(f"/records/{rec.contact.id}/followup",
+                          {"consent": "1", "channel": "sms", "same_number": "1",
                     "consent_until": (dt.date.today() + 10 * DAY).isoformat()})
     [fu] = session.scalars(select(FollowUp)).all()
     assert (fu.consent.scope, fu.consent.purpose, fu.consent.script_version) == (
@@ -178,10 +183,10 @@ def test_a_follow_up_request_records_the_versioned_script_as_the_consent(session
     assert fu.consent.expires_at is not None and fu.consent.expires_at.date() > dt.date.today()
 
 
-def test_third_party_consent_is_recorded_with_a_sealed_name(session, counselor):
-    rec = on_call(session, _me(session, counselor))
-    counselor.post(f"/records/{rec.contact.id}/consents/third-party",
-                   {"relation": "family", "name": "Dana", "information": "seeking_treatment",
+def test_third_party_consent_is_recorded_with_a_sealed_name(session, counselor_client):
+    rec = on_call(session, _me(session, counselor_client))
+    counselor_client.post(f"/records/{rec.contact.id}/consents/third-party",
+                          {"relation": "family", "name": "Dana", "information": "seeking_treatment",
                     "attest": "1"})
     [given] = session.scalars(select(Consent)).all()
     assert (given.scope, given.recipient_name, given.purpose) == (
@@ -192,29 +197,29 @@ def test_third_party_consent_is_recorded_with_a_sealed_name(session, counselor):
 # --- warm handoff through the pages --------------------------------------------------------------
 
 
-def test_the_handoff_page_asks_for_consent_then_conferences_intake(session, counselor):
-    me = _me(session, counselor)
+def test_the_handoff_page_asks_for_consent_then_conferences_intake(session, counselor_client):
+    me = _me(session, counselor_client)
     rec = on_call(session, me)
     center = make_center(session)
     session.commit()
-    counselor.post(f"/records/{rec.contact.id}/referrals", {"kind": "center",
-                                                            "target_id": str(center.id)})
+    counselor_client.post(f"/records/{rec.contact.id}/referrals", {"kind": "center",
+                                                                   "target_id": str(center.id)})
     referral = session.scalar(select(Referral))
     url = f"/records/{rec.contact.id}/referrals/{referral.id}/handoff"
-    page = counselor.get(url).get_data(as_text=True)
+    page = counselor_client.get(url).get_data(as_text=True)
     assert 'id="consent-refusal"' in page and "No handoff without consent" in page
     assert 'id="start-handoff"' not in page and "+15555550142" in page
-    refused = counselor.post(url, follow_redirects=True)
+    refused = counselor_client.post(url, follow_redirects=True)
     assert "Not handed off: the caller has not agreed to sharing" in _flash(refused)
     assert session.scalar(select(OutboxMessage.id)) is None
 
-    counselor.post(f"/records/{rec.contact.id}/referrals/{referral.id}/consent",
-                   {"information": ["seeking_treatment", "insurance"], "until_event": "1",
+    counselor_client.post(f"/records/{rec.contact.id}/referrals/{referral.id}/consent",
+                          {"information": ["seeking_treatment", "insurance"], "until_event": "1",
                     "until": (dt.date.today() + 30 * DAY).isoformat(), "attest": "1"})
-    page = counselor.get(url).get_data(as_text=True)
+    page = counselor_client.get(url).get_data(as_text=True)
     assert 'id="consent-live"' in page and 'id="start-handoff"' in page
     assert "42 CFR part 2 prohibits unauthorized use or disclosure" in page
-    done = counselor.post(url, follow_redirects=True)
+    done = counselor_client.post(url, follow_redirects=True)
     flashes = _flash(done)
     assert "Handed off" in flashes and "the caller has not agreed to calls" in flashes
     session.expire_all()
@@ -226,37 +231,39 @@ def test_the_handoff_page_asks_for_consent_then_conferences_intake(session, coun
 
 
 def test_safe_contact_preferences_are_saved_and_the_name_to_ask_for_shown_on_demand(
-        session, counselor):
-    rec = on_call(session, _me(session, counselor))
-    page = counselor.get(f"/records/{rec.contact.id}").get_data(as_text=True)
+        session, counselor_client):
+    rec = on_call(session, _me(session, counselor_client))
+    page = counselor_client.get(f"/records/{rec.contact.id}").get_data(as_text=True)
     assert "No voicemail: a call back that reaches a machine hangs up" in page
-    counselor.post(f"/records/{rec.contact.id}/safe-contact",
-                   {"allow_calls": "1", "allow_texts": "1", "name_choice": "alias",
+    counselor_client.post(f"/records/{rec.contact.id}/safe-contact",
+                          {"allow_calls": "1", "allow_texts": "1", "name_choice": "alias",
                     "someone_else_risk": "1", "ask_for": "Marisol", "safe_start": "12",
                     "safe_end": "14"})
-    page = counselor.get(f"/records/{rec.contact.id}").get_data(as_text=True)
+    page = counselor_client.get(f"/records/{rec.contact.id}").get_data(as_text=True)
     assert "Only between 12:00 and 14:00" in page and "Marisol" not in page
     assert "ask for the caller by first name only" in page
-    shown = counselor.post(f"/records/{rec.contact.id}/safe-contact/ask-for",
-                           headers={"HX-Request": "true"})
+    shown = counselor_client.post(f"/records/{rec.contact.id}/safe-contact/ask-for",
+                                  headers={"HX-Request": "true"})
     assert b"Marisol" in shown.data and b"<html" not in shown.data
     assert session.scalar(select(AuditEvent.actor_id).where(
-        AuditEvent.action == "safe_contact.ask_for.read")) == counselor.user_id
+        AuditEvent.action == "safe_contact.ask_for.read")) == counselor_client.user_id
 
 
-def test_only_a_supervisor_raises_the_attempt_limit(session, supervisor, counselor):
+def test_only_a_supervisor_raises_the_attempt_limit(session, supervisor_client, counselor_client,
+                                                     settings):
     rec, _texts, calls = _record_with_consents(session, make_user(session))
     fu = lifecycle.request_followup(session, contact=rec.contact, phone=None, channel="call",
                                     kind="reminder", requested_by=rec.counselor,
-                                    consent_wording="", consent=calls)
-    lifecycle.assign(session, fu, _me(session, counselor), by=_me(session, supervisor))
+                                    consent_wording="", consent=calls, settings=settings)
+    lifecycle.assign(session, fu, _me(session, counselor_client), by=_me(session,
+                                                                         supervisor_client))
     session.commit()
-    assert counselor.post(f"/followups/{fu.id}/max-attempts",
-                          {"max_attempts": "7", "reason": "high_risk"}).status_code == 403
-    assert b'id="raise-attempts"' in supervisor.get(f"/followups/{fu.id}").data
-    supervisor.post(f"/followups/{fu.id}/max-attempts",
-                    {"max_attempts": "7", "reason": "high_risk"})
+    assert counselor_client.post(f"/followups/{fu.id}/max-attempts",
+                                 {"max_attempts": "7", "reason": "high_risk"}).status_code == 403
+    assert b'id="raise-attempts"' in supervisor_client.get(f"/followups/{fu.id}").data
+    supervisor_client.post(f"/followups/{fu.id}/max-attempts",
+                           {"max_attempts": "7", "reason": "high_risk"})
     session.expire_all()
     assert session.get(FollowUp, fu.id).max_attempts == 7
-    page = supervisor.get(f"/followups/{fu.id}").get_data(as_text=True)
+    page = supervisor_client.get(f"/followups/{fu.id}").get_data(as_text=True)
     assert "More attempts allowed" in page and "High risk: keep trying to reach them" in page

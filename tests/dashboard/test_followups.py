@@ -58,37 +58,37 @@ def _deliver(app, settings, when: dt.datetime):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("path", ["/followups", "/followups?view=done"])
-def test_a_counselor_cannot_open_the_follow_up_console(counselor, admin, path):  # type: ignore[no-untyped-def]
-    assert counselor.get(path).status_code == 403
-    assert admin.get(path).status_code == 403
+def test_a_counselor_cannot_open_the_follow_up_console(counselor_client, admin_client, path):  # type: ignore[no-untyped-def]
+    assert counselor_client.get(path).status_code == 403
+    assert admin_client.get(path).status_code == 403
 
 
 def test_a_counselor_cannot_open_someone_elses_follow_up_and_the_refusal_is_audited(
-        counselor, session, settings):
+        counselor_client, session, settings):
     other = make_user(session, "counselor")
     fu = _request(session, settings, by=other)
     lifecycle.assign(session, fu, other, by=other)
     session.commit()
-    page = counselor.get(f"/followups/{fu.id}")
+    page = counselor_client.get(f"/followups/{fu.id}")
     assert page.status_code == 404
-    assert counselor.post(f"/followups/{fu.id}/number").status_code == 404
+    assert counselor_client.post(f"/followups/{fu.id}/number").status_code == 404
     assert CALLER.encode() not in page.data
-    assert counselor.post(f"/followups/{fu.id}/schedule",
-                          {"at": _local(_day(), 10)}).status_code == 403
+    assert counselor_client.post(f"/followups/{fu.id}/schedule",
+                                 {"at": _local(_day(), 10)}).status_code == 403
     refused = session.scalars(select(AuditEvent.record_id).where(
         AuditEvent.action == "followup.refused")).all()
     assert refused == [str(fu.id), str(fu.id)]
 
 
-def test_an_admin_sees_no_follow_up(admin, session, settings):
+def test_an_admin_sees_no_follow_up(admin_client, session, settings):
     fu = _request(session, settings)
-    assert admin.get(f"/followups/{fu.id}").status_code == 403
-    assert admin.get("/followups/mine").status_code == 403
+    assert admin_client.get(f"/followups/{fu.id}").status_code == 403
+    assert admin_client.get("/followups/mine").status_code == 403
 
 
-def test_a_form_without_its_csrf_token_is_refused(supervisor, session, settings):
+def test_a_form_without_its_csrf_token_is_refused(supervisor_client, session, settings):
     fu = _request(session, settings)
-    resp = supervisor.client.post(f"/followups/{fu.id}/cancel", data={"reason": "duplicate"})
+    resp = supervisor_client.client.post(f"/followups/{fu.id}/cancel", data={"reason": "duplicate"})
     assert resp.status_code == 400
     session.refresh(fu)
     assert fu.state == FollowUpState.REQUESTED
@@ -97,31 +97,31 @@ def test_a_form_without_its_csrf_token_is_refused(supervisor, session, settings)
 # --- the supervisor's console ---------------------------------------------------------------
 
 
-def test_supervisor_schedules_a_request_in_the_callers_time_zone(supervisor, session,
+def test_supervisor_schedules_a_request_in_the_callers_time_zone(supervisor_client, session,
                                                                  settings):
     fu = _request(session, settings)
-    console = supervisor.get("/followups")
+    console = supervisor_client.get("/followups")
     assert console.status_code == 200
     assert f'data-followup="{fu.id}"'.encode() in console.data
-    page = supervisor.get(f"/followups/{fu.id}")
+    page = supervisor_client.get(f"/followups/{fu.id}")
     assert b"in the caller's time (America/Chicago)" in page.data
     day = _day()
-    done = supervisor.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 10, 30)},
-                           follow_redirects=True)
+    done = supervisor_client.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 10, 30)},
+                                  follow_redirects=True)
     assert "Scheduled for" in _flash(done) and "10:30 C" in _flash(done)
     session.refresh(fu)
     assert fu.state == FollowUpState.SCHEDULED
     assert fu.due_at == dt.datetime.combine(day, dt.time(10, 30), CHICAGO).astimezone(dt.UTC)
-    scheduled = supervisor.get("/followups?view=upcoming")
+    scheduled = supervisor_client.get("/followups?view=upcoming")
     assert f'data-followup="{fu.id}"'.encode() in scheduled.data
 
 
 def test_the_callers_night_is_refused_with_the_reason_and_the_next_allowed_time(
-        supervisor, session, settings):
+        supervisor_client, session, settings):
     fu = _request(session, settings)
     day = _day()
-    refused = supervisor.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 23, 15)},
-                              follow_redirects=True)
+    refused = supervisor_client.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 23, 15)},
+                                     follow_redirects=True)
     message = _flash(refused)
     assert "quiet hours" in message and "America/Chicago" in message
     next_day = day + dt.timedelta(days=1)
@@ -131,61 +131,61 @@ def test_the_callers_night_is_refused_with_the_reason_and_the_next_allowed_time(
 
 
 def test_a_time_outside_the_callers_window_is_refused_with_the_next_allowed_time(
-        supervisor, session, settings):
+        supervisor_client, session, settings):
     day = _day()
     start = dt.datetime.combine(day, dt.time(14, 0), CHICAGO).astimezone(dt.UTC)
     fu = _request(session, settings, window=(start, start + dt.timedelta(hours=3)))
-    early = _flash(supervisor.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 9)},
-                                   follow_redirects=True))
+    early = _flash(supervisor_client.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 9)},
+                                          follow_redirects=True))
     assert "before the window the caller gave" in early
     assert f"the next allowed time is {day:%a %d %b} 14:00 C" in early
-    late = _flash(supervisor.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 18)},
-                                  follow_redirects=True))
+    late = _flash(supervisor_client.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 18)},
+                                         follow_redirects=True))
     assert "after the window the caller gave" in late
-    page = supervisor.get(f"/followups/{fu.id}")
+    page = supervisor_client.get(f"/followups/{fu.id}")
     assert f'value="{_local(day, 14)}"'.encode() in page.data  # the form offers the earliest
-    supervisor.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 15)})
+    supervisor_client.post(f"/followups/{fu.id}/schedule", {"at": _local(day, 15)})
     session.refresh(fu)
     assert fu.state == FollowUpState.SCHEDULED
 
 
-def test_supervisor_assigns_reassigns_and_leaves_to_the_next_available(supervisor, session,
+def test_supervisor_assigns_reassigns_and_leaves_to_the_next_available(supervisor_client, session,
                                                                        settings):
     fu = _request(session, settings)
     robin = make_user(session, "counselor", display_name="Robin Rivera")
     casey = make_user(session, "counselor", display_name="Casey Counselor")
     session.commit()
-    assert "Assigned to Robin Rivera" in _flash(supervisor.post(
+    assert "Assigned to Robin Rivera" in _flash(supervisor_client.post(
         f"/followups/{fu.id}/assign", {"counselor": str(robin.id)}, follow_redirects=True))
-    supervisor.post(f"/followups/{fu.id}/assign", {"counselor": str(casey.id)})
+    supervisor_client.post(f"/followups/{fu.id}/assign", {"counselor": str(casey.id)})
     session.refresh(fu)
     assert fu.assigned_to_id == casey.id
-    mine = supervisor.get(f"/followups?counselor={casey.id}")
+    mine = supervisor_client.get(f"/followups?counselor={casey.id}")
     assert f'data-followup="{fu.id}"'.encode() in mine.data
-    supervisor.post(f"/followups/{fu.id}/assign", {"counselor": ""})
+    supervisor_client.post(f"/followups/{fu.id}/assign", {"counselor": ""})
     session.refresh(fu)
     assert fu.assigned_to_id is None
     actions = session.scalars(select(AuditEvent.action).where(
         AuditEvent.record_type == "followup", AuditEvent.action.like("followup.%assign"))).all()
     assert actions == ["followup.assign", "followup.reassign", "followup.reassign"]
-    history = supervisor.get(f"/followups/{fu.id}").get_data(as_text=True)
+    history = supervisor_client.get(f"/followups/{fu.id}").get_data(as_text=True)
     assert "Reassigned" in history and "Casey Counselor" in history
 
 
-def test_supervisor_cancels_with_a_reason(supervisor, session, settings):
+def test_supervisor_cancels_with_a_reason(supervisor_client, session, settings):
     fu = _request(session, settings)
-    refused = supervisor.post(f"/followups/{fu.id}/cancel", {"reason": "because"},
-                              follow_redirects=True)
+    refused = supervisor_client.post(f"/followups/{fu.id}/cancel", {"reason": "because"},
+                                     follow_redirects=True)
     assert "choose why" in _flash(refused)
-    supervisor.post(f"/followups/{fu.id}/cancel", {"reason": "duplicate"})
+    supervisor_client.post(f"/followups/{fu.id}/cancel", {"reason": "duplicate"})
     session.refresh(fu)
     assert fu.state == FollowUpState.CANCELLED and fu.outcome == "cancelled"
-    done = supervisor.get("/followups?view=done")
+    done = supervisor_client.get("/followups?view=done")
     assert f'data-followup="{fu.id}"'.encode() in done.data and b"Cancelled" in done.data
-    assert b"A duplicate of another follow-up" in supervisor.get(f"/followups/{fu.id}").data
+    assert b"A duplicate of another follow-up" in supervisor_client.get(f"/followups/{fu.id}").data
 
 
-def test_console_filters_by_counselor_kind_and_state(supervisor, session, settings):
+def test_console_filters_by_counselor_kind_and_state(supervisor_client, session, settings):
     robin = make_user(session, "counselor")
     reminder = _request(session, settings)
     text = _request(session, settings, "sms_checkin", phone="+15555550124")
@@ -193,7 +193,7 @@ def test_console_filters_by_counselor_kind_and_state(supervisor, session, settin
     session.commit()
 
     def listed(query: str) -> set[int]:
-        html = supervisor.get(f"/followups?view=requested&{query}").get_data(as_text=True)
+        html = supervisor_client.get(f"/followups?view=requested&{query}").get_data(as_text=True)
         return {int(i) for i in re.findall(r'data-followup="(\d+)"', html)}
 
     assert listed("") == {reminder.id, text.id}
@@ -204,9 +204,10 @@ def test_console_filters_by_counselor_kind_and_state(supervisor, session, settin
     assert listed("state=done") == set()
 
 
-def test_withdrawing_consent_from_the_page_stops_the_follow_up(supervisor, session, settings):
+def test_withdrawing_consent_from_the_page_stops_the_follow_up(supervisor_client, session,
+                                                               settings):
     fu = _request(session, settings)
-    supervisor.post(f"/followups/{fu.id}/withdraw-consent", {"confirm": "1"})
+    supervisor_client.post(f"/followups/{fu.id}/withdraw-consent", {"confirm": "1"})
     session.refresh(fu)
     assert fu.state == FollowUpState.STOPPED and fu.outcome == "consent_withdrawn"
     assert fu.consent.withdrawn_at is not None
@@ -216,20 +217,20 @@ def test_withdrawing_consent_from_the_page_stops_the_follow_up(supervisor, sessi
 
 
 def test_the_callers_number_is_shown_only_on_demand_and_each_showing_is_audited(
-        supervisor, session, settings):
+        supervisor_client, session, settings):
     fu = _request(session, settings)
-    page = supervisor.get(f"/followups/{fu.id}")
+    page = supervisor_client.get(f"/followups/{fu.id}")
     assert CALLER.encode() not in page.data and b"Show the caller" in page.data
-    shown = supervisor.post(f"/followups/{fu.id}/number", headers={"HX-Request": "true"})
+    shown = supervisor_client.post(f"/followups/{fu.id}/number", headers={"HX-Request": "true"})
     assert shown.status_code == 200 and CALLER.encode() in shown.data
     assert shown.headers["Cache-Control"] == "no-store"
     assert b"<html" not in shown.data  # a fragment for HTMX
     reads = session.scalars(select(AuditEvent).where(
         AuditEvent.action == "followup.number.read")).all()
-    assert [(r.record_id, r.actor_id) for r in reads] == [(str(fu.id), supervisor.user_id)]
+    assert [(r.record_id, r.actor_id) for r in reads] == [(str(fu.id), supervisor_client.user_id)]
     assert all(CALLER not in str(r.detail) for r in session.scalars(select(AuditEvent)))
     # Without JavaScript the whole page comes back with the number.
-    full = supervisor.post(f"/followups/{fu.id}/number")
+    full = supervisor_client.post(f"/followups/{fu.id}/number")
     assert b"<html" in full.data and CALLER.encode() in full.data
 
 
@@ -248,50 +249,50 @@ def _reminder_for(session, settings, counselor) -> FollowUp:  # type: ignore[no-
 
 
 def test_counselor_gets_the_reminder_on_home_records_attempts_and_the_outcome(
-        counselor, session, settings, app):
-    me = session.get(User, counselor.user_id)
-    fu = _reminder_for(session, settings, counselor)
-    assert b"notice-count" not in counselor.get("/").data
+        counselor_client, session, settings, app):
+    me = session.get(User, counselor_client.user_id)
+    fu = _reminder_for(session, settings, counselor_client)
+    assert b"notice-count" not in counselor_client.get("/").data
     assert _deliver(app, settings, fu.due_at).delivered == [fu.id]
 
-    home = counselor.get("/").get_data(as_text=True)
+    home = counselor_client.get("/").get_data(as_text=True)
     assert 'id="notice-count">1<' in home
     assert f"follow-up #{fu.id} is due" in home
-    mine = counselor.get("/followups/mine").get_data(as_text=True)
+    mine = counselor_client.get("/followups/mine").get_data(as_text=True)
     assert f'data-followup="{fu.id}"' in mine
-    page = counselor.get(f"/followups/{fu.id}").get_data(as_text=True)
+    page = counselor_client.get(f"/followups/{fu.id}").get_data(as_text=True)
     assert "How did the call go?" in page and CALLER not in page
-    assert "notice-count" not in counselor.get("/").get_data(as_text=True)  # read by opening
+    assert "notice-count" not in counselor_client.get("/").get_data(as_text=True)  # read by opening
 
-    again = counselor.post(f"/followups/{fu.id}/attempt", {"result": "no_answer"},
-                           follow_redirects=True)
+    again = counselor_client.post(f"/followups/{fu.id}/attempt", {"result": "no_answer"},
+                                  follow_redirects=True)
     assert "tried again at" in _flash(again)
     session.refresh(fu)
     assert fu.state == FollowUpState.RETRY
     assert _deliver(app, settings, fu.due_at).delivered == [fu.id]
-    counselor.post(f"/followups/{fu.id}/attempt",
-                   {"result": "reached", "outcome": "reached_referred"})
+    counselor_client.post(f"/followups/{fu.id}/attempt",
+                          {"result": "reached", "outcome": "reached_referred"})
     session.refresh(fu)
     assert fu.state == FollowUpState.DONE and fu.outcome == "reached_referred"
     assert [a.result for a in fu.attempt_log] == ["no_answer", "reached"]
     assert [a.recorded_by_id for a in fu.attempt_log] == [me.id, me.id]
-    closed = counselor.get("/followups/mine").get_data(as_text=True)
+    closed = counselor_client.get("/followups/mine").get_data(as_text=True)
     assert "Reached: referred to treatment" in closed
 
 
 def test_the_counselor_is_told_that_an_opt_out_stops_every_follow_up_call(
-        counselor, session, settings, app):
-    fu = _reminder_for(session, settings, counselor)
+        counselor_client, session, settings, app):
+    fu = _reminder_for(session, settings, counselor_client)
     assert _deliver(app, settings, fu.due_at).delivered == [fu.id]
-    done = counselor.post(f"/followups/{fu.id}/attempt", {"result": "opted_out"},
-                          follow_redirects=True)
+    done = counselor_client.post(f"/followups/{fu.id}/attempt", {"result": "opted_out"},
+                                 follow_redirects=True)
     assert "no other follow-up calls will go to them" in _flash(done)
     session.refresh(fu)
     assert fu.state == FollowUpState.STOPPED and fu.consent.withdrawn_at is not None
 
 
 def test_a_reminder_left_to_the_next_available_is_taken_by_one_counselor(
-        counselor, staff_factory, session, settings, app):
+        counselor_client, staff_factory, session, settings, app):
     other = staff_factory("counselor")
     supervisor = make_user(session, "supervisor")
     fu = _request(session, settings)
@@ -299,54 +300,54 @@ def test_a_reminder_left_to_the_next_available_is_taken_by_one_counselor(
                        by=supervisor, settings=settings)
     session.commit()
     _deliver(app, settings, fu.due_at)
-    for staff in (counselor, other):
+    for staff in (counselor_client, other):
         assert f"follow-up #{fu.id} is due" in staff.get("/").get_data(as_text=True)
-    assert counselor.get(f"/followups/{fu.id}").status_code == 200
-    counselor.post(f"/followups/{fu.id}/take")
+    assert counselor_client.get(f"/followups/{fu.id}").status_code == 200
+    counselor_client.post(f"/followups/{fu.id}/take")
     session.refresh(fu)
-    assert fu.assigned_to_id == counselor.user_id
+    assert fu.assigned_to_id == counselor_client.user_id
     # Taken: the notice is gone for everyone, and the other counselor may no longer open it.
     assert f"follow-up #{fu.id} is due" not in other.get("/").get_data(as_text=True)
     assert other.get(f"/followups/{fu.id}").status_code == 404
     assert other.post(f"/followups/{fu.id}/take").status_code == 404
 
 
-def test_a_notice_can_be_dismissed_only_by_whom_it_is_for(counselor, staff_factory, session,
+def test_a_notice_can_be_dismissed_only_by_whom_it_is_for(counselor_client, staff_factory, session,
                                                         settings):
     other = staff_factory("counselor")
     fu = _request(session, settings)
-    notice = FollowUpNotice(followup_id=fu.id, kind="reminder", user_id=counselor.user_id)
+    notice = FollowUpNotice(followup_id=fu.id, kind="reminder", user_id=counselor_client.user_id)
     session.add(notice)
     session.commit()
     assert other.post(f"/followups/notices/{notice.id}/dismiss").status_code == 404
-    assert counselor.post(f"/followups/notices/{notice.id}/dismiss").status_code == 302
+    assert counselor_client.post(f"/followups/notices/{notice.id}/dismiss").status_code == 302
     session.refresh(notice)
     assert notice.read_at is not None
 
 
 def test_a_bridged_callback_page_says_what_will_happen_and_shows_the_outbox(
-        counselor, supervisor, session, settings, app):
-    me = session.get(User, counselor.user_id)
+        counselor_client, supervisor_client, session, settings, app):
+    me = session.get(User, counselor_client.user_id)
     me.status, me.phone = AgentStatus.AVAILABLE, "+15555550177"
     fu = _request(session, settings, "bridged_callback")
     lifecycle.schedule(session, fu, at=dt.datetime.combine(_day(), dt.time(12)),
-                       by=session.get(User, supervisor.user_id), settings=settings)
+                       by=session.get(User, supervisor_client.user_id), settings=settings)
     session.commit()
-    before = supervisor.get(f"/followups/{fu.id}").get_data(as_text=True)
+    before = supervisor_client.get(f"/followups/{fu.id}").get_data(as_text=True)
     assert "press 1" in before and "Twilio is not connected" in before
     assert _deliver(app, settings, fu.due_at).delivered == [fu.id]
     ring = session.scalar(select(OutboxMessage))
     assert ring.kind == "call" and ring.to_number == me.phone
-    page = counselor.get(f"/followups/{fu.id}").get_data(as_text=True)
+    page = counselor_client.get(f"/followups/{fu.id}").get_data(as_text=True)
     assert ring.provider_sid in page and "Call to the counselor's phone" in page
     assert CALLER not in page and me.phone not in page
     assert "How did the call go?" in page
 
 
-def test_pages_carry_csrf_and_labels_and_no_inline_script(supervisor, session, settings):
+def test_pages_carry_csrf_and_labels_and_no_inline_script(supervisor_client, session, settings):
     fu = _request(session, settings)
     for path in ("/followups", f"/followups/{fu.id}", "/followups/mine", "/"):
-        html = supervisor.get(path).get_data(as_text=True)
+        html = supervisor_client.get(path).get_data(as_text=True)
         assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
         for form in re.findall(r'<form method="post".*?</form>', html, re.S):
             assert 'name="csrf_token"' in form, (path, form[:80])
@@ -358,16 +359,16 @@ def test_pages_carry_csrf_and_labels_and_no_inline_script(supervisor, session, s
 
 
 def test_a_follow_up_requested_on_the_record_is_scheduled_and_texted_once(
-        counselor, supervisor, session, settings, app):
-    me = session.get(User, counselor.user_id)
+        counselor_client, supervisor_client, session, settings, app):
+    me = session.get(User, counselor_client.user_id)
     call = make_call(session, CALLER, zip_code="60601")
     contact = make_contact(session, me, call, zip_code="60601", status="open")
     session.commit()
-    counselor.post(f"/records/{contact.id}/followup",
-                   {"consent": "1", "channel": "sms", "same_number": "1"})
+    counselor_client.post(f"/records/{contact.id}/followup",
+                          {"consent": "1", "channel": "sms", "same_number": "1"})
     fu = session.scalar(select(FollowUp).where(FollowUp.contact_id == contact.id))
     assert fu is not None and fu.state == FollowUpState.REQUESTED
-    supervisor.post(f"/followups/{fu.id}/schedule", {"at": _local(_day(), 9, 45)})
+    supervisor_client.post(f"/followups/{fu.id}/schedule", {"at": _local(_day(), 9, 45)})
     session.refresh(fu)
     for _ in range(2):  # a job that runs twice sends nothing more
         _deliver(app, settings, fu.due_at + dt.timedelta(seconds=20))

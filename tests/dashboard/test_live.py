@@ -7,7 +7,7 @@ import threading
 from tests.factories import make_call
 
 
-def test_a_browser_beyond_the_stream_cap_gets_the_table_once_and_retries(app, counselor,
+def test_a_browser_beyond_the_stream_cap_gets_the_table_once_and_retries(app, counselor_client,
                                                                         session):
     make_call(session, status="queued", queue_name="family-es", need="loved_one")
     session.commit()
@@ -15,7 +15,7 @@ def test_a_browser_beyond_the_stream_cap_gets_the_table_once_and_retries(app, co
     full.acquire()  # every stream of this process is taken
     app.extensions["live_streams"] = full
 
-    resp = counselor.get("/queues/events")  # no lifetime: a granted stream would last 55 s
+    resp = counselor_client.get("/queues/events")  # no lifetime: a granted stream would last 55 s
     body = resp.get_data(as_text=True)
 
     assert body.startswith("retry: ")
@@ -23,7 +23,7 @@ def test_a_browser_beyond_the_stream_cap_gets_the_table_once_and_retries(app, co
     assert body.count("event: queues") == 1 and "family-es" in body
 
 
-def test_a_finished_stream_gives_its_place_back(app, supervisor):
+def test_a_finished_stream_gives_its_place_back(app, supervisor_client):
     app.extensions["live_streams"] = slots = threading.BoundedSemaphore(1)
-    supervisor.get("/supervisor/wallboard/events?lifetime=0").get_data()
+    supervisor_client.get("/supervisor/wallboard/events?lifetime=0").get_data()
     assert slots.acquire(blocking=False)

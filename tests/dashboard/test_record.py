@@ -22,13 +22,13 @@ def open_record(session, staff, number="+15555550111", **call_fields):  # type: 
     return contact
 
 
-def test_screen_pop_shows_what_the_ivr_learned_and_earlier_contacts(counselor, session):
+def test_screen_pop_shows_what_the_ivr_learned_and_earlier_contacts(counselor_client, session):
     other = make_user(session)
     old = make_contact(session, other, make_call(session, "+15555550111"), outcome="referred",
                        notes="earlier note")
     session.commit()
-    contact = open_record(session, counselor)
-    page = counselor.get(f"/records/{contact.id}")
+    contact = open_record(session, counselor_client)
+    page = counselor_client.get(f"/records/{contact.id}")
     assert page.status_code == 200
     for text in (b"treatment", b"10001", b"1 min 35 s", b"earlier-contacts", b"earlier note"):
         assert text in page.data
@@ -38,9 +38,9 @@ def test_screen_pop_shows_what_the_ivr_learned_and_earlier_contacts(counselor, s
     assert str(old.id) in list(reads)
 
 
-def test_draft_autosaves_each_field_and_notes_are_encrypted(counselor, session, db):
-    contact = open_record(session, counselor)
-    resp = counselor.post(f"/records/{contact.id}/draft", {
+def test_draft_autosaves_each_field_and_notes_are_encrypted(counselor_client, session, db):
+    contact = open_record(session, counselor_client)
+    resp = counselor_client.post(f"/records/{contact.id}/draft", {
         "caller_type": "family_friend", "substances_present": "1",
         "substances": ["opioids", "alcohol"], "suicide_risk": "low", "age_range": "26_40",
         "state": "ny", "insurance": "medicaid", "outcome": "referred",
@@ -57,17 +57,18 @@ def test_draft_autosaves_each_field_and_notes_are_encrypted(counselor, session, 
     assert raw.startswith("hl1:") and "brother" not in raw
 
 
-def test_a_bad_choice_is_refused_without_saving(counselor, session):
-    contact = open_record(session, counselor)
-    resp = counselor.post(f"/records/{contact.id}/draft", {"caller_type": "martian"})
+def test_a_bad_choice_is_refused_without_saving(counselor_client, session):
+    contact = open_record(session, counselor_client)
+    resp = counselor_client.post(f"/records/{contact.id}/draft", {"caller_type": "martian"})
     assert resp.status_code == 422
 
 
-def test_script_in_notes_and_text_fields_is_shown_as_text(counselor, supervisor, session):
-    contact = open_record(session, counselor)
-    counselor.post(f"/records/{contact.id}/draft", {"notes": SCRIPT, "zip_code": "10001"})
+def test_script_in_notes_and_text_fields_is_shown_as_text(counselor_client, supervisor_client,
+                                                          session):
+    contact = open_record(session, counselor_client)
+    counselor_client.post(f"/records/{contact.id}/draft", {"notes": SCRIPT, "zip_code": "10001"})
     c = session.get(Contact, contact.id)
-    user = session.get(User, counselor.user_id)
+    user = session.get(User, counselor_client.user_id)
     from helpline.models import TreatmentCenter
 
     center = TreatmentCenter(name=SCRIPT, city=SCRIPT, state="NY", zip_code="10001")
@@ -75,44 +76,45 @@ def test_script_in_notes_and_text_fields_is_shown_as_text(counselor, supervisor,
     session.flush()
     contacts.attach_referral(session, c, user, "center", center.id)
     session.commit()
-    for staff in (counselor, supervisor):
+    for staff in (counselor_client, supervisor_client):
         page = staff.get(f"/records/{contact.id}").data
         assert SCRIPT.encode() not in page
         assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_imminent_risk_needs_crisis_steps_before_wrap_up(counselor, session):
-    contact = open_record(session, counselor)
-    counselor.post(f"/records/{contact.id}/draft", {"overdose_risk": "imminent"})
-    page = counselor.get(f"/records/{contact.id}").data
+def test_imminent_risk_needs_crisis_steps_before_wrap_up(counselor_client, session):
+    contact = open_record(session, counselor_client)
+    counselor_client.post(f"/records/{contact.id}/draft", {"overdose_risk": "imminent"})
+    page = counselor_client.get(f"/records/{contact.id}").data
     assert b'id="crisis-steps" class="crisis">' in page  # shown, not hidden
-    counselor.post(f"/records/{contact.id}/wrap-up")
+    counselor_client.post(f"/records/{contact.id}/wrap-up")
     session.expire_all()
     assert session.get(Contact, contact.id).status == "open"
-    counselor.post(f"/records/{contact.id}/draft", {
+    counselor_client.post(f"/records/{contact.id}/draft", {
         "crisis_steps_present": "1", "crisis_steps": ["stayed_on_line", "called_911"]})
-    counselor.post(f"/records/{contact.id}/wrap-up")
+    counselor_client.post(f"/records/{contact.id}/wrap-up")
     session.expire_all()
     assert session.get(Contact, contact.id).status == "closed"
 
 
-def test_wrap_up_closes_the_record_and_frees_the_counselor(counselor, session):
-    contact = open_record(session, counselor)
-    resp = counselor.post(f"/records/{contact.id}/wrap-up")
+def test_wrap_up_closes_the_record_and_frees_the_counselor(counselor_client, session):
+    contact = open_record(session, counselor_client)
+    resp = counselor_client.post(f"/records/{contact.id}/wrap-up")
     assert resp.status_code == 302
     session.expire_all()
     assert session.get(Contact, contact.id).status == "closed"
-    assert session.get(User, counselor.user_id).status == AgentStatus.AVAILABLE
-    assert counselor.post(f"/records/{contact.id}/draft", {"notes": "late"}).status_code == 422
+    assert session.get(User, counselor_client.user_id).status == AgentStatus.AVAILABLE
+    assert counselor_client.post(f"/records/{contact.id}/draft",
+                                 {"notes": "late"}).status_code == 422
 
 
-def test_note_view_leaves_an_audit_trail(supervisor, session):
+def test_note_view_leaves_an_audit_trail(supervisor_client, session):
     counselor = make_user(session)
     contact = make_contact(session, counselor, make_call(session), notes="secret")
     session.commit()
-    supervisor.get(f"/records/{contact.id}")
+    supervisor_client.get(f"/records/{contact.id}")
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "contact.notes.read"))
-    assert event.actor_id == supervisor.user_id and event.record_id == str(contact.id)
+    assert event.actor_id == supervisor_client.user_id and event.record_id == str(contact.id)
     assert "secret" not in str(event.detail)
 
 
@@ -126,18 +128,18 @@ def _center(session):  # type: ignore[no-untyped-def]
     return center
 
 
-def test_referral_is_texted_only_with_consent_and_the_text_is_neutral(counselor, session):
-    contact = open_record(session, counselor)
+def test_referral_is_texted_only_with_consent_and_the_text_is_neutral(counselor_client, session):
+    contact = open_record(session, counselor_client)
     center = _center(session)
-    resp = counselor.post(f"/records/{contact.id}/referrals",
-                          {"kind": "center", "target_id": str(center.id)})
+    resp = counselor_client.post(f"/records/{contact.id}/referrals",
+                                 {"kind": "center", "target_id": str(center.id)})
     assert resp.status_code == 200 and b"Harbor Recovery" in resp.data
-    counselor.post(f"/records/{contact.id}/draft", {"notes": "uses fentanyl daily"})
-    resp = counselor.post(f"/records/{contact.id}/referrals/text")
+    counselor_client.post(f"/records/{contact.id}/draft", {"notes": "uses fentanyl daily"})
+    resp = counselor_client.post(f"/records/{contact.id}/referrals/text")
     assert resp.status_code == 422 and b"not agreed" in resp.data
-    counselor.post(f"/records/{contact.id}/draft", {"sms_consent_present": "1",
-                                                    "sms_consent": "1"})
-    resp = counselor.post(f"/records/{contact.id}/referrals/text")
+    counselor_client.post(f"/records/{contact.id}/draft", {"sms_consent_present": "1",
+                                                           "sms_consent": "1"})
+    resp = counselor_client.post(f"/records/{contact.id}/referrals/text")
     assert resp.status_code == 200, resp.data
     sms = session.scalar(select(OutboxMessage).where(OutboxMessage.purpose == "referral"))
     assert "Harbor Recovery" in sms.body and "555-0142" in sms.body
@@ -146,73 +148,73 @@ def test_referral_is_texted_only_with_consent_and_the_text_is_neutral(counselor,
     assert session.get(Contact, contact.id).referrals[0].sent_by_sms_at is not None
 
 
-def test_no_text_to_a_caller_who_opted_out(counselor, session):
+def test_no_text_to_a_caller_who_opted_out(counselor_client, session):
     from helpline import crypto
 
-    contact = open_record(session, counselor, "+15555550177")
+    contact = open_record(session, counselor_client, "+15555550177")
     session.add(SmsOptOut(caller_hash=crypto.caller_hash("+15555550177")))
     center = _center(session)
-    counselor.post(f"/records/{contact.id}/referrals", {"kind": "center",
-                                                        "target_id": str(center.id)})
-    counselor.post(f"/records/{contact.id}/draft", {"sms_consent_present": "1",
-                                                    "sms_consent": "1"})
-    resp = counselor.post(f"/records/{contact.id}/referrals/text")
+    counselor_client.post(f"/records/{contact.id}/referrals", {"kind": "center",
+                                                               "target_id": str(center.id)})
+    counselor_client.post(f"/records/{contact.id}/draft", {"sms_consent_present": "1",
+                                                           "sms_consent": "1"})
+    resp = counselor_client.post(f"/records/{contact.id}/referrals/text")
     assert resp.status_code == 422 and b"opted out" in resp.data
     assert session.scalar(select(OutboxMessage.id)) is None
 
 
-def test_history_lists_own_records_and_filters_by_need(counselor, session):
-    mine = open_record(session, counselor)
+def test_history_lists_own_records_and_filters_by_need(counselor_client, session):
+    mine = open_record(session, counselor_client)
     other = make_contact(session, make_user(session), need="treatment")
     session.commit()
-    page = counselor.get("/history?need=treatment").data
+    page = counselor_client.get("/history?need=treatment").data
     assert f"Open #{mine.id}<".encode() in page and f"Open #{other.id}<".encode() not in page
-    assert f"Open #{mine.id}<".encode() not in counselor.get("/history?need=crisis").data
+    assert f"Open #{mine.id}<".encode() not in counselor_client.get("/history?need=crisis").data
 
 
-def test_supervisor_exports_csv_without_notes(supervisor, session):
+def test_supervisor_exports_csv_without_notes(supervisor_client, session):
     counselor = make_user(session)
     make_contact(session, counselor, make_call(session), notes="never in csv", need="self")
     session.commit()
-    resp = supervisor.get("/history.csv")
+    resp = supervisor_client.get("/history.csv")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     body = resp.get_data(as_text=True)
     assert "need" in body.splitlines()[0] and "never in csv" not in body
 
 
-def test_counselor_cannot_export(counselor):
-    assert counselor.get("/history.csv").status_code == 403
+def test_counselor_cannot_export(counselor_client):
+    assert counselor_client.get("/history.csv").status_code == 403
 
 
-def test_history_pages_with_a_cursor(supervisor, session):
+def test_history_pages_with_a_cursor(supervisor_client, session):
     counselor = make_user(session)
     for _ in range(55):
         make_contact(session, counselor)
     session.commit()
-    first = contacts.history_page(session, session.get(User, supervisor.user_id),
+    first = contacts.history_page(session, session.get(User, supervisor_client.user_id),
                                   contacts.HistoryFilters())
     assert len(first.rows) == 50 and first.next_cursor
-    second = contacts.history_page(session, session.get(User, supervisor.user_id),
+    second = contacts.history_page(session, session.get(User, supervisor_client.user_id),
                                    contacts.HistoryFilters(), first.next_cursor)
     assert len(second.rows) == 5
     assert not {r.id for r in first.rows} & {r.id for r in second.rows}
 
 
-def test_home_shows_status_and_queues(counselor, session):
+def test_home_shows_status_and_queues(counselor_client, session):
     make_call(session, status="queued", queue_name="treatment-en", need="treatment")
     session.commit()
-    page = counselor.get("/").data
+    page = counselor_client.get("/").data
     assert b"Take next call" in page and b"treatment-en" in page
-    resp = counselor.post("/status", {"status": "available"})
+    resp = counselor_client.post("/status", {"status": "available"})
     assert resp.status_code == 302
     session.expire_all()
-    assert session.get(User, counselor.user_id).status == "available"
+    assert session.get(User, counselor_client.user_id).status == "available"
 
 
-def test_queue_events_stream_the_table(counselor, session):
+def test_queue_events_stream_the_table(counselor_client, session):
     make_call(session, status="queued", queue_name="crisis-en", need="crisis")
     session.commit()
-    resp = counselor.get("/queues/events?lifetime=0")
+    resp = counselor_client.get("/queues/events?lifetime=0")
     body = resp.get_data(as_text=True)
     assert resp.mimetype == "text/event-stream"
     assert "event: queues" in body and "crisis-en" in body

@@ -8,8 +8,8 @@ import pyotp
 from sqlalchemy import select, update
 
 from helpline.models import AuditEvent, StaffSession, User
-from tests.dashboard.conftest import csrf_of, csrf_of_session, sign_in
 from tests.factories import make_user
+from tests.fixtures.staff import csrf_of, csrf_of_session, sign_in
 
 
 def actions(session) -> list[str]:  # type: ignore[no-untyped-def]
@@ -35,7 +35,7 @@ def test_wrong_password_is_refused_without_saying_which_part(client, session):
 
 
 def test_account_locks_after_the_threshold_and_a_supervisor_lifts_it(
-        app, client, session, supervisor):
+        app, client, session, supervisor_client):
     user = make_user(session)
     session.commit()
     threshold = app.extensions["helpline"].settings.lockout_threshold
@@ -45,7 +45,7 @@ def test_account_locks_after_the_threshold_and_a_supervisor_lifts_it(
     session.expire_all()
     assert session.get(User, user.id).locked_until is not None
     assert "signin.locked" in actions(session)
-    assert supervisor.post(f"/accounts/{user.id}/unlock").status_code == 302
+    assert supervisor_client.post(f"/accounts/{user.id}/unlock").status_code == 302
     assert sign_in(client, user.username).status_code == 302
 
 
@@ -113,33 +113,34 @@ def test_everyone_needs_a_second_factor_when_the_setting_says_so(app, client, se
     assert not auth.needs_second_factor(user, app.extensions["helpline"].settings)
 
 
-def test_idle_session_is_signed_out_and_audited(counselor, session):
-    assert counselor.get("/").status_code == 200
+def test_idle_session_is_signed_out_and_audited(counselor_client, session):
+    assert counselor_client.get("/").status_code == 200
     session.execute(update(StaffSession).values(
         last_seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16)))
     session.commit()
-    resp = counselor.get("/")
+    resp = counselor_client.get("/")
     assert resp.status_code == 302 and "idle=1" in resp.headers["Location"]
     assert "signout.idle" in actions(session)
-    assert counselor.get("/").status_code == 302
+    assert counselor_client.get("/").status_code == 302
 
 
-def test_sign_out_ends_the_session_on_the_server(counselor, session):
-    with counselor.client.session_transaction() as s:
+def test_sign_out_ends_the_session_on_the_server(counselor_client, session):
+    with counselor_client.client.session_transaction() as s:
         stolen = dict(s)
-    assert counselor.post("/sign-out").status_code == 302
-    with counselor.client.session_transaction() as s:
+    assert counselor_client.post("/sign-out").status_code == 302
+    with counselor_client.client.session_transaction() as s:
         s.update(stolen)  # a copied cookie from before signing out
-    assert counselor.get("/").status_code == 302
+    assert counselor_client.get("/").status_code == 302
     assert "signout" in actions(session)
 
 
-def test_post_without_csrf_token_is_refused(counselor):
-    resp = counselor.client.post("/status", data={"status": "available"})
+def test_post_without_csrf_token_is_refused(counselor_client):
+    resp = counselor_client.client.post("/status", data={"status": "available"})
     assert resp.status_code == 400
-    resp = counselor.client.post("/status", data={"status": "available", "csrf_token": "forged"})
+    resp = counselor_client.client.post("/status", data={"status": "available",
+                                                         "csrf_token": "forged"})
     assert resp.status_code == 400
-    resp = counselor.post("/status", {"status": "available"})
+    resp = counselor_client.post("/status", {"status": "available"})
     assert resp.status_code == 302
 
 
@@ -150,23 +151,24 @@ def test_sign_in_form_itself_needs_the_csrf_token(client, session):
     assert resp.status_code == 400
 
 
-def test_password_change_needs_the_current_password(counselor, session):
-    resp = counselor.post("/account", {"action": "password", "current_password": "wrong",
-                                       "new_password": "a-new-long-passphrase",
-                                       "repeat_password": "a-new-long-passphrase"})
+def test_password_change_needs_the_current_password(counselor_client, session):
+    resp = counselor_client.post("/account", {"action": "password", "current_password": "wrong",
+                                              "new_password": "a-new-long-passphrase",
+                                              "repeat_password": "a-new-long-passphrase"})
     assert resp.status_code == 302
     from tests.factories import PASSWORD
 
-    counselor.post("/account", {"action": "password", "current_password": PASSWORD,
-                                "new_password": "a-new-long-passphrase",
-                                "repeat_password": "a-new-long-passphrase"})
+    counselor_client.post("/account", {"action": "password", "current_password": PASSWORD,
+                                       "new_password": "a-new-long-passphrase",
+                                       "repeat_password": "a-new-long-passphrase"})
     session.expire_all()
     from helpline.staff.accounts import password_matches
 
-    assert password_matches(session.get(User, counselor.user_id), "a-new-long-passphrase")
+    assert password_matches(session.get(User, counselor_client.user_id), "a-new-long-passphrase")
 
 
-def test_admin_reset_gives_a_temporary_password_and_ends_sessions(admin, counselor, session):
-    resp = admin.post(f"/accounts/{counselor.user_id}/reset-password")
+def test_admin_reset_gives_a_temporary_password_and_ends_sessions(admin_client, counselor_client,
+                                                                  session):
+    resp = admin_client.post(f"/accounts/{counselor_client.user_id}/reset-password")
     assert resp.status_code == 200 and b"temporary-password" in resp.data
-    assert counselor.get("/").status_code == 302
+    assert counselor_client.get("/").status_code == 302

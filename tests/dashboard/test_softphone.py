@@ -53,13 +53,13 @@ def ask_for_token(staff):  # type: ignore[no-untyped-def]
     return staff.client.post("/softphone/token", headers={"X-CSRF-Token": staff.csrf})
 
 
-def test_counselor_gets_a_token_for_their_own_browser_phone(counselor, session):
+def test_counselor_gets_a_token_for_their_own_browser_phone(counselor_client, session):
     before = int(dt.datetime.now(dt.UTC).timestamp())
-    resp = ask_for_token(counselor)
+    resp = ask_for_token(counselor_client)
     assert resp.status_code == 200
     assert resp.headers["Cache-Control"] == "no-store"
     body = resp.get_json()
-    identity = session.get(User, counselor.user_id).client_identity
+    identity = session.get(User, counselor_client.user_id).client_identity
     claims = claims_of(body["token"])
     assert body["identity"] == claims["grants"]["identity"] == identity
     assert claims["grants"]["voice"] == {"incoming": {"allow": True}}
@@ -68,15 +68,15 @@ def test_counselor_gets_a_token_for_their_own_browser_phone(counselor, session):
     assert before - 5 <= claims["nbf"] <= before + 60
 
 
-def test_supervisor_gets_a_token_for_follow_up_call_backs(supervisor, session):
-    resp = ask_for_token(supervisor)
+def test_supervisor_gets_a_token_for_follow_up_call_backs(supervisor_client, session):
+    resp = ask_for_token(supervisor_client)
     assert resp.status_code == 200
     assert claims_of(resp.get_json()["token"])["grants"]["identity"] == \
-        session.get(User, supervisor.user_id).client_identity
+        session.get(User, supervisor_client.user_id).client_identity
 
 
-def test_admin_gets_no_voice_token(admin):
-    resp = ask_for_token(admin)
+def test_admin_gets_no_voice_token(admin_client):
+    resp = ask_for_token(admin_client)
     assert resp.status_code == 403
     assert b"eyJ" not in resp.data
 
@@ -87,31 +87,31 @@ def test_stranger_gets_no_voice_token(client):
     assert b"eyJ" not in resp.data
 
 
-def test_a_token_request_from_another_site_is_refused(counselor):
-    resp = counselor.client.post("/softphone/token")  # no CSRF token
+def test_a_token_request_from_another_site_is_refused(counselor_client):
+    resp = counselor_client.client.post("/softphone/token")  # no CSRF token
     assert resp.status_code == 400
     assert b"eyJ" not in resp.data
 
 
-def test_each_token_is_audited_without_the_token(counselor, session):
-    token = ask_for_token(counselor).get_json()["token"]
+def test_each_token_is_audited_without_the_token(counselor_client, session):
+    token = ask_for_token(counselor_client).get_json()["token"]
     events = session.scalars(select(AuditEvent).where(
         AuditEvent.action == "softphone.token")).all()
-    assert [e.actor_id for e in events] == [counselor.user_id]
+    assert [e.actor_id for e in events] == [counselor_client.user_id]
     assert token not in json.dumps(events[0].detail)
 
 
-def test_asking_for_a_token_does_not_keep_an_idle_session_alive(counselor, session):
+def test_asking_for_a_token_does_not_keep_an_idle_session_alive(counselor_client, session):
     # The page renews its token on its own: that is not the counselor doing anything.
     staff = session.scalars(select(StaffSession).where(
-        StaffSession.user_id == counselor.user_id)).one()
+        StaffSession.user_id == counselor_client.user_id)).one()
     idle_since = staff.last_seen_at - dt.timedelta(minutes=5)
     staff.last_seen_at = idle_since
     session.commit()
-    assert ask_for_token(counselor).status_code == 200
+    assert ask_for_token(counselor_client).status_code == 200
     session.refresh(staff)
     assert staff.last_seen_at == idle_since
-    counselor.get("/account")  # a page the counselor opens does count
+    counselor_client.get("/account")  # a page the counselor opens does count
     session.refresh(staff)
     assert staff.last_seen_at > idle_since
 
@@ -123,8 +123,8 @@ def test_a_counselor_whose_calls_ring_their_phone_gets_no_token(staff_factory):
     assert "ring your phone" in resp.get_json()["error"]
 
 
-def test_home_page_carries_the_phone_and_lets_it_reach_twilio(counselor):
-    resp = counselor.get("/")
+def test_home_page_carries_the_phone_and_lets_it_reach_twilio(counselor_client):
+    resp = counselor_client.get("/")
     html = resp.get_data(as_text=True)
     assert 'id="softphone"' in html
     assert "/static/vendor/twilio.min.js" in html and "/static/softphone.js" in html
@@ -138,9 +138,9 @@ def test_home_page_carries_the_phone_and_lets_it_reach_twilio(counselor):
     assert "<script>" not in html
 
 
-def test_other_pages_keep_the_strict_policy(counselor):
+def test_other_pages_keep_the_strict_policy(counselor_client):
     for path in ("/account", "/history"):
-        resp = counselor.get(path)
+        resp = counselor_client.get(path)
         assert resp.status_code == 200
         assert resp.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
         assert "twilio.min.js" not in resp.get_data(as_text=True)
@@ -153,8 +153,8 @@ def test_home_of_a_counselor_taking_calls_on_their_phone_has_no_browser_phone(st
     assert resp.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
 
 
-def test_admin_home_has_no_browser_phone(admin):
-    resp = admin.get("/")
+def test_admin_home_has_no_browser_phone(admin_client):
+    resp = admin_client.get("/")
     assert "softphone" not in resp.get_data(as_text=True)
     assert resp.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
 
@@ -172,33 +172,35 @@ def test_counselor_chooses_to_take_calls_in_the_browser(staff_factory, session):
     assert ask_for_token(staff).status_code == 200
 
 
-def test_phone_cannot_be_chosen_without_a_number(counselor, session):
-    page = counselor.get("/account").get_data(as_text=True)
+def test_phone_cannot_be_chosen_without_a_number(counselor_client, session):
+    page = counselor_client.get("/account").get_data(as_text=True)
     assert "no number is set for you" in page
-    counselor.post("/account/take-calls-on", {"take_calls_on": "phone"})
-    assert "no phone number is set for you" in counselor.get("/account").get_data(as_text=True)
+    counselor_client.post("/account/take-calls-on", {"take_calls_on": "phone"})
+    account = counselor_client.get("/account").get_data(as_text=True)
+    assert "no phone number is set for you" in account
     session.expire_all()
-    assert session.get(User, counselor.user_id).take_calls_on == "phone"
-    assert 'id="softphone"' in counselor.get("/").get_data(as_text=True)
+    assert session.get(User, counselor_client.user_id).take_calls_on == "phone"
+    assert 'id="softphone"' in counselor_client.get("/").get_data(as_text=True)
 
 
-def test_admin_cannot_choose_where_calls_ring(admin):
-    assert admin.post("/account/take-calls-on", {"take_calls_on": "browser"}).status_code == 403
-    assert "Where your calls ring" not in admin.get("/account").get_data(as_text=True)
+def test_admin_cannot_choose_where_calls_ring(admin_client):
+    assert admin_client.post("/account/take-calls-on",
+                             {"take_calls_on": "browser"}).status_code == 403
+    assert "Where your calls ring" not in admin_client.get("/account").get_data(as_text=True)
 
 
-def test_taking_the_next_call_rings_this_browser_and_keeps_the_phone_page(counselor, session,
+def test_taking_the_next_call_rings_this_browser_and_keeps_the_phone_page(counselor_client, session,
                                                                           api):
-    session.get(User, counselor.user_id).status = "available"
+    session.get(User, counselor_client.user_id).status = "available"
     make_call(session, "+15555550123", language="en", queue_name="general-en",
               status="queued", enqueued_at=dt.datetime.now(dt.UTC), priority=10)
     session.commit()
-    resp = counselor.post("/take-next", headers={"HX-Request": "true"})
+    resp = counselor_client.post("/take-next", headers={"HX-Request": "true"})
     assert resp.status_code == 200  # a fragment, not a redirect away from the phone
     html = resp.get_data(as_text=True)
     assert 'href="/records/' in html and 'target="_blank"' in html
     placed = [r for r in api.requests if r.uri.endswith("/Calls.json")]
-    identity = session.get(User, counselor.user_id).client_identity
+    identity = session.get(User, counselor_client.user_id).client_identity
     assert [r.data["To"] for r in placed] == [f"client:{identity}"]
     assert "/ivr/counselor/connect" in placed[0].data["Url"]
 

@@ -9,10 +9,10 @@ import re
 from sqlalchemy import select
 
 from helpline.models import AuditEvent, TreatmentCenter
-from tests.directory.factories import make_center
 from tests.e2e.conftest import shot
 from tests.e2e.test_counselor_shift import sign_in_with_enrolment
 from tests.factories import make_user
+from tests.factories.directory import make_center
 
 
 def _press(locator) -> None:  # type: ignore[no-untyped-def]

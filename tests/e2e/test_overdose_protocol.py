@@ -10,9 +10,9 @@ import pyotp
 from sqlalchemy import select
 
 from helpline.models import FollowUp, OutboxMessage, OverdoseProtocol
-from tests.conftest import TwilioSigner
 from tests.e2e.conftest import shot
 from tests.factories import PASSWORD, make_user
+from tests.fixtures.twilio import TwilioSigner
 
 ADDRESS = "27 Cedar Lane, Brookfield"
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d$")
@@ -36,7 +36,7 @@ def sign_in(page, username: str) -> None:  # type: ignore[no-untyped-def]
 def take_a_call(page, app, settings, username: str) -> int:  # type: ignore[no-untyped-def]
     """Sign in, go available, and take the caller who just asked for help for themselves;
     the id of the record that opens."""
-    from tests.ivr.conftest import Phone
+    from tests.fixtures.twilio import Phone
 
     sign_in(page, username)
     page.get_by_label("New status").select_option("available")

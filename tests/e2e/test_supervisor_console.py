@@ -9,12 +9,11 @@ import re
 from sqlalchemy.orm import Session
 
 from helpline.models import AgentStatus
-from tests.conftest import TwilioSigner
 from tests.e2e.conftest import shot
 from tests.e2e.test_counselor_shift import sign_in_with_enrolment
 from tests.factories import make_call, make_user
-from tests.ivr.conftest import Phone
-from tests.supervisor.conftest import local, seconds
+from tests.fixtures.reporting import local, seconds
+from tests.fixtures.twilio import Phone, TwilioSigner
 
 NEW_GREETING = ("Welcome to {helpline}. You reached the right place, and this call is free and "
                 "confidential. Emergencies: 9 1 1. Suicidal crisis: 9 8 8.")

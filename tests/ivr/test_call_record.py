@@ -65,7 +65,7 @@ def test_repeat_caller_is_linked_by_hash_never_by_number(phone, session):
     assert all("0142" not in (value or "") for value in raw)
 
 
-def test_anonymous_callers_are_never_linked_to_each_other(phone, counselor, session):
+def test_anonymous_callers_are_never_linked_to_each_other(phone, available_counselor, session):
     a = phone("anonymous")
     a.press(a.english_menu(), "1")
     b = phone("Restricted")
@@ -75,7 +75,7 @@ def test_anonymous_callers_are_never_linked_to_each_other(phone, counselor, sess
     assert call_b.caller_hash is None and call_b.previous_call_id is None
 
 
-def test_every_step_is_an_event_without_confidential_detail(phone, counselor, session):
+def test_every_step_is_an_event_without_confidential_detail(phone, available_counselor, session):
     caller = phone()
     caller.speak(caller.english_menu(), "help for me please")
     call = caller.record(session)

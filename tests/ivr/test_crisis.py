@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 
 from helpline.app import create_app
-from tests.ivr.conftest import Phone
+from tests.fixtures.twilio import Phone
 
 
 def test_crisis_key_transfers_to_the_crisis_line_at_once(phone, session):
@@ -70,7 +70,7 @@ def in_house_app(settings) -> Flask:  # type: ignore[no-untyped-def]
 
 def test_in_house_crisis_goes_to_the_crisis_queue_ahead_of_everyone(in_house_app, settings,
                                                                     session):
-    from tests.conftest import TwilioSigner
+    from tests.fixtures.twilio import TwilioSigner
 
     caller = Phone(TwilioSigner(in_house_app.test_client(), settings), settings, "+15555550123")
     answer = caller.press(caller.english_menu(), "9")

@@ -12,7 +12,7 @@ from helpline.followups import lifecycle
 from helpline.followups.delivery import deliver_due_followups
 from helpline.models import FollowUp, OutboxMessage
 from helpline.models.followups import FollowUpState
-from tests.ivr.conftest import Phone
+from tests.fixtures.twilio import Phone
 
 CALLER = "+15555550123"
 SUD_WORDS = re.compile(r"addict|substance|drug|alcohol|opioid|detox|overdose|rehab|recovery",
@@ -42,9 +42,9 @@ def _ring_counselor(phone, session, app, settings) -> tuple[Phone, FollowUp, Out
 
 
 def test_counselor_leg_asks_for_a_key_then_dials_the_caller_from_the_helpline_number(
-        phone, counselor, session, app, settings):
+        phone, available_counselor, session, app, settings):
     counselor_leg, followup, ring = _ring_counselor(phone, session, app, settings)
-    assert ring.to_number == f"client:{counselor.client_identity}"
+    assert ring.to_number == f"client:{available_counselor.client_identity}"
     assert ring.from_number == settings.helpline_number
     assert CALLER[-7:] not in ring.twiml_url
 
@@ -73,7 +73,7 @@ def test_counselor_leg_asks_for_a_key_then_dials_the_caller_from_the_helpline_nu
     assert [a.result for a in followup.attempt_log] == ["reached"]
 
 
-def test_a_caller_who_does_not_answer_is_tried_again_later(phone, counselor, session, app,
+def test_a_caller_who_does_not_answer_is_tried_again_later(phone, available_counselor, session, app,
                                                           settings):
     counselor_leg, followup, ring = _ring_counselor(phone, session, app, settings)
     bridge = counselor_leg.press(counselor_leg.post(ring.twiml_url), "1")
@@ -87,7 +87,8 @@ def test_a_caller_who_does_not_answer_is_tried_again_later(phone, counselor, ses
     assert len(followup.attempt_log) == 1
 
 
-def test_a_counselor_who_presses_nothing_hands_the_callback_back(phone, counselor, session,
+def test_a_counselor_who_presses_nothing_hands_the_callback_back(phone, available_counselor,
+                                                                 session,
                                                                   app, settings):
     counselor_leg, followup, ring = _ring_counselor(phone, session, app, settings)
     answer = counselor_leg.post(ring.twiml_url)
@@ -98,7 +99,8 @@ def test_a_counselor_who_presses_nothing_hands_the_callback_back(phone, counselo
     assert followup.attempts == 0  # the caller was never dialled: not their attempt
 
 
-def test_a_counselor_who_misses_the_ring_passes_it_to_the_next_one(phone, counselor, session,
+def test_a_counselor_who_misses_the_ring_passes_it_to_the_next_one(phone, available_counselor,
+                                                                   session,
                                                                     app, settings):
     counselor_leg, followup, _ring = _ring_counselor(phone, session, app, settings)
     counselor_leg.post(f"/ivr/followups/{followup.id}/status", CallStatus="no-answer")
@@ -107,7 +109,7 @@ def test_a_counselor_who_misses_the_ring_passes_it_to_the_next_one(phone, counse
 
 
 def test_withdrawn_consent_stops_the_bridge_before_the_caller_is_dialled(
-        phone, counselor, session, app, settings):
+        phone, available_counselor, session, app, settings):
     counselor_leg, followup, ring = _ring_counselor(phone, session, app, settings)
     answer = counselor_leg.post(ring.twiml_url)
     lifecycle.withdraw_consent(session, followup.consent, by=None, how="caller asked")
@@ -116,7 +118,8 @@ def test_withdrawn_consent_stops_the_bridge_before_the_caller_is_dialled(
     assert not bridge.has("Dial") and "no longer waiting" in bridge.says
 
 
-def test_the_callback_steps_refuse_unsigned_requests(phone, counselor, session, app, settings,
+def test_the_callback_steps_refuse_unsigned_requests(phone, available_counselor, session, app,
+                                                     settings,
                                                      twilio):
     _leg, followup, ring = _ring_counselor(phone, session, app, settings)
     path = ring.twiml_url[len(settings.public_base_url):]

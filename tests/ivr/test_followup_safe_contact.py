@@ -55,8 +55,8 @@ def _bridge(phone, counselor, session, app, settings):  # type: ignore[no-untype
 
 
 def test_a_no_voicemail_callback_that_reaches_voicemail_hangs_up_without_a_message(
-        phone, counselor, session, app, settings):
-    counselor_leg, followup, bridge = _bridge(phone, counselor, session, app, settings)
+        phone, available_counselor, session, app, settings):
+    counselor_leg, followup, bridge = _bridge(phone, available_counselor, session, app, settings)
     number = bridge.first("Number")
     assert number.attrib["machineDetection"] == "Enable"  # no preference recorded: no voicemail
 
@@ -76,18 +76,19 @@ def test_a_no_voicemail_callback_that_reaches_voicemail_hangs_up_without_a_messa
 
 
 def test_a_caller_who_allowed_voicemail_is_dialled_without_machine_detection(
-        phone, counselor, session, app, settings):
-    _prefs(session, settings, counselor, voicemail_ok=True)
-    _leg, _followup, bridge = _bridge(phone, counselor, session, app, settings)
+        phone, available_counselor, session, app, settings):
+    _prefs(session, settings, available_counselor, voicemail_ok=True)
+    _leg, _followup, bridge = _bridge(phone, available_counselor, session, app, settings)
     number = bridge.first("Number")
     assert "machineDetection" not in number.attrib
     greeting = phone(settings.helpline_number).post(number.attrib["url"])
     assert "call back you asked for" in greeting.says and not greeting.has("Gather")
 
 
-def test_a_person_is_greeted_under_the_name_the_caller_allowed(phone, counselor, session, app,
+def test_a_person_is_greeted_under_the_name_the_caller_allowed(phone, available_counselor, session,
+                                                               app,
                                                                 settings):
-    _leg, _followup, bridge = _bridge(phone, counselor, session, app, settings)
+    _leg, _followup, bridge = _bridge(phone, available_counselor, session, app, settings)
     human = phone(settings.helpline_number).post(bridge.first("Number").attrib["url"],
                                                  AnsweredBy="human")
     assert f"this is {settings.safe_contact_alias} with the call back" in human.says
@@ -95,9 +96,9 @@ def test_a_person_is_greeted_under_the_name_the_caller_allowed(phone, counselor,
     assert not human.has("Hangup")  # the whisper ends and the caller is bridged
 
 
-def test_an_unsure_detection_must_press_1_or_is_hung_up_on(phone, counselor, session, app,
+def test_an_unsure_detection_must_press_1_or_is_hung_up_on(phone, available_counselor, session, app,
                                                             settings):
-    _leg, followup, bridge = _bridge(phone, counselor, session, app, settings)
+    _leg, followup, bridge = _bridge(phone, available_counselor, session, app, settings)
     leg = phone(settings.helpline_number)
     unsure = leg.post(bridge.first("Number").attrib["url"], AnsweredBy="unknown")
     assert "press 1" in unsure.says.lower()
@@ -108,9 +109,9 @@ def test_an_unsure_detection_must_press_1_or_is_hung_up_on(phone, counselor, ses
 
 
 def test_when_someone_else_is_a_risk_whoever_answers_must_confirm_before_a_word_is_said(
-        phone, counselor, session, app, settings):
-    _prefs(session, settings, counselor, someone_else_risk=True, voicemail_ok=True)
-    _leg, followup, bridge = _bridge(phone, counselor, session, app, settings)
+        phone, available_counselor, session, app, settings):
+    _prefs(session, settings, available_counselor, someone_else_risk=True, voicemail_ok=True)
+    _leg, followup, bridge = _bridge(phone, available_counselor, session, app, settings)
     leg = phone(settings.helpline_number)
     screen = leg.post(bridge.first("Number").attrib["url"], AnsweredBy="human")
     assert "If you are the person expecting this call, press 1" in screen.says
@@ -122,9 +123,9 @@ def test_when_someone_else_is_a_risk_whoever_answers_must_confirm_before_a_word_
     assert [a.result for a in followup.attempt_log] == ["not_confirmed"]
 
 
-def test_the_caller_who_confirms_is_connected(phone, counselor, session, app, settings):
-    _prefs(session, settings, counselor, someone_else_risk=True)
-    _leg, followup, bridge = _bridge(phone, counselor, session, app, settings)
+def test_the_caller_who_confirms_is_connected(phone, available_counselor, session, app, settings):
+    _prefs(session, settings, available_counselor, someone_else_risk=True)
+    _leg, followup, bridge = _bridge(phone, available_counselor, session, app, settings)
     leg = phone(settings.helpline_number)
     screen = leg.post(bridge.first("Number").attrib["url"], AnsweredBy="human")
     confirmed = leg.press(screen, "1")
@@ -133,12 +134,13 @@ def test_the_caller_who_confirms_is_connected(phone, counselor, session, app, se
     assert followup.state == FollowUpState.AWAITING_RESULT
 
 
-def test_dialling_the_caller_is_logged_once_as_a_disclosure(phone, counselor, session, app,
+def test_dialling_the_caller_is_logged_once_as_a_disclosure(phone, available_counselor, session,
+                                                            app,
                                                             settings):
-    counselor_leg, followup, _bridged = _bridge(phone, counselor, session, app, settings)
+    counselor_leg, followup, _bridged = _bridge(phone, available_counselor, session, app, settings)
     # Twilio retries a webhook: the same attempt is logged once.
     counselor_leg.press(counselor_leg.post(f"/ivr/followups/{followup.id}/answer"), "1")
     [logged] = session.scalars(select(Disclosure)).all()
     assert (logged.followup_id, logged.consent_id, logged.channel, logged.recipient_kind,
             logged.disclosed_by_id) == (followup.id, followup.consent_id, "call", "caller",
-                                        counselor.id)
+                                        available_counselor.id)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from helpline.consent.optouts import record_keyword
 from helpline.models import OutboxMessage
-from tests.directory.factories import make_center
+from tests.factories.directory import make_center
 
 
 def nearby_centers(session):  # type: ignore[no-untyped-def]
@@ -78,7 +78,7 @@ def test_unknown_zip_is_said_and_asked_again_once(phone):
     assert "press 9" in back.says  # back at the main menu
 
 
-def test_locator_offers_a_counselor(phone, counselor, session):
+def test_locator_offers_a_counselor(phone, available_counselor, session):
     nearby_centers(session)
     caller = phone()
     read = caller.press(caller.press(caller.english_menu(), "3"), "10001")
@@ -103,7 +103,7 @@ def test_support_groups_give_short_information_and_text_it(phone, session):
     assert "press 9" in caller.press(texted, "0").says
 
 
-def test_resources_offer_a_counselor(phone, counselor):
+def test_resources_offer_a_counselor(phone, available_counselor):
     caller = phone()
     info = caller.press(caller.english_menu(), "5")
     assert "SAMHSA" in info.says

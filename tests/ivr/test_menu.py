@@ -36,7 +36,8 @@ def test_menu_offers_crisis_first_and_every_need_as_purpose_then_key(phone):
     assert all(label.rstrip(".").split()[-2] == "press" for label in labels)
 
 
-def test_silence_repeats_the_menu_twice_then_reaches_a_counselor(phone, counselor, session):
+def test_silence_repeats_the_menu_twice_then_reaches_a_counselor(phone, available_counselor,
+                                                                 session):
     caller = phone()
     menu = caller.english_menu()
     again = caller.silence(menu)
@@ -56,7 +57,7 @@ def test_wrong_key_is_named_and_the_menu_offered_again(phone):
     assert "press 9" in answer.says
 
 
-def test_repeated_wrong_keys_reach_a_counselor_rather_than_loop(phone, counselor):
+def test_repeated_wrong_keys_reach_a_counselor_rather_than_loop(phone, available_counselor):
     caller = phone()
     answer = caller.english_menu()
     for _ in range(2):
@@ -65,7 +66,7 @@ def test_repeated_wrong_keys_reach_a_counselor_rather_than_loop(phone, counselor
     assert answer.has("Enqueue")
 
 
-def test_speech_picks_an_option(phone, counselor):
+def test_speech_picks_an_option(phone, available_counselor):
     caller = phone()
     answer = caller.speak(caller.english_menu(), "I need help for my son")
     assert answer.first("Enqueue").text == "family-en"
@@ -77,7 +78,8 @@ def test_unclear_speech_is_asked_again(phone):
     assert answer.says.startswith("Sorry, I did not understand that.")
 
 
-def test_spanish_caller_hears_spanish_from_the_menu_to_the_queue(phone, counselor, session):
+def test_spanish_caller_hears_spanish_from_the_menu_to_the_queue(phone, available_counselor,
+                                                                 session):
     caller = phone()
     menu = caller.spanish_menu()
     assert "oprima" in menu.says

@@ -10,12 +10,11 @@ from sqlalchemy import select
 from helpline.app import create_app
 from helpline.calls.queues import available_counselors, queue_snapshot, take_next_call
 from helpline.models import AgentStatus, Call, FollowUp, OutboxMessage, Voicemail
-from tests.conftest import TwilioSigner
 from tests.factories import make_user
-from tests.ivr.conftest import Phone
+from tests.fixtures.twilio import Phone, TwilioSigner
 
 
-def test_wait_message_gives_the_place_in_line_and_offers_a_callback(phone, counselor):
+def test_wait_message_gives_the_place_in_line_and_offers_a_callback(phone, available_counselor):
     caller = phone()
     queued = caller.press(caller.english_menu(), "1")
     waiting = caller.wait(queued, position=3)
@@ -24,13 +23,14 @@ def test_wait_message_gives_the_place_in_line_and_offers_a_callback(phone, couns
     assert "minutes" not in waiting.says  # no estimate without history
 
 
-def test_estimate_is_given_once_there_is_history(phone, counselor):
+def test_estimate_is_given_once_there_is_history(phone, available_counselor):
     caller = phone()
     queued = caller.press(caller.english_menu(), "1")
     assert "about 4 minutes" in caller.wait(queued, average=250).says
 
 
-def test_callback_from_the_queue_confirms_the_number_and_books_it(phone, counselor, session):
+def test_callback_from_the_queue_confirms_the_number_and_books_it(phone, available_counselor,
+                                                                  session):
     caller = phone("+15555550123")
     queued = caller.press(caller.english_menu(), "2")
     offer = caller.press(caller.wait(queued), "1")
@@ -48,7 +48,7 @@ def test_callback_from_the_queue_confirms_the_number_and_books_it(phone, counsel
     assert followup.due_at is not None
 
 
-def test_callback_to_another_number(phone, counselor, session):
+def test_callback_to_another_number(phone, available_counselor, session):
     caller = phone("+15555550123")
     queued = caller.press(caller.english_menu(), "1")
     offer = caller.press(caller.wait(queued), "1")
@@ -63,7 +63,7 @@ def test_callback_to_another_number(phone, counselor, session):
     assert followup.phone == "+12125550188"
 
 
-def test_anonymous_caller_is_asked_for_a_number(phone, counselor, session):
+def test_anonymous_caller_is_asked_for_a_number(phone, available_counselor, session):
     caller = phone("anonymous")
     queued = caller.press(caller.english_menu(), "1")
     offer = caller.press(caller.wait(queued), "1")
@@ -71,7 +71,7 @@ def test_anonymous_caller_is_asked_for_a_number(phone, counselor, session):
     assert caller.press(offer, "2125550188").has("Leave")
 
 
-def test_long_hold_repeats_the_offer(phone, counselor, settings):
+def test_long_hold_repeats_the_offer(phone, available_counselor, settings):
     caller = phone()
     queued = caller.press(caller.english_menu(), "1")
     waiting = caller.wait(queued, held=settings.max_hold_seconds + 5)
@@ -87,7 +87,8 @@ def no_callbacks(settings):  # type: ignore[no-untyped-def]
     app.extensions["helpline"].db.dispose()
 
 
-def test_without_callbacks_the_caller_can_leave_a_confidential_message(no_callbacks, counselor,
+def test_without_callbacks_the_caller_can_leave_a_confidential_message(no_callbacks,
+                                                                       available_counselor,
                                                                        session):
     app, settings = no_callbacks
     caller = Phone(TwilioSigner(app.test_client(), settings), settings, "+15555550123")
@@ -136,7 +137,7 @@ def test_no_counselor_caller_may_hold_anyway_or_leave_a_message(phone, session):
     assert other.press(offer, "2").has("Record")
 
 
-def test_hanging_up_in_the_queue_is_an_abandoned_call(phone, counselor, session):
+def test_hanging_up_in_the_queue_is_an_abandoned_call(phone, available_counselor, session):
     caller = phone()
     queued = caller.press(caller.english_menu(), "1")
     caller.queue_result(queued, "hangup")
@@ -201,7 +202,8 @@ def test_available_counselors_speak_the_language(session):
     assert available_counselors(session, "es") == [both]
 
 
-def test_counselor_leg_dials_the_queue_and_the_caller_hears_the_connection(phone, counselor,
+def test_counselor_leg_dials_the_queue_and_the_caller_hears_the_connection(phone,
+                                                                           available_counselor,
                                                                            session):
     caller = phone()
     queued = caller.press(caller.english_menu(), "1")

@@ -10,7 +10,7 @@ from helpline.calls import spool
 from helpline.calls.journal import replay_spool
 from helpline.db import Database
 from helpline.models import Call
-from tests.ivr.conftest import UNREACHABLE
+from tests.fixtures.twilio import UNREACHABLE
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_the_scheduler_can_replay_the_spool(database_down, phone, settings, app,
     caller = phone()
     caller.call()
     database_down()
-    assert replay_spool(app.extensions["helpline"].db, settings.spool_dir) == 1
+    assert replay_spool(app.extensions["helpline"].db, settings) == 1
     assert caller.record(session).events[0].kind == "call_started"
 
 
@@ -111,8 +111,7 @@ def test_fallback_never_touches_the_database(database_down, phone, settings):
 
 
 def test_fallback_dials_the_fallback_number_when_set(settings):
-    from tests.conftest import TwilioSigner
-    from tests.ivr.conftest import Phone
+    from tests.fixtures.twilio import Phone, TwilioSigner
 
     changed = settings.with_overrides(fallback_number="+15555550100",
                                       database_url=UNREACHABLE)
@@ -138,7 +137,7 @@ GARBAGE = [
 
 @pytest.mark.parametrize("path", STEPS)
 @pytest.mark.parametrize("params", range(len(GARBAGE)))
-def test_malformed_input_gets_valid_twiml_or_a_4xx(phone, counselor, path, params):
+def test_malformed_input_gets_valid_twiml_or_a_4xx(phone, available_counselor, path, params):
     caller = phone(None, call_sid="")
     data = {k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
             for k, v in GARBAGE[params].items()}

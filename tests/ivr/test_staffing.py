@@ -8,7 +8,7 @@ from helpline.db import Database
 from helpline.models import AgentStatus
 from ivr.staffing import Staffing
 from tests.factories import make_user
-from tests.ivr.conftest import UNREACHABLE
+from tests.fixtures.twilio import UNREACHABLE
 
 
 def test_a_language_is_staffed_while_someone_who_speaks_it_is_signed_in(

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26
 
-Treatment capacity on each center (issue 8), an index for the "not verified for six months"
+Treatment capacity on each center, an index for the "not verified for six months"
 list, and the latitude band (a generated column) that the radius search seeks on.
 """
 import sqlalchemy as sa

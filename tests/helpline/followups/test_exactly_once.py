@@ -1,0 +1,154 @@
+"""Two delivery runs racing over the same database deliver each follow-up exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from helpline import crypto
+from helpline.db import Database
+from helpline.followups.delivery import deliver_due_followups
+from helpline.models import Consent, OutboxMessage
+from helpline.models.followups import FollowUp, FollowUpAttempt, FollowUpState
+from tests.fixtures.followups import NOW
+
+N = 150
+
+
+def _seed(session, n: int = N) -> list[int]:  # type: ignore[no-untyped-def]
+    ids = []
+    for i in range(n):
+        phone = f"+1555556{i:04d}"
+        consent_id = session.execute(insert(Consent).values(
+            caller_hash=crypto.caller_hash(phone), phone=phone, scope="sms", purpose="followup",
+            wording="Yes, text me.", recorded_via="counselor", recorded_at=NOW)
+        ).inserted_primary_key[0]
+        ids.append(session.execute(insert(FollowUp).values(
+            consent_id=consent_id, caller_hash=crypto.caller_hash(phone), phone=phone,
+            kind="sms_checkin", channel="sms", source="counselor",
+            state=FollowUpState.SCHEDULED, timezone="America/New_York", due_at=NOW,
+            queued_since=NOW, max_attempts=3, created_at=NOW, updated_at=NOW)
+        ).inserted_primary_key[0])
+    session.commit()
+    return ids
+
+
+def _race(settings, outbox, runs: int = 2) -> list:  # type: ignore[no-untyped-def]
+    """Each run has its own engine, like two scheduler processes."""
+    barrier = threading.Barrier(runs)
+    reports: list = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            barrier.wait()
+            reports.append(deliver_due_followups(db, outbox, settings, now=NOW))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return reports
+
+
+def _assert_each_once(session, ids: list[int]) -> None:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    per_followup = dict(session.execute(
+        select(FollowUpAttempt.followup_id, func.count(OutboxMessage.id))
+        .join(OutboxMessage, OutboxMessage.id == FollowUpAttempt.outbox_id)
+        .group_by(FollowUpAttempt.followup_id)).all())
+    assert per_followup == dict.fromkeys(ids, 1)
+    assert session.scalar(select(func.count(OutboxMessage.id))) == len(ids)
+    assert set(session.scalars(select(FollowUp.state))) == {FollowUpState.DONE}
+
+
+def test_two_racing_runs_on_this_database_deliver_each_follow_up_once(session, settings,
+                                                                     outbox):
+    ids = _seed(session)
+    reports = _race(settings, outbox)
+    assert sum(len(r.delivered) for r in reports) == N
+    _assert_each_once(session, ids)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+                    reason="needs PostgreSQL: DATABASE_URL=postgresql+psycopg://...")
+def test_two_schedulers_over_one_postgresql_database_deliver_each_once(session, settings,
+                                                                      outbox):
+    ids = _seed(session, 300)
+    # Batches are claimed with SKIP LOCKED: the runs share the work instead of colliding.
+    reports = _race(settings, outbox, runs=4)
+    assert sum(len(r.delivered) for r in reports) == 300
+    _assert_each_once(session, ids)
+
+
+def test_a_run_repeated_after_the_due_time_sends_nothing_more(session, db, settings, outbox):
+    ids = _seed(session, 10)
+    deliver_due_followups(db, outbox, settings, now=NOW)
+    deliver_due_followups(db, outbox, settings, now=NOW + dt.timedelta(hours=1))
+    _assert_each_once(session, ids)
+
+
+def _mixed(session, make_followup, counselors) -> list[int]:  # type: ignore[no-untyped-def]
+    """Texts, reminders and bridged callbacks due together."""
+    ids = []
+    for i in range(24):
+        kind = ("sms_checkin", "reminder", "bridged_callback")[i % 3]
+        assign = counselors[i % len(counselors)] if kind == "reminder" else None
+        ids.append(make_followup(kind, due=NOW, phone=f"+1555557{i:04d}", assign_to=assign).id)
+    return ids
+
+
+@pytest.mark.parametrize("runs", [2, 3])
+def test_racing_runs_over_small_batches_deliver_every_kind_once_and_keep_the_audit_chain(
+        session, settings, outbox, make_followup, runs):
+    from helpline import audit
+    from helpline.models import AgentStatus
+    from tests.factories import make_user
+
+    counselors = [make_user(session, "counselor", phone=f"+155555502{n:02d}",
+                            status=AgentStatus.AVAILABLE, languages="en")
+                  for n in range(10)]
+    session.commit()
+    ids = _mixed(session, make_followup, counselors)
+    barrier = threading.Barrier(runs)
+    reports: list = []
+
+    def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            barrier.wait()
+            reports.append(deliver_due_followups(db, outbox, settings, now=NOW, batch_size=5))
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(i for r in reports for i in r.delivered) == sorted(ids)
+    session.expire_all()
+    # One outbox row per text and per ringing counselor; a reminder texts its counselor once.
+    per_followup = dict(session.execute(
+        select(FollowUpAttempt.followup_id, func.count(OutboxMessage.id))
+        .join(OutboxMessage, OutboxMessage.id == FollowUpAttempt.outbox_id)
+        .group_by(FollowUpAttempt.followup_id)).all())
+    assert per_followup == dict.fromkeys(ids, 1)
+    assert session.scalar(select(func.count(FollowUpAttempt.id))) == len(ids)
+    # Ten counselors, eight callbacks: each rang a different counselor.
+    rung = session.scalars(select(FollowUp.bridged_to_id).where(
+        FollowUp.kind == "bridged_callback")).all()
+    assert len(set(rung)) == len(rung) == 8
+    assert audit.verify_chain(session) is None
