@@ -8,9 +8,11 @@ from flask import Blueprint, render_template
 
 from dashboard import access, csrf, headers
 from helpline.app.runtime import end_transaction, settings
+from helpline.staff.roles import can
 
 blueprint = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")
+
 
 @blueprint.record_once
 def _serve_static_from_dashboard(state) -> None:  # type: ignore[no-untyped-def]
@@ -28,6 +30,7 @@ blueprint.after_request(end_transaction)
 @blueprint.app_context_processor
 def _template_helpers() -> dict[str, Any]:
     return {
+        "can": can,
         "csrf_token": csrf.token,
         "current_user": access.current_user,
         "helpline_name": settings().helpline_name,

@@ -26,6 +26,7 @@ from dashboard.access import (
     refuse,
 )
 from dashboard.blueprint import blueprint
+from dashboard.forms import date_field
 from helpline.app.runtime import db_session, settings
 from helpline.consent import disclosures, door, terms
 from helpline.db import utcnow
@@ -166,11 +167,11 @@ def withdraw_consent_followup(followup_id: int, consent_id: int) -> Response:
     return _withdraw(_from_followup(followup_id), consent_id)
 
 
-def _until(raw: str) -> dt.datetime | None:
+def _until(name: str) -> dt.datetime | None:
     """A date from the form: the consent lasts to the end of that day (helpline's zone)."""
-    if not raw:
+    day = date_field(name)
+    if day is None:
         return None
-    day = dt.date.fromisoformat(raw)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), _zone())
     return end.astimezone(dt.UTC)
 
@@ -192,7 +193,7 @@ def record_third_party_consent(contact_id: int) -> Response:
         if request.form.get("attest") != "1":
             raise door.ConsentError("tick the box to attest that you read the words and the "
                                        "caller agreed")
-        until = _until(request.form.get("until", "")) or (
+        until = _until("until") or (
             utcnow() + dt.timedelta(days=settings().consent_days))
         words = terms.script_text(
             "third-party-1", helpline=settings().helpline_name,

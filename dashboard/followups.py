@@ -7,8 +7,6 @@ number is shown only on demand, through the audited :func:`helpline.followups.re
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -17,6 +15,7 @@ from werkzeug.wrappers import Response
 from dashboard.access import client_address, current_user, load_followup, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.followup_labels import ACTIONS, OUTCOMES, RESULTS, STAFF_OUTCOMES
+from dashboard.forms import InputError, choice_arg, datetime_field, id_arg, id_field
 from dashboard.safe_contact import panel_context
 from helpline import audit
 from helpline.app.runtime import db_session, runtime, settings
@@ -62,14 +61,12 @@ def _assignable(session: Session) -> list[User]:
 
 
 def _filters() -> ConsoleFilters:
-    counselor = request.args.get("counselor", "")
-    kind = request.args.get("kind", "")
-    state = request.args.get("state", "")
+    unassigned = request.args.get("counselor") == "none"
     return ConsoleFilters(
-        counselor_id=int(counselor) if counselor.isdigit() and len(counselor) < 10 else None,
-        unassigned=counselor == "none",
-        kind=kind if kind in set(FollowUpKind) else None,
-        state=state if state in set(FollowUpState) else None,
+        counselor_id=None if unassigned else id_arg("counselor"),
+        unassigned=unassigned,
+        kind=choice_arg("kind", [str(k) for k in FollowUpKind]),
+        state=choice_arg("state", [str(s) for s in FollowUpState]),
     )
 
 
@@ -78,9 +75,7 @@ def _filters() -> ConsoleFilters:
 def followups_console() -> str:
     """The lists a supervisor works through: requests, due, overdue, scheduled, done."""
     db = db_session()
-    view = request.args.get("view", "requested")
-    if view not in VIEWS:
-        view = "requested"
+    view = choice_arg("view", list(VIEWS), "requested") or "requested"
     filters = _filters()
     now = utcnow()
     args = {k: v for k, v in request.args.items() if k in ("counselor", "kind", "state") and v}
@@ -189,10 +184,12 @@ def followup_schedule(followup_id: int) -> Response:
     """A date and time read in the caller's time zone."""
     followup = load_followup(followup_id)
     try:
-        at = dt.datetime.strptime(request.form.get("at", "").strip(), LOCAL_INPUT)
+        at = datetime_field("at")
+        if at is None:
+            raise ValueError("give a date and a time")
         lifecycle.schedule(db_session(), followup, at=at, by=_me(), settings=settings())
-    except ValueError:
-        return _refused(followup_id, ValueError("give a date and a time"))
+    except ValueError as exc:
+        return _refused(followup_id, exc)
     except FollowUpError as exc:
         return _refused(followup_id, exc)
     assert followup.due_at is not None
@@ -205,9 +202,12 @@ def followup_schedule(followup_id: int) -> Response:
 def followup_assign(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     db = db_session()
-    raw = request.form.get("counselor", "")
-    counselor = db.get(User, int(raw)) if raw.isdigit() and len(raw) < 10 else None
-    if raw and counselor is None:
+    try:
+        counselor_id = id_field("counselor")
+    except InputError:
+        return _refused(followup_id, FollowUpError("choose someone from the list"))
+    counselor = db.get(User, counselor_id) if counselor_id is not None else None
+    if counselor_id is not None and counselor is None:
         return _refused(followup_id, FollowUpError("choose someone from the list"))
     try:
         lifecycle.assign(db, followup, counselor, by=_me())

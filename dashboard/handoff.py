@@ -27,6 +27,7 @@ from dashboard.access import (
     refuse,
 )
 from dashboard.blueprint import blueprint
+from dashboard.forms import date_field
 from helpline import audit
 from helpline.app.runtime import db_session, runtime, settings
 from helpline.consent import door, terms
@@ -139,10 +140,10 @@ def record_provider_consent(contact_id: int, referral_id: int) -> Response:
         if request.form.get("attest") != "1":
             raise door.ConsentError("tick the box to attest that you read the words and the "
                                        "caller agreed")
-        raw = request.form.get("until", "")
-        expires = (dt.datetime.combine(dt.date.fromisoformat(raw) + dt.timedelta(days=1),
+        until = date_field("until")
+        expires = (dt.datetime.combine(until + dt.timedelta(days=1),
                                        dt.time(), ZoneInfo(settings().default_timezone))
-                   .astimezone(dt.UTC) if raw else None)
+                   .astimezone(dt.UTC) if until else None)
         if expires is None and event is None:
             raise door.ConsentError("give a date, or the event, when the consent ends")
         center = handoff.center_of(db, referral)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Iterator
@@ -13,28 +12,39 @@ from werkzeug.wrappers import Response
 
 from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
+from dashboard.forms import InputError, date_arg, id_arg, text_arg
 from helpline import audit
 from helpline.app.runtime import db_session
+from helpline.db import INT_MAX
 from helpline.models import User
 from helpline.records import contacts
+from helpline.reporting.spreadsheet_csv import SpreadsheetWriter
 from helpline.staff.roles import Action, can
 
 
-def _date(name: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return None
-
-
 def _filters() -> contacts.HistoryFilters:
-    counselor = request.args.get("counselor", "")
+    def text(name: str) -> str | None:
+        return text_arg(name, max_length=64) or None
+
     return contacts.HistoryFilters(
-        date_from=_date("from"), date_to=_date("to"),
-        counselor_id=int(counselor) if counselor.isdigit() else None,
-        need=request.args.get("need") or None, language=request.args.get("language") or None,
-        outcome=request.args.get("outcome") or None,
-        substance=request.args.get("substance") or None, risk=request.args.get("risk") or None)
+        date_from=date_arg("from"), date_to=date_arg("to"), counselor_id=id_arg("counselor"),
+        need=text("need"), language=text("language"), outcome=text("outcome"),
+        substance=text("substance"), risk=text("risk"))
+
+
+def _cursor() -> str | None:
+    """Where the next page starts, as the previous page wrote it: "<created_at>_<id>"."""
+    raw = text_arg("after", max_length=64)
+    if not raw:
+        return None
+    stamp, _, ident = raw.partition("_")
+    try:
+        dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        raise InputError("after", "is not a page of this list") from None
+    if not (ident.isascii() and ident.isdigit()) or not 0 < int(ident) <= INT_MAX:
+        raise InputError("after", "is not a page of this list")
+    return raw
 
 
 @blueprint.get("/history")
@@ -43,7 +53,7 @@ def history() -> str:
     user = current_user()
     assert user is not None
     db = db_session()
-    page = contacts.history_page(db, user, _filters(), request.args.get("after"))
+    page = contacts.history_page(db, user, _filters(), _cursor())
     counselors = dict(db.execute(select(User.id, User.display_name)).all())
     args = {k: v for k, v in request.args.items() if k != "after"}
     return render_template("dashboard/history.html", page=page, counselors=counselors, args=args,
@@ -62,7 +72,7 @@ def history_csv() -> Response:
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = SpreadsheetWriter(buffer)
         for row in rows:
             writer.writerow(row)
             yield buffer.getvalue()

@@ -5,6 +5,12 @@ ends after LIFETIME_SECONDS (the browser reconnects, passing the sign-in gate ag
 process holds at most ``Settings.live_streams_max`` of them at once: a stream occupies one of
 the server's threads, and the IVR's webhooks must always find one free. A browser turned away
 gets the fragment once and comes back after ``retry``, which is polling by another name.
+
+A slot is taken when the body starts streaming, not when the view answers: a HEAD request (or
+any whose body is never read) gets the headers and holds nothing. While the fragment is
+unchanged a comment line goes out every poll, so a browser that went away is noticed at the
+next write (the server then closes the stream, which gives the slot back) rather than at the
+end of the stream's lifetime.
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from flask import current_app, request, stream_with_context
+from flask import current_app, stream_with_context
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from dashboard.forms import float_arg
 from helpline.app.runtime import runtime
 
 POLL_SECONDS = 2.0
 LIFETIME_SECONDS = 55.0
 RETRY_MS = 3000
+# An SSE comment: browsers ignore it; writing it tells the server whether anyone still listens.
+KEEPALIVE = ":\n\n"
 
 
 def _slots() -> threading.BoundedSemaphore:
@@ -41,13 +50,12 @@ def _event(name: str, html: str) -> str:
 def fragment_events(name: str, render: Callable[[Session], str]) -> Response:
     """A text/event-stream of ``render``'s HTML, sent as event ``name`` whenever it changes."""
     app_db = runtime().db
-    lifetime = float(request.args.get("lifetime", LIFETIME_SECONDS))
-    lifetime = max(0.0, min(lifetime, LIFETIME_SECONDS))
+    lifetime = float_arg("lifetime", LIFETIME_SECONDS, minimum=0.0, maximum=LIFETIME_SECONDS)
     slots = _slots()
-    streaming = slots.acquire(blocking=False)
 
     @stream_with_context
     def stream() -> Iterator[str]:
+        streaming = slots.acquire(blocking=False)
         try:
             yield f"retry: {RETRY_MS}\n\n"
             last = None
@@ -58,6 +66,8 @@ def fragment_events(name: str, render: Callable[[Session], str]) -> Response:
                 if html != last:
                     last = html
                     yield _event(name, html)
+                elif streaming:
+                    yield KEEPALIVE
                 if time.monotonic() >= deadline:
                     return
                 time.sleep(POLL_SECONDS)

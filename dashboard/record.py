@@ -36,10 +36,16 @@ def record(contact_id: int) -> str | Response:
         # Screen pop of a call on which the phone menu heard an overdose: the protocol first.
         return redirect(url_for("dashboard.overdose_protocol", contact_id=contact.id))
     call = db.get(Call, contact.call_id) if contact.call_id else None
+    caller_id_verified = call is not None and call.caller_id_verified
+    # Whether this screen pop could open earlier contacts' notes: the caller ID's proof.
     audit.record(db, "contact.view", actor=user, record_type="contact", record_id=contact.id,
-                 address=client_address())
+                 address=client_address(),
+                 detail={"caller_id": "verified" if caller_id_verified else "unverified",
+                         "attestation": call.caller_attestation if call else None})
     notes = _notes_for(user, contact)
     earlier = [(c, _notes_for(user, c)) for c in contacts.earlier_contacts(db, contact)]
+    # Notes kept from view because the number is unproven (not because of the viewer's role).
+    earlier_notes_hidden = not caller_id_verified and any(n is None for _, n in earlier)
     counselors = {u.id: u.display_name for u in db.query(User).filter(
         User.id.in_({c.counselor_id for c, _ in earlier} | {contact.counselor_id}))}
     protocol = overdose.protocol_for(db, contact)
@@ -50,6 +56,7 @@ def record(contact_id: int) -> str | Response:
     texting_consent = texts.referral_text_consent(db, contact)
     return render_template(
         "dashboard/record.html", contact=contact, call=call, notes=notes, earlier=earlier,
+        earlier_notes_hidden=earlier_notes_hidden,
         counselors=counselors, editable=contacts.can_edit_contact(user, contact), c=contacts,
         protocol=protocol, protocol_clock=protocol and overdose_views.clock(protocol.started_at),
         texting_consent=texting_consent, texting_script=texts.script(settings()),

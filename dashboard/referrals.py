@@ -11,7 +11,15 @@ from werkzeug.wrappers import Response
 
 from dashboard.access import current_user, load_visible_contact
 from dashboard.blueprint import blueprint
-from helpline.app.runtime import db_session, runtime, settings
+from dashboard.forms import (
+    choice_arg,
+    datetime_field,
+    float_arg,
+    id_field,
+    text_arg,
+    text_field,
+)
+from helpline.app.runtime import commit_now, db_session, runtime, settings
 from helpline.consent.terms import SCRIPT_FOR, script_text
 from helpline.directory import capacity, search
 from helpline.followups import lifecycle
@@ -39,13 +47,10 @@ def _panel(contact_id: int, message: str | None = None, error: str | None = None
 @blueprint.get("/records/<int:contact_id>/referrals/search")
 def search_referrals(contact_id: int) -> str:
     load_visible_contact(contact_id)
-    kind = request.args.get("kind", "center")
-    zip_code = request.args.get("zip", "").strip() or None
-    text = request.args.get("text", "").strip() or None
-    try:
-        miles = float(request.args.get("miles", "25"))
-    except ValueError:
-        miles = 25.0
+    kind = choice_arg("kind", ("center", "group", "resource"), "center")
+    zip_code = text_arg("zip", max_length=12) or None
+    text = text_arg("text", max_length=200) or None
+    miles = float_arg("miles", 25.0, minimum=0.0, maximum=3000.0)
     results: list[tuple[str, int, str, str, float | None]] = []
     capacity_notes: dict[int, str] = {}  # center id → "Accepting new patients · confirmed …"
     error = None
@@ -82,8 +87,8 @@ def attach_referral(contact_id: int) -> str | tuple[str, int]:
     assert user is not None
     contact = load_visible_contact(contact_id)
     try:
-        contacts.attach_referral(db_session(), contact, user, request.form.get("kind", ""),
-                                 int(request.form.get("target_id", "0") or 0))
+        contacts.attach_referral(db_session(), contact, user, text_field("kind", max_length=20),
+                                 id_field("target_id") or 0)
     except (contacts.ContactError, ValueError) as exc:
         db_session().rollback()  # the panel shows what is stored
         return _panel(contact_id, error=str(exc)), 422
@@ -111,16 +116,20 @@ def text_referrals(contact_id: int) -> str | tuple[str, int]:
     rt = runtime()
     try:
         texts.text_referrals(db_session(), contact, user, rt.telephony, rt.settings)
+    except texts.TextRefused as exc:
+        # The refusal (an outbox row and its audit event) is counted: kept whatever the answer.
+        commit_now()
+        return _panel(contact_id, error=f"Not sent: {exc}."), 422
     except contacts.ContactError as exc:
         db_session().rollback()  # the panel shows what is stored
         return _panel(contact_id, error=f"Not sent: {exc}."), 422
     return _panel(contact_id, message="Sent by text.")
 
 
-def _local(value: str, zone: str, end_of_day: bool = False) -> dt.datetime | None:
-    if not value:
+def _local(name: str, zone: str, end_of_day: bool = False) -> dt.datetime | None:
+    moment = datetime_field(name)
+    if moment is None:
         return None
-    moment = dt.datetime.fromisoformat(value)
     if end_of_day:  # a date: the consent lasts to the end of that day
         moment = dt.datetime.combine(moment.date() + dt.timedelta(days=1), dt.time())
     return moment.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
@@ -156,13 +165,13 @@ def request_followup(contact_id: int) -> Response:
         return redirect(url_for("dashboard.record", contact_id=contact_id))
     call = db.get(Call, contact.call_id) if contact.call_id else None
     channel = "sms" if request.form.get("channel") == "sms" else "call"
-    phone = request.form.get("phone", "").strip()
+    phone = text_field("phone", max_length=32)
     if not phone and request.form.get("same_number") and call is not None:
         phone = call.caller_number or ""
     zone = settings().default_timezone
     version = SCRIPT_FOR[(channel, "followup")]
     try:
-        until = _local(request.form.get("consent_until", ""), zone, end_of_day=True)
+        until = _local("consent_until", zone, end_of_day=True)
         # The words read to the caller (the versioned script), recorded as their consent.
         wording = followup_script(channel, until) if request.form.get("consent") else ""
         lifecycle.request_followup(
@@ -170,8 +179,8 @@ def request_followup(contact_id: int) -> Response:
             kind="sms_checkin" if channel == "sms" else "bridged_callback",
             requested_by=user, consent_wording=wording, script_version=version,
             consent_until=until,
-            window_start=_local(request.form.get("window_start", ""), zone),
-            window_end=_local(request.form.get("window_end", ""), zone),
+            window_start=_local("window_start", zone),
+            window_end=_local("window_end", zone),
             language=contact.language or "en", zip_code=contact.zip_code, settings=settings())
     except (FollowUpError, ValueError) as exc:
         db.rollback()  # the redirect below is a success to the transaction rule

@@ -18,6 +18,7 @@ from dashboard.access import (
     permission_required,
 )
 from dashboard.blueprint import blueprint
+from dashboard.forms import InputError, int_field, optional_int_field
 from helpline.app.runtime import db_session, settings
 from helpline.followups import limits, safe_contact
 from helpline.followups.scheduling import FollowUpError
@@ -45,12 +46,10 @@ def panel_context(caller_hash: str | None, action: str, reveal: str) -> dict[str
 
 
 def _hour(name: str) -> int | None:
-    raw = request.form.get(name, "").strip()
-    if raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 2:
-        raise FollowUpError("safe hours are hours from 0 to 23")
-    return int(raw)
+    try:
+        return optional_int_field(name, maximum=23)
+    except InputError:
+        raise FollowUpError("safe hours are hours from 0 to 23") from None
 
 
 def _save(caller_hash: str | None) -> str | None:
@@ -125,10 +124,13 @@ def followup_max_attempts(followup_id: int) -> Response:
     """A supervisor lets one follow-up try more times than the default, with a reason."""
     followup = load_followup(followup_id)
     db = db_session()
-    raw = request.form.get("max_attempts", "")
     try:
+        try:
+            wanted = int_field("max_attempts", 0, maximum=99)
+        except InputError:
+            wanted = 0  # the service refuses it in its own words, with the limits
         limits.raise_max_attempts(
-            db, followup, int(raw) if raw.isdigit() and len(raw) < 3 else 0, by=_me(),
+            db, followup, wanted, by=_me(),
             reason=request.form.get("reason", ""))
     except FollowUpError as exc:
         db.rollback()  # the redirect below is a success to the transaction rule

@@ -2,7 +2,9 @@
 
 Events are appended, never edited: the ORM refuses updates and deletes of them, and the
 database does too (triggers in the migration). Each event carries the hash of the one before,
-so a removed or altered row shows in :func:`verify_chain`.
+so a removed or altered row shows in :func:`verify_chain`. A chain rewritten from an altered
+row onwards, or cut short, shows against the signed checkpoints of its end that are kept
+outside the database (:mod:`helpline.reporting.audit_integrity`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,14 +67,33 @@ def record(
                        actor=actor)[0]
 
 
+def _lock_chain(session: Session) -> None:
+    """Hold the chain's end until this transaction ends, so that no other append reads the
+    same previous hash (two events on one link break the chain for good).
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: the database's write lock, taken
+    before the read. The sqlite3 driver opens a transaction only at the first INSERT, so
+    without this the read of the previous hash happens outside any transaction, and parallel
+    appends read the same one while they wait for the lock in turn. A transaction the driver
+    has already opened began with a write and so holds the lock already.
+    """
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    elif dialect == "sqlite":
+        driver = connection.connection.driver_connection
+        if driver is not None and not driver.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def record_many(session: Session, entries: Sequence[Entry], *,
                 actor: User | str | None) -> list[AuditEvent]:
     """Append several events by one actor in the caller's transaction, in order: one lock,
     one read of the chain's end and one insert for all (the scheduler's batches)."""
     if not entries:
         return []
-    if session.bind is not None and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    _lock_chain(session)
     prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     at = utcnow().replace(microsecond=0)
     events = []
@@ -154,11 +175,27 @@ def read_sealed_values(
     return values
 
 
+def chain_after(session: Session, event_id: int = 0) -> Iterator[AuditEvent]:
+    """The events after ``event_id``, oldest first, streamed in batches."""
+    query = select(AuditEvent).where(AuditEvent.id > event_id).order_by(AuditEvent.id)
+    yield from session.scalars(query.execution_options(yield_per=1000))
+
+
+def links(prev_hash: str, ev: AuditEvent) -> bool:
+    """Whether ``ev`` follows the event whose hash is ``prev_hash``, and is as it was hashed."""
+    return ev.prev_hash == prev_hash and _digest(prev_hash, ev) == ev.hash
+
+
+def hash_of(session: Session, event_id: int) -> str | None:
+    """The stored hash of one event, or None if there is no such event."""
+    return session.scalar(select(AuditEvent.hash).where(AuditEvent.id == event_id))
+
+
 def verify_chain(session: Session) -> int | None:
     """Return the id of the first event that breaks the chain, or None if it is whole."""
     prev = GENESIS
-    for ev in session.scalars(select(AuditEvent).order_by(AuditEvent.id)).yield_per(1000):
-        if ev.prev_hash != prev or _digest(prev, ev) != ev.hash:
+    for ev in chain_after(session):
+        if not links(prev, ev):
             return ev.id
         prev = ev.hash
     return None

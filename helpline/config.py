@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import ipaddress
 import json
 import os
 import re
 import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from helpline import phones
 
 
 class ConfigError(Exception):
@@ -33,7 +41,14 @@ TEST = "test"
 _TWILIO_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _TWILIO_SID = re.compile(r"^AC[0-9a-f]{32}$")
 _TWILIO_KEY_SID = re.compile(r"^SK[0-9a-f]{32}$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_TWILIO_APP_SID = re.compile(r"^AP[0-9a-f]{32}$")
+# Words that would tell whoever sees a lock screen or caller ID what the contact was about.
+_REVEALING = re.compile(r"addict|substance|drug|alcohol|opioid|detox|rehab|recover",
+                        re.IGNORECASE)
+#: Secrets a container platform may hand over as files: NAME_FILE holds the path.
+SECRET_FILE_SETTINGS = ("SECRET_KEY", "HELPLINE_DATA_KEYS", "HELPLINE_HASH_KEY",
+                        "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "DATABASE_URL",
+                        "AUDIT_CHECKPOINT_KEY")
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,9 @@ class Settings:
     helpline_name: str = "Helpline"
     helpline_number: str = "+18005550100"
     public_base_url: str = ""
+    # Proxies in front of the app (load balancer, TLS terminator) whose X-Forwarded-For,
+    # -Proto and -Host are believed, counted from the app outwards; 0 believes none.
+    trusted_proxy_count: int = 0
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     # An API key signs the browser phone's access tokens (helpline.softphone).
@@ -95,12 +113,35 @@ class Settings:
     safe_contact_alias: str = "Wellness Line"
     # How long a consent given on the phone lasts when no other date or event is given.
     consent_days: int = 90
+    # Texts cost money per message, and a caller chooses where the IVR's texts go: an
+    # attacker's call could make the helpline text premium or satellite numbers (SMS pumping).
+    # Caps per call and per number a day, and only numbers of these regions (ISO codes).
+    sms_max_per_call: int = 3
+    sms_max_per_number_per_day: int = 10
+    # The US, Canada and the US territories (Puerto Rico, US Virgin Islands, Guam, American
+    # Samoa, Northern Mariana Islands): the part of +1 billed as domestic. The other +1 area
+    # codes (Jamaica 876, Dominican Republic 809, Antigua 268, Bahamas 242 ...) are foreign
+    # countries billed as international, and the commonest targets of toll fraud.
+    sms_allowed_countries: frozenset[str] = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
 
     log_level: str = "INFO"
+
+    # Signs the checkpoints of the audit chain's end (helpline.reporting.audit_integrity):
+    # a key the database never holds, so that whoever can rewrite the database cannot sign
+    # a checkpoint. Empty: derived from hash_key. The file is outside the database too.
+    audit_checkpoint_key: bytes = b""
+    audit_checkpoint_file: Path = Path("instance/audit-checkpoints.log")
 
     @property
     def is_production(self) -> bool:
         return self.env == PRODUCTION
+
+    @property
+    def checkpoint_key(self) -> bytes:
+        """AUDIT_CHECKPOINT_KEY, or a key derived from HELPLINE_HASH_KEY for that one use."""
+        if self.audit_checkpoint_key:
+            return self.audit_checkpoint_key
+        return hmac.new(self.hash_key, b"helpline audit checkpoints", hashlib.sha256).digest()
 
     @property
     def current_key_version(self) -> int:
@@ -132,20 +173,172 @@ def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> i
 
 def _emergency_number(raw: str) -> str:
     # Emergency short codes (911, 933 Twilio's address test) or an E.164 number.
-    if re.fullmatch(r"\d{3}", raw) or _E164.match(raw):
+    if re.fullmatch(r"\d{3}", raw):
         return raw
-    raise ConfigError(f"EMERGENCY_NUMBER: expected 911, another 3-digit code or E.164, "
-                      f"got {raw!r}")
+    try:
+        return phone_setting("EMERGENCY_NUMBER", raw)
+    except ConfigError:
+        raise ConfigError(f"EMERGENCY_NUMBER: expected 911, another 3-digit code or E.164, "
+                          f"got {raw!r}") from None
+
+
+def phone_setting(name: str, raw: str) -> str:
+    """A phone-number setting in E.164, or :class:`ConfigError` naming ``name``."""
+    try:
+        return phones.to_e164(raw, field=name)
+    except phones.PhoneNumberError as exc:
+        raise ConfigError(f"{name}: {exc.reason} (expected E.164, e.g. +18005550100)") from None
+
+
+def _regions(name: str, raw: str) -> frozenset[str]:
+    codes = frozenset(c.strip().upper() for c in raw.split(",") if c.strip())
+    unknown = sorted(c for c in codes if not phones.is_region(c))
+    if not codes or unknown:
+        raise ConfigError(f"{name}: expected two-letter country codes separated by commas, "
+                          f"e.g. US,CA,PR; not known: {', '.join(unknown) or '(none given)'}")
+    return codes
 
 
 def _alias(raw: str) -> str:
     # The name a caller's phone shows or says: short, and not the kind of word that would
     # tell whoever sees it what the call was about.
-    if len(raw) > 40 or re.search(r"addict|substance|drug|alcohol|opioid|detox|rehab|recover",
-                                  raw, re.IGNORECASE):
+    if not raw or len(raw) > 40 or _REVEALING.search(raw):
         raise ConfigError("SAFE_CONTACT_ALIAS: at most 40 characters, and neutral (no word of "
                           "substance use or treatment)")
     return raw
+
+
+def _crisis_number(raw: str) -> str:
+    # 988, an N11 short code, or a phone number (the IVR's own check, helpline.flows, agrees).
+    if re.fullmatch(r"988|[2-9]11", raw):
+        return raw
+    try:
+        return phone_setting("CRISIS_NUMBER", raw)
+    except ConfigError:
+        raise ConfigError(f"CRISIS_NUMBER: expected 988, a code such as 211, or E.164 such as "
+                          f"+18002738255, got {raw!r}") from None
+
+
+def _fallback_number(raw: str, helpline_number: str) -> str:
+    if not raw:
+        return ""
+    number = phone_setting("FALLBACK_NUMBER", raw)
+    if number == helpline_number:
+        # The fallback answers when the app cannot: dialling the helpline would ring the app.
+        raise ConfigError("FALLBACK_NUMBER: is HELPLINE_NUMBER itself; give another line")
+    return number
+
+
+def _line_text(name: str, raw: str, longest: int) -> str:
+    # Said by the IVR and put in texts: one short line.
+    if not raw or len(raw) > longest or any(ord(ch) < 32 for ch in raw):
+        raise ConfigError(f"{name}: expected one line of 1 to {longest} characters")
+    return raw
+
+
+def _timezone(name: str, raw: str) -> str:
+    # Checked with zoneinfo, as the scheduler's nightly jobs and the quiet hours read it.
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}: unknown time zone {raw!r}; expected an IANA name such as "
+                          "America/New_York") from None
+    return raw
+
+
+def _public_base_url(raw: str, production: bool) -> str:
+    """The address Twilio is given for every webhook: absolute; in production, https and
+    reachable from the internet (a relative or local address would reach nobody)."""
+    url = raw.rstrip("/")
+    if not url:
+        if production:
+            raise ConfigError("PUBLIC_BASE_URL: required in production: the https address "
+                              "Twilio calls, e.g. https://helpline.example.org")
+        return ""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        raise ConfigError("PUBLIC_BASE_URL: the port is not a number") from None
+    if (parts.scheme not in {"http", "https"} or not parts.hostname or parts.query
+            or parts.fragment or parts.username or parts.password or re.search(r"\s", url)):
+        raise ConfigError("PUBLIC_BASE_URL: expected an absolute address such as "
+                          "https://helpline.example.org (no user, query or fragment)")
+    if production:
+        if parts.scheme != "https":
+            raise ConfigError("PUBLIC_BASE_URL: must be https in production")
+        if not _public_host(parts.hostname):
+            raise ConfigError(f"PUBLIC_BASE_URL: {parts.hostname} cannot be reached from the "
+                              "internet; give the address Twilio calls")
+    return url
+
+
+def _public_host(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." in host
+    return address.is_global
+
+
+def _twiml_app_sid(raw: str) -> str:
+    if raw and not _TWILIO_APP_SID.match(raw):
+        raise ConfigError("TWILIO_TWIML_APP_SID: expected AP followed by 32 hex characters, "
+                          "or empty")
+    return raw
+
+
+def _checkin_template(raw: str) -> str:
+    """The check-in text, filled in once with sample values so that a bad template stops
+    start-up instead of the follow-ups."""
+    name = "SMS_CHECKIN_TEXT"
+    try:
+        parsed = list(string.Formatter().parse(raw))
+    except ValueError:
+        raise ConfigError(f"{name}: unbalanced braces; write {{helpline}} and {{number}}, "
+                          "and {{ or }} for a brace") from None
+    for _literal, field_name, spec, conversion in parsed:
+        if field_name is not None and (field_name not in {"helpline", "number"} or spec
+                                       or conversion):
+            raise ConfigError(f"{name}: unknown placeholder {{{field_name}}}; only "
+                              "{helpline} and {number} are filled in")
+    text = raw.format(helpline=Settings.safe_contact_alias, number=Settings.helpline_number)
+    if len(text) > 320:
+        raise ConfigError(f"{name}: at most 320 characters once filled in, got {len(text)}")
+    if _REVEALING.search(raw):
+        raise ConfigError(f"{name}: must stay neutral (no word of substance use or treatment): "
+                          "a lock screen shows it")
+    return raw
+
+
+def _directory(name: str, path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}: {path} is a file, not a folder")
+    return path
+
+
+def _secrets_from_files(values: dict[str, str]) -> None:
+    """Put in ``values`` the secrets given as files (``SECRET_KEY_FILE=/run/secrets/...``).
+    A refusal names the variable and the path, never what the file holds."""
+    for name in SECRET_FILE_SETTINGS:
+        file_name = f"{name}_FILE"
+        path_text = values.get(file_name, "").strip()
+        if not path_text:
+            continue
+        if values.get(name, "").strip():
+            raise ConfigError(f"{name} and {file_name}: both are set; set only one")
+        try:
+            content = Path(path_text).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{file_name}: cannot read {path_text} "
+                              f"({exc.strerror or type(exc).__name__})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file_name}: {path_text} is not UTF-8 text") from None
+        if not content:
+            raise ConfigError(f"{file_name}: {path_text} is empty")
+        values[name] = content
 
 
 def _b64key(name: str, raw: str) -> bytes:
@@ -238,14 +431,17 @@ def load_settings(
     if env_file is not None:
         values.update(_read_env_file(Path(env_file)))
     values.update(os.environ if environ is None else environ)
+    _secrets_from_files(values)
 
     def get(name: str, default: str = "") -> str:
-        return values.get(name, default).strip()
+        # An empty value is the default, as in the shipped .env.example (NAME= left blank).
+        return values.get(name, "").strip() or default
 
     env = get("HELPLINE_ENV", DEVELOPMENT).lower()
     if env not in {DEVELOPMENT, PRODUCTION, TEST}:
         raise ConfigError(f"HELPLINE_ENV: expected development or production, got {env!r}")
-    instance_dir = Path(get("HELPLINE_INSTANCE_DIR", "instance")).expanduser()
+    instance_dir = _directory("HELPLINE_INSTANCE_DIR",
+                              Path(get("HELPLINE_INSTANCE_DIR", "instance")).expanduser())
 
     if env == PRODUCTION:
         for name in ("SECRET_KEY", "HELPLINE_DATA_KEYS", "HELPLINE_HASH_KEY", "DATABASE_URL"):
@@ -278,6 +474,10 @@ def load_settings(
     if auth_token and not _TWILIO_TOKEN.match(auth_token):
         raise ConfigError("TWILIO_AUTH_TOKEN: expected 32 hex characters")
 
+    if env == PRODUCTION and not account_sid and get("HELPLINE_TELEPHONY").lower() != "outbox":
+        raise ConfigError("TWILIO_ACCOUNT_SID: required in production (texts and calls go "
+                          "through Twilio); set HELPLINE_TELEPHONY=outbox to keep them in the "
+                          "outbox instead")
     telephony = get("HELPLINE_TELEPHONY", "twilio" if account_sid and get("TWILIO_AUTH_TOKEN")
                     else "outbox").lower()
     if telephony not in {"twilio", "outbox"}:
@@ -293,14 +493,9 @@ def load_settings(
     if api_key_secret and not api_key_sid:
         raise ConfigError("TWILIO_API_KEY_SID: required with TWILIO_API_KEY_SECRET")
 
-    helpline_number = get("HELPLINE_NUMBER", Settings.helpline_number)
-    if not _E164.match(helpline_number):
-        raise ConfigError("HELPLINE_NUMBER: expected E.164, e.g. +18005550100")
-    public_base_url = get("PUBLIC_BASE_URL").rstrip("/")
-    if public_base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", public_base_url):
-        raise ConfigError("PUBLIC_BASE_URL: expected e.g. https://helpline.example.org")
-    if env == PRODUCTION and public_base_url.startswith("http://"):
-        raise ConfigError("PUBLIC_BASE_URL: must be https in production")
+    helpline_number = phone_setting("HELPLINE_NUMBER",
+                                    get("HELPLINE_NUMBER", Settings.helpline_number))
+    public_base_url = _public_base_url(get("PUBLIC_BASE_URL"), env == PRODUCTION)
 
     log_level = get("LOG_LEVEL", "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -313,48 +508,63 @@ def load_settings(
         secret_key=secret_key,
         data_keys=parse_data_keys(secret("HELPLINE_DATA_KEYS")),
         hash_key=_b64key("HELPLINE_HASH_KEY", secret("HELPLINE_HASH_KEY")),
-        helpline_name=get("HELPLINE_NAME", Settings.helpline_name),
+        helpline_name=_line_text("HELPLINE_NAME", get("HELPLINE_NAME", Settings.helpline_name),
+                                 60),
         helpline_number=helpline_number,
         public_base_url=public_base_url,
+        trusted_proxy_count=_int("TRUSTED_PROXY_COUNT", get("TRUSTED_PROXY_COUNT", "0"), 0, 5),
         twilio_account_sid=account_sid,
         twilio_auth_token=auth_token,
         twilio_api_key_sid=api_key_sid,
         twilio_api_key_secret=api_key_secret,
-        twilio_twiml_app_sid=get("TWILIO_TWIML_APP_SID"),
+        twilio_twiml_app_sid=_twiml_app_sid(get("TWILIO_TWIML_APP_SID")),
         telephony=telephony,
-        crisis_number=get("CRISIS_NUMBER", Settings.crisis_number),
+        crisis_number=_crisis_number(get("CRISIS_NUMBER", Settings.crisis_number)),
         emergency_number=_emergency_number(get("EMERGENCY_NUMBER", Settings.emergency_number)),
-        emergency_area=get("EMERGENCY_AREA")[:120],
+        emergency_area=_line_text("EMERGENCY_AREA", get("EMERGENCY_AREA"), 120)
+        if get("EMERGENCY_AREA") else "",
         handle_crisis_in_house=_bool("HANDLE_CRISIS_IN_HOUSE", get("HANDLE_CRISIS_IN_HOUSE")),
-        fallback_number=get("FALLBACK_NUMBER"),
+        fallback_number=_fallback_number(get("FALLBACK_NUMBER"), helpline_number),
         max_hold_seconds=_int("MAX_HOLD_SECONDS", get("MAX_HOLD_SECONDS", "600"), 30,
                               7200),
         callbacks_enabled=_bool("CALLBACKS_ENABLED", get("CALLBACKS_ENABLED", "true")),
         ivr_flow_check_seconds=_int("IVR_FLOW_CHECK_SECONDS",
                                     get("IVR_FLOW_CHECK_SECONDS", "2"), 0, 60),
-        default_timezone=get("DEFAULT_TIMEZONE", Settings.default_timezone),
-        spool_dir=Path(get("HELPLINE_SPOOL_DIR") or instance_dir / "spool"),
-        session_idle_minutes=_int("SESSION_IDLE_MINUTES", get("SESSION_IDLE_MINUTES", "15"), 2),
+        default_timezone=_timezone("DEFAULT_TIMEZONE",
+                                   get("DEFAULT_TIMEZONE", Settings.default_timezone)),
+        spool_dir=_directory("HELPLINE_SPOOL_DIR",
+                             Path(get("HELPLINE_SPOOL_DIR") or instance_dir / "spool")),
+        session_idle_minutes=_int("SESSION_IDLE_MINUTES", get("SESSION_IDLE_MINUTES", "15"), 2,
+                                  1440),
         live_streams_max=_int("LIVE_STREAMS_MAX", get("LIVE_STREAMS_MAX", "8"), 0, 1000),
         require_second_factor_for_all=_bool(
             "REQUIRE_SECOND_FACTOR_FOR_ALL", get("REQUIRE_SECOND_FACTOR_FOR_ALL")
         ),
-        lockout_threshold=_int("LOCKOUT_THRESHOLD", get("LOCKOUT_THRESHOLD", "5"), 1),
-        lockout_minutes=_int("LOCKOUT_MINUTES", get("LOCKOUT_MINUTES", "15"), 1),
+        lockout_threshold=_int("LOCKOUT_THRESHOLD", get("LOCKOUT_THRESHOLD", "5"), 1, 100),
+        lockout_minutes=_int("LOCKOUT_MINUTES", get("LOCKOUT_MINUTES", "15"), 1, 1440),
         scheduler_in_process=_bool("SCHEDULER_IN_PROCESS", get("SCHEDULER_IN_PROCESS", "true")),
-        retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS", "0")),
+        retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS", "0"), 0, 36500),
         followup_max_attempts=_int(
             "FOLLOWUP_MAX_ATTEMPTS", get("FOLLOWUP_MAX_ATTEMPTS", "3"), 1, 5
         ),
         followup_retry_minutes=_int(
-            "FOLLOWUP_RETRY_MINUTES", get("FOLLOWUP_RETRY_MINUTES", "60"), 1
+            "FOLLOWUP_RETRY_MINUTES", get("FOLLOWUP_RETRY_MINUTES", "60"), 1, 10080
         ),
         quiet_hours_start=_int("QUIET_HOURS_START", get("QUIET_HOURS_START", "21"), 0, 23),
         quiet_hours_end=_int("QUIET_HOURS_END", get("QUIET_HOURS_END", "8"), 0, 23),
-        sms_checkin_text=get("SMS_CHECKIN_TEXT") or Settings.sms_checkin_text,
+        sms_checkin_text=_checkin_template(get("SMS_CHECKIN_TEXT") or Settings.sms_checkin_text),
         safe_contact_alias=_alias(get("SAFE_CONTACT_ALIAS") or Settings.safe_contact_alias),
         consent_days=_int("CONSENT_DAYS", get("CONSENT_DAYS", "90"), 1, 3650),
+        sms_max_per_call=_int("SMS_MAX_PER_CALL", get("SMS_MAX_PER_CALL", "3"), 1, 50),
+        sms_max_per_number_per_day=_int("SMS_MAX_PER_NUMBER_PER_DAY",
+                                        get("SMS_MAX_PER_NUMBER_PER_DAY", "10"), 1, 1000),
+        sms_allowed_countries=_regions("SMS_ALLOWED_COUNTRIES",
+                                       get("SMS_ALLOWED_COUNTRIES", "US,CA,PR,VI,GU,AS,MP")),
         log_level=log_level,
+        audit_checkpoint_key=(_b64key("AUDIT_CHECKPOINT_KEY", get("AUDIT_CHECKPOINT_KEY"))
+                              if get("AUDIT_CHECKPOINT_KEY") else b""),
+        audit_checkpoint_file=Path(get("AUDIT_CHECKPOINT_FILE")
+                                   or instance_dir / "audit-checkpoints.log").expanduser(),
     )
 
 
@@ -371,6 +581,7 @@ def settings_for_tests(tmp_path: Path, **overrides: Any) -> Settings:
         public_base_url="http://helpline.test",
         spool_dir=tmp_path / "spool",
         scheduler_in_process=False,
+        audit_checkpoint_file=tmp_path / "audit-checkpoints.log",
     )
     known = {f.name for f in fields(Settings)}
     unknown = set(overrides) - known

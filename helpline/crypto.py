@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +20,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
+
+from helpline import phones
 
 PREFIX = "hl1"
 
@@ -82,28 +83,9 @@ def key_version(stored: str) -> int:
     return int(parts[1])
 
 
-# Caller IDs Twilio sends for withheld numbers; they must never link two strangers.
-_ANONYMOUS = {"", "anonymous", "restricted", "unknown", "private", "unavailable",
-              "+266696687", "266696687", "+7378742833", "+2562533", "+8656696"}
-
-
 def normalise_number(number: str | None) -> str | None:
-    """E.164 form of a phone number, assuming the US for ten digits; None if withheld."""
-    if number is None:
-        return None
-    text = number.strip()
-    if text.lower() in _ANONYMOUS:
-        return None
-    if text.startswith("client:"):
-        return text
-    digits = re.sub(r"\D", "", text)
-    if not digits:
-        return None
-    if len(digits) == 10:
-        return "+1" + digits
-    if len(digits) == 11 and digits.startswith("1"):
-        return "+" + digits
-    return "+" + digits
+    """E.164 form of a caller ID (:func:`helpline.phones.caller_id`); None if withheld."""
+    return phones.caller_id(number)
 
 
 _active: Keyring | None = None

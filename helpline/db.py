@@ -24,6 +24,10 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
+# The largest value an Integer column (every id) holds on every engine: PostgreSQL's INTEGER is
+# 32 bits and refuses anything larger with an error, so input is bounded before a query.
+INT_MAX = 2**31 - 1
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -5,7 +5,12 @@
 
 Both write an :class:`~helpline.models.OutboxMessage`, so the dashboard, reports and tests see
 one history whatever the adapter. Call these from the scheduler or a dashboard action, never
-from inside a voice webhook (Twilio gives a webhook 15 seconds in all).
+from inside a voice webhook (Twilio gives a webhook 15 seconds in all): a webhook queues its
+text with ``queue_sms``.
+
+Every text first passes :func:`helpline.sms_limits.admit_sms` (allowed countries, per call,
+per number a day). A refused text is not sent: ``send_sms`` returns its outbox row with status
+``refused`` and the reason in ``error``, for the caller to say in words.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from twilio.rest import Client
 from helpline import crypto
 from helpline.config import Settings
 from helpline.models import OutboxMessage
+from helpline.sms_limits import admit_sms
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +38,12 @@ class Telephony(Protocol):
 
     def send_sms(
         self, session: Session, to: str, body: str, *, purpose: str,
-        status_callback: str | None = None,
+        status_callback: str | None = None, call_sid: str | None = None,
+    ) -> OutboxMessage: ...
+
+    def queue_sms(
+        self, session: Session, to: str, body: str, *, purpose: str,
+        call_sid: str | None = None,
     ) -> OutboxMessage: ...
 
     def place_call(
@@ -58,14 +69,25 @@ class OutboxTelephony:
 
     name = "outbox"
 
-    def __init__(self, from_number: str) -> None:
-        self.from_number = from_number
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.from_number = settings.helpline_number
 
     def send_sms(self, session: Session, to: str, body: str, *, purpose: str,
-                 status_callback: str | None = None) -> OutboxMessage:
+                 status_callback: str | None = None,
+                 call_sid: str | None = None) -> OutboxMessage:
+        refused = admit_sms(session, self.settings, to, purpose=purpose, provider=self.name,
+                            call_sid=call_sid)
+        if refused is not None:
+            return refused
         return _record(session, kind="sms", to_number=to, from_number=self.from_number,
                        body=body, provider=self.name, purpose=purpose,
                        provider_sid="SM" + secrets.token_hex(16))
+
+    def queue_sms(self, session: Session, to: str, body: str, *, purpose: str,
+                  call_sid: str | None = None) -> OutboxMessage:
+        """Without a provider there is nothing to wait for: recorded at once."""
+        return self.send_sms(session, to, body, purpose=purpose, call_sid=call_sid)
 
     def place_call(self, session: Session, to: str, url: str, *, purpose: str,
                    status_callback: str | None = None,
@@ -90,6 +112,7 @@ class TwilioTelephony:
     name = "twilio"
 
     def __init__(self, settings: Settings, http_client: HttpClient | None = None) -> None:
+        self.settings = settings
         self.from_number = settings.helpline_number
         self.client = Client(
             settings.twilio_account_sid,
@@ -98,7 +121,12 @@ class TwilioTelephony:
         )
 
     def send_sms(self, session: Session, to: str, body: str, *, purpose: str,
-                 status_callback: str | None = None) -> OutboxMessage:
+                 status_callback: str | None = None,
+                 call_sid: str | None = None) -> OutboxMessage:
+        refused = admit_sms(session, self.settings, to, purpose=purpose, provider=self.name,
+                            call_sid=call_sid)
+        if refused is not None:
+            return refused
         fields: dict[str, object] = dict(kind="sms", to_number=to, from_number=self.from_number,
                                          body=body, provider=self.name, purpose=purpose)
         try:
@@ -107,6 +135,17 @@ class TwilioTelephony:
         except (TwilioRestException, TwilioException, OSError) as exc:
             return _record(session, status="failed", error=_error_text(exc), **fields)
         return _record(session, status=sent.status or "queued", provider_sid=sent.sid, **fields)
+
+    def queue_sms(self, session: Session, to: str, body: str, *, purpose: str,
+                  call_sid: str | None = None) -> OutboxMessage:
+        """Record the text as pending, for a scheduler job to send: no REST call, for a
+        webhook. The limits are taken now, so the caller hears a refusal at once."""
+        refused = admit_sms(session, self.settings, to, purpose=purpose, provider=self.name,
+                            call_sid=call_sid)
+        if refused is not None:
+            return refused
+        return _record(session, kind="sms", to_number=to, from_number=self.from_number,
+                       body=body, status="pending", provider=self.name, purpose=purpose)
 
     def place_call(self, session: Session, to: str, url: str, *, purpose: str,
                    status_callback: str | None = None,
@@ -145,4 +184,4 @@ def _error_text(exc: Exception) -> str:
 def telephony_for(settings: Settings, http_client: HttpClient | None = None) -> Telephony:
     if settings.telephony == "twilio":
         return TwilioTelephony(settings, http_client)
-    return OutboxTelephony(settings.helpline_number)
+    return OutboxTelephony(settings)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, g, request
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
+from helpline.app.runtime import runtime
+from helpline.flows.flow import RenderError
 from helpline.flows.live import LiveFlows
 from helpline.flows.versions import defaults_from
 from ivr.fallback import fallback_twiml
@@ -61,11 +63,36 @@ def _write_steps(response: Response) -> Response:
     return response
 
 
+def _answer_with_last_good(exc: RenderError) -> Any:
+    """The live version could not make this answer: the last good version takes over (for
+    this caller and the next), and this webhook is answered again with it when it has not yet
+    changed the call; otherwise the fallback speaks the last good version's words."""
+    live: LiveFlows = current_app.extensions["ivr_live"]
+    good = live.broke(runtime().db, g.ivr_flow_set, exc)
+    if good is None:
+        return None
+    g.ivr_flow_set = good
+    if g.get("ivr_wrote") or request.endpoint is None:
+        log.error("IVR step failed on a broken version; the fallback speaks version %d",
+                  good.version)
+        return Response(fallback_twiml(), mimetype="text/xml")
+    g.pop("ivr_steps", None)  # taken again below, with the version that answers
+    try:
+        return current_app.view_functions[request.endpoint](**(request.view_args or {}))
+    except Exception:
+        log.exception("IVR step failed again with version %d", good.version)
+        return Response(fallback_twiml(), mimetype="text/xml")
+
+
 @blueprint.errorhandler(Exception)
 def _never_500(exc: Exception) -> Any:
     """Whatever breaks, the caller hears a way to help rather than Twilio's error message."""
     if isinstance(exc, HTTPException):
         return exc
+    if isinstance(exc, RenderError) and "ivr_flow_set" in g:
+        answer = _answer_with_last_good(exc)
+        if answer is not None:
+            return answer
     log.exception("IVR step failed; the caller is sent to the fallback")
     if request.path.startswith("/ivr/sms"):
         return Response(str(MessagingResponse()), mimetype="text/xml")

@@ -15,7 +15,7 @@ def fallback_twiml() -> str:
     s = settings()
     live = current_app.extensions.get("ivr_live")
     # The version in memory, never a database question: this is what runs when things break.
-    flows = (g.setdefault("ivr_flow_set", live.last_good).flows if live is not None
+    flows = (g.setdefault("ivr_flow_set", live.in_memory).flows if live is not None
              else load_flows())
     english = flows["en"]
     response = VoiceResponse()

@@ -31,6 +31,7 @@ def write(op: str, **kwargs: Any) -> bool:
     """Record an operation for this call (database, or the spool when it is down), after the
     steps this request has taken so far; return once it is in (True) or spooled (False)."""
     write_steps()
+    g.ivr_wrote = True  # the webhook changed the call: it must not be answered twice
     return journal.write(*_journal(), op, **kwargs)
 
 
@@ -38,6 +39,7 @@ def write_behind(op: str, **kwargs: Any) -> None:
     """Queue an operation for this call, after the steps this request has taken so far, and
     go on: the journal's writer puts it in a moment later."""
     write_steps()
+    g.ivr_wrote = True  # the webhook changed the call: it must not be answered twice
     journal.write_behind(*_journal(), op, **kwargs)
 
 

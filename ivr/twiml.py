@@ -11,8 +11,9 @@ from twilio.twiml.voice_response import Gather, Hangup, VoiceResponse
 
 from helpline.app.runtime import runtime
 from helpline.callbacks import webhook_base, webhook_url
-from helpline.flows.flow import Flow, LineSettings
+from helpline.flows.flow import Flow, LineSettings, RenderError
 from helpline.flows.live import flow_set_for
+from helpline.flows.rendering import MAX_DOCUMENT
 from helpline.flows.versions import FlowSet
 
 _DIGITS = re.compile(r"^[0-9*#]{1,32}$")
@@ -46,14 +47,23 @@ def current_flow() -> Flow:
     return flow_for(request.args.get("lang"))
 
 
+def _ascii_digits(raw: str, most: int) -> bool:
+    # isdigit() alone accepts "²" and other digits int() refuses.
+    return raw.isascii() and raw.isdigit() and len(raw) <= most
+
+
 def arg_int(name: str, default: int = 0, maximum: int = 99) -> int:
+    """A small counter the IVR put in its own URL; anything else is ``default``: a webhook
+    answers the caller whatever it is sent."""
     raw = request.args.get(name, "")
-    return min(int(raw), maximum) if raw.isdigit() and len(raw) < 4 else default
+    return min(int(raw), maximum) if _ascii_digits(raw, 3) else default
 
 
 def form_int(name: str) -> int | None:
+    """A whole number Twilio posted (a duration, a position), or None when it is not one; at
+    most 9 digits, so it fits the database's INTEGER columns."""
     raw = request.form.get(name, "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return int(raw) if _ascii_digits(raw, 9) else None
 
 
 def digits() -> str:
@@ -69,6 +79,13 @@ def speech() -> str:
 def call_sid() -> str:
     raw = request.form.get("CallSid", "")
     return raw if re.fullmatch(r"[A-Za-z0-9]{2,64}", raw) else ""
+
+
+def caller_attestation() -> str | None:
+    """The STIR/SHAKEN attestation Twilio passed for the caller ID (``StirVerstat``, e.g.
+    ``TN-Validation-Passed-A``), or None when it passed none or something that is not one."""
+    raw = request.form.get("StirVerstat", "")
+    return raw if re.fullmatch(r"[A-Za-z0-9-]{1,40}", raw) else None
 
 
 def _base() -> str:
@@ -112,7 +129,17 @@ def gather(flow: Flow, action: str, *, num_digits: int | None = 1, speech: bool 
 
 
 def twiml(response: VoiceResponse) -> Response:
-    return Response(str(response), mimetype="text/xml")
+    return Response(bounded(str(response)), mimetype="text/xml")
+
+
+def bounded(document: str) -> str:
+    """The document, or :class:`RenderError` when Twilio would refuse it (over 64 kB): the
+    blueprint then answers with the last good version rather than Twilio's error message."""
+    if len(document) > MAX_DOCUMENT // 4 and len(document.encode("utf-8")) > MAX_DOCUMENT:
+        raise RenderError(f"{current_flow().language}.prompts ({request.path})",
+                          f"an answer of {len(document) // 1024} kB; Twilio takes at most "
+                          f"{MAX_DOCUMENT // 1024} kB")
+    return document
 
 
 _HANG_UP = str(VoiceResponse().append(Hangup()))
@@ -138,7 +165,7 @@ def rendered(key: tuple[Any, ...], build: Callable[[], VoiceResponse]) -> Respon
     full_key = (_base(), *key)
     text = documents.get(full_key)
     if text is None:
-        text = str(build())
+        text = bounded(str(build()))
         if len(documents) < RENDERED_MAX:
             documents[full_key] = text
     return Response(text, mimetype="text/xml")

@@ -47,7 +47,7 @@ def _flow_version(raw: Any) -> int | None:
     text = str(raw or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 6:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:  # "²" is a digit to isdigit()
         raise PhoneError("The flow version is a number.")
     user = current_user()
     if not can(user, Action.PREVIEW_IVR_DRAFT):

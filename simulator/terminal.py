@@ -6,14 +6,13 @@ By default the webhooks run in this process against the configured database, so 
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
 
-from helpline import crypto
+from helpline import phones
 from helpline.config import Settings
 from simulator.callstate import WITHHELD, CallState, Event, caller_id
 from simulator.interpreter import Interpreter
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from helpline.app.cli_context import CliContext
 
 DEFAULT_FROM = "+15555550123"
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 QUIT = {"q", "quit", "hangup", "hang up", "bye"}
 
 
@@ -31,10 +29,11 @@ def check_caller_id(value: str) -> str:
     """The From a simulated caller presents: an E.164 number, or Twilio's withheld marker."""
     if caller_id(value) == WITHHELD:
         return WITHHELD
-    number = crypto.normalise_number(re.sub(r"[\s().-]", "", value))
-    if number is None or not _E164.match(number):
-        raise ValueError("give a phone number such as +15555550123, or anonymous")
-    return number
+    try:
+        return phones.to_e164(value, field="the caller ID")
+    except phones.PhoneNumberError as exc:
+        raise ValueError(f"{exc}: give a phone number such as +15555550123, or "
+                         "anonymous") from None
 
 
 def refuse_without_outbox(settings: Settings) -> str | None:

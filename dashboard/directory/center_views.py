@@ -17,6 +17,14 @@ from dashboard.access import (
     refuse,
 )
 from dashboard.blueprint import blueprint
+from dashboard.forms import (
+    InputError,
+    float_arg,
+    int_arg,
+    optional_int_field,
+    text_arg,
+    text_field,
+)
 from helpline import audit
 from helpline.app.runtime import db_session
 from helpline.directory import capacity, checks, search, upkeep, vocabulary
@@ -29,13 +37,6 @@ RADII = (5, 10, 25, 50, 100, 250)
 SEARCH_FACETS = (("care", "care"), ("medication", "medications"), ("payment", "payment"))
 TEXT_FIELDS = ("name", "alternate_name", "street1", "street2", "city", "state", "zip_code",
                "latitude", "longitude", "phone", "intake_phone", "website", "description")
-
-
-def _int_arg(name: str, default: int) -> int:
-    try:
-        return max(1, int(request.args.get(name, default)))
-    except ValueError:
-        return default
 
 
 def _values(name: str) -> list[str]:
@@ -55,21 +56,18 @@ def load_center(center_id: int) -> TreatmentCenter:
 @permission_required(Action.SEARCH_DIRECTORY)
 def directory_search() -> tuple[str, int] | str:
     args = request.args
-    zip_code = args.get("zip", "").strip()
-    try:
-        miles = float(args.get("miles", "25"))
-    except ValueError:
-        miles = 25.0
+    zip_code = text_arg("zip", max_length=12)
+    miles = float_arg("miles", 25.0, minimum=0.0, maximum=3000.0)
     filters = {arg: _values(facet) for facet, arg in SEARCH_FACETS}
     editor = can_edit_directory(current_user())
     error, result = None, None
     try:
         result = search.search_centers(
             db_session(), zip_code=zip_code or None, within_miles=miles,
-            text=args.get("text", "").strip() or None, languages=_values("language"),
+            text=text_arg("text", max_length=200) or None, languages=_values("language"),
             capacity=_values("capacity"),
             include_inactive=editor and args.get("inactive") == "1",
-            page=_int_arg("page", 1), per_page=25, **filters)
+            page=int_arg("page", 1, minimum=1, maximum=100_000), per_page=25, **filters)
     except search.UnknownZipError:
         error = f"{zip_code[:12]} is not a known US ZIP code."
     except vocabulary.UnknownOffering as exc:
@@ -86,7 +84,7 @@ def directory_search() -> tuple[str, int] | str:
 def _form_input() -> upkeep.CenterInput:
     form = request.form
     return upkeep.CenterInput(
-        **{name: form.get(name, "") for name in TEXT_FIELDS},
+        **{name: text_field(name) for name in TEXT_FIELDS},
         active=form.get("active") == "1",
         offerings={facet: form.getlist(f"offer_{facet}") for facet in vocabulary.FACETS})
 
@@ -171,11 +169,11 @@ def directory_center_capacity(center_id: int) -> Response | tuple[str, int]:
     center = load_center(center_id)
     db = db_session()
     try:
-        days_raw = request.form.get("waitlist_days", "").strip()
         try:
-            days = int(days_raw) if days_raw else None
-        except ValueError:
-            raise capacity.CapacityError("give the waitlist length in whole days") from None
+            days = optional_int_field("waitlist_days", maximum=3650)
+        except InputError:
+            raise capacity.CapacityError("give the waitlist length in whole days, "
+                                         "up to 3650") from None
         capacity.confirm_capacity(db, center, capacity.Capacity(
             _tristate("accepting_patients"), _tristate("waitlist"), days,
             _tristate("same_day_moud")), by=user, address=client_address())
@@ -190,8 +188,9 @@ def directory_center_capacity(center_id: int) -> Response | tuple[str, int]:
 @blueprint.get("/directory/unverified")
 @permission_required(Action.EDIT_DIRECTORY)
 def directory_unverified() -> str:
-    state = request.args.get("state", "").strip()[:2] or None
-    result = upkeep.unverified_centers(db_session(), page=_int_arg("page", 1), state=state)
+    state = text_arg("state")[:2] or None
+    result = upkeep.unverified_centers(db_session(), page=int_arg("page", 1, minimum=1,
+                                                                  maximum=100_000), state=state)
     return render_template("directory/unverified.html", result=result, state=state or "")
 
 

@@ -13,6 +13,7 @@ from dashboard.access import (
     refuse,
 )
 from dashboard.blueprint import blueprint
+from dashboard.forms import text_arg, text_field
 from helpline.app.runtime import db_session
 from helpline.directory import checks, meetings, resources, search, vocabulary
 from helpline.models import Resource, SupportGroup
@@ -36,14 +37,15 @@ def _load(model: type[SupportGroup] | type[Resource], record_id: int, record_typ
 @permission_required(Action.SEARCH_DIRECTORY)
 def directory_groups() -> tuple[str, int] | str:
     args = request.args
-    zip_code = args.get("zip", "").strip() or None
-    online = {"online": True, "in_person": False}.get(args.get("mode", ""))
+    zip_code = text_arg("zip", max_length=12) or None
+    online = {"online": True, "in_person": False}.get(text_arg("mode"))
     error, hits = None, []
     try:
         hits = search.search_groups(
             db_session(), zip_code=zip_code, within_miles=25.0,
-            fellowship=args.get("fellowship") or None, language=args.get("language") or None,
-            online=online, text=args.get("text", "").strip() or None,
+            fellowship=text_arg("fellowship", max_length=64) or None,
+            language=text_arg("language", max_length=16) or None,
+            online=online, text=text_arg("text", max_length=200) or None,
             include_inactive=can_edit_directory(current_user()), limit=100)
     except search.UnknownZipError:
         error = f"{zip_code} is not a known US ZIP code."
@@ -65,7 +67,7 @@ def _save_group(group: SupportGroup | None) -> Response | tuple[str, int]:
     user = current_user()
     assert user is not None
     form = request.form
-    data = meetings.GroupInput(**{name: form.get(name, "") for name in GROUP_TEXT},
+    data = meetings.GroupInput(**{name: text_field(name) for name in GROUP_TEXT},
                                twelve_step=form.get("twelve_step") == "1",
                                active=form.get("active") == "1")
     db = db_session()
@@ -110,9 +112,9 @@ def directory_group_save(group_id: int) -> Response | tuple[str, int]:
 @permission_required(Action.SEARCH_DIRECTORY)
 def directory_resources() -> str:
     args = request.args
-    items = search.search_resources(db_session(), kind=args.get("kind") or None,
-                                    language=args.get("language") or None,
-                                    text=args.get("text", "").strip() or None,
+    items = search.search_resources(db_session(), kind=text_arg("kind", max_length=32) or None,
+                                    language=text_arg("language", max_length=16) or None,
+                                    text=text_arg("text", max_length=200) or None,
                                     include_inactive=can_edit_directory(current_user()),
                                     limit=200)
     return render_template("directory/resources.html", items=items, args=args,
@@ -131,7 +133,7 @@ def _save_resource(resource: Resource | None) -> Response | tuple[str, int]:
     user = current_user()
     assert user is not None
     form = request.form
-    data = resources.ResourceInput(**{name: form.get(name, "") for name in RESOURCE_TEXT},
+    data = resources.ResourceInput(**{name: text_field(name) for name in RESOURCE_TEXT},
                                    active=form.get("active") == "1")
     db = db_session()
     try:

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
+from dashboard.forms import InputError, date_arg, int_arg, text_arg
 from helpline.app.runtime import db_session, settings
 from helpline.reporting.audit_review import (
     AuditFilter,
@@ -23,16 +24,13 @@ from helpline.staff.roles import Action
 
 def _filters() -> AuditFilter:
     def day(name: str) -> dt.date | None:
-        raw = request.args.get(name, "").strip()
-        if not raw:
-            return None
         try:
-            return dt.date.fromisoformat(raw)
-        except ValueError:
-            raise AuditQueryError(f"the {name} date must look like 2026-01-31") from None
+            return date_arg(name)
+        except InputError as exc:
+            raise AuditQueryError(str(exc)) from None
 
     def text(name: str) -> str | None:
-        return request.args.get(name, "").strip()[:64] or None
+        return text_arg(name)[:64] or None
 
     return AuditFilter(actor=text("user"), action=text("action"),
                        record_type=text("record_type"), record_id=text("record_id"),
@@ -44,10 +42,7 @@ def _filters() -> AuditFilter:
 @permission_required(Action.REVIEW_AUDIT)
 def supervisor_audit() -> tuple[str, int] | str:
     session = db_session()
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = int_arg("page", 1, minimum=1, maximum=100_000)
     try:
         filters = _filters()
         result = list_events(session, filters, page=page)

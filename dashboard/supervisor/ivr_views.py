@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
+from dashboard.forms import int_arg, int_field, text_field
 from helpline.app.runtime import commit_now, db_session
 from helpline.flows import editable
 from helpline.flows.live import LiveFlows
@@ -27,6 +28,7 @@ from helpline.flows.versions import (
     publications,
     publish,
     rollback,
+    runtime_failures,
     save_draft,
     values_of,
 )
@@ -82,6 +84,7 @@ def _version_page(number: int, values: dict[str, Any], errors: dict[str, str] | 
         language_names=_language_names(defaults),
         note=note if note is not None else (version.note if version else ""),
         changes=len(diff(session, defaults, number)) if number != live else 0,
+        ivr_failures=runtime_failures(session), can_edit_ivr=True,
     ), status
 
 
@@ -90,22 +93,23 @@ def _version_page(number: int, values: dict[str, Any], errors: dict[str, str] | 
 def supervisor_ivr() -> str:
     session = db_session()
     return render_template("supervisor/ivr_versions.html", versions=list_versions(session),
-                           publications=publications(session))
+                           publications=publications(session),
+                           ivr_failures=runtime_failures(session), can_edit_ivr=True)
 
 
 @blueprint.post("/supervisor/ivr/drafts")
 @permission_required(Action.EDIT_IVR)
 def supervisor_ivr_new_draft() -> Response:
-    raw = request.form.get("based_on", "")
-    if not raw.isdigit() or len(raw) > 9:
+    based_on = int_field("based_on", -1)
+    if based_on < 0:
         abort(400, description="Choose the version the draft starts from.")
     session = db_session()
     try:
-        draft = new_draft(session, _defaults(), based_on=int(raw), by=_user(),
-                          note=request.form.get("note", ""), address=client_address())
+        draft = new_draft(session, _defaults(), based_on=based_on, by=_user(),
+                          note=text_field("note", max_length=500), address=client_address())
     except VersionError:
         abort(404)
-    flash(f"Draft {draft.id} made from version {raw}. Change what you need and save.", "ok")
+    flash(f"Draft {draft.id} made from version {based_on}. Change what you need and save.", "ok")
     return redirect(url_for("dashboard.supervisor_ivr_version", number=draft.id))
 
 
@@ -130,7 +134,7 @@ def supervisor_ivr_save(number: int) -> Response | tuple[str, int]:
     except VersionError:
         abort(404)
     values = editable.from_form(defaults.fields, request.form, values_of(defaults, version))
-    note = request.form.get("note")
+    note = text_field("note", max_length=500) or None
     try:
         changed = save_draft(session, defaults, number, values, by=_user(), note=note,
                              address=client_address())
@@ -150,8 +154,8 @@ def supervisor_ivr_save(number: int) -> Response | tuple[str, int]:
 @permission_required(Action.EDIT_IVR)
 def supervisor_ivr_changes(number: int) -> str:
     session = db_session()
-    against_raw = request.args.get("against", "")
-    against = int(against_raw) if against_raw.isdigit() and len(against_raw) < 10 else None
+    against_number = int_arg("against", -1)
+    against = None if against_number < 0 else against_number
     try:
         version = get_version(session, number) if number != SHIPPED else None
         changes = diff(session, _defaults(), number, against)

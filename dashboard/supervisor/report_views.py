@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
+from dashboard.forms import InputError, date_arg, text_arg
 from dashboard.supervisor.charts import chart_for
 from helpline import audit
 from helpline.app.runtime import db_session, settings
@@ -23,13 +24,10 @@ TABLE_ORDER = ("hour", "weekday", "need", "language", "outcome", "risk", "referr
 
 
 def _date(name: str, default: dt.date) -> dt.date:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default
     try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise ReportError(f"the {name} date must look like 2026-01-31") from None
+        return date_arg(name, default) or default
+    except InputError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def _queues() -> list[str]:
@@ -42,7 +40,7 @@ def _requested_report() -> Report:
     today = dt.datetime.now(ZoneInfo(tz)).date()
     start = _date("start", today.replace(day=1))
     end = _date("end", today)
-    queue = request.args.get("queue", "").strip() or None
+    queue = text_arg("queue", max_length=64) or None
     return build_report(db_session(), start, end, timezone=tz, queue=queue)
 
 

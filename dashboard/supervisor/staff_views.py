@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
+from dashboard.forms import date_arg, text_field
 from helpline.app.runtime import db_session, settings
 from helpline.models import Role, User
 from helpline.staff.accounts import AccountError
@@ -22,10 +23,7 @@ from helpline.staff.shifts import shift_statistics, update_routing
 
 
 def _day(name: str, default: dt.date) -> dt.date:
-    try:
-        return dt.date.fromisoformat(request.args.get(name, "").strip() or default.isoformat())
-    except ValueError:
-        return default
+    return date_arg(name, default) or default
 
 
 @blueprint.get("/supervisor/staff")
@@ -51,12 +49,13 @@ def supervisor_staff_update(user_id: int) -> Response:
         abort(404)
     by = current_user()
     assert by is not None
-    role = request.form.get("role") or None
+    role = text_field("role", max_length=32) or None
     try:
         changed = update_routing(
-            session, target, by=by, languages=request.form.get("languages"),
-            phone=request.form.get("phone", "").strip() or None,
-            clear_phone=request.form.get("clear_phone") == "1",
+            session, target, by=by, languages=(text_field("languages", max_length=200)
+                                              if "languages" in request.form else None),
+            phone=text_field("phone", max_length=32) or None,
+            clear_phone=text_field("clear_phone") == "1",
             role=role if can(by, Action.MANAGE_ACCOUNTS) else None,
         )
     except AccountError as exc:

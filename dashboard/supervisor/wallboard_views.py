@@ -6,11 +6,12 @@ from flask import redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from dashboard import live
-from dashboard.access import permission_required
+from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import db_session, settings
 from helpline.calls.wallboard import wallboard
-from helpline.staff.roles import Action
+from helpline.flows.versions import runtime_failures
+from helpline.staff.roles import Action, can
 
 STATUS_LABELS = {"available": "Available", "on_call": "On a call", "wrap_up": "Wrap-up",
                  "away": "Away", "offline": "Offline"}
@@ -30,7 +31,11 @@ def supervisor_home() -> Response:
 @blueprint.get("/supervisor/wallboard")
 @permission_required(Action.VIEW_WALLBOARD)
 def supervisor_wallboard() -> str:
-    return render_template("supervisor/wallboard.html", board_html=_render_board(db_session()))
+    session = db_session()
+    user = current_user()
+    return render_template("supervisor/wallboard.html", board_html=_render_board(session),
+                           ivr_failures=runtime_failures(session),
+                           can_edit_ivr=user is not None and can(user, Action.EDIT_IVR))
 
 
 @blueprint.get("/supervisor/wallboard/board")

@@ -7,9 +7,11 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from helpline import crypto
 from helpline.app import health
+from helpline.app.converters import RecordIdConverter
 from helpline.app.runtime import Runtime, close_session
 from helpline.config import Settings, load_settings
 from helpline.db import Database
@@ -30,6 +32,8 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
     crypto.install(crypto.Keyring(settings.data_keys, settings.hash_key))
 
     app = Flask("helpline", instance_path=str(settings.instance_dir.resolve()))
+    # Before any blueprint adds its rules: every <int:...> in a path is an id in range.
+    app.url_map.converters["int"] = RecordIdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
@@ -45,6 +49,12 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
         telephony=telephony_for(settings, http_client),
     )
     app.extensions["helpline"] = runtime
+    if settings.trusted_proxy_count:
+        # Behind a balancer every peer is the balancer: the client's address (sign-in lockout,
+        # audit), scheme (secure cookies, HSTS) and host come from the headers it adds.
+        count = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     app.teardown_appcontext(close_session)
 
     app.register_blueprint(health.bp)

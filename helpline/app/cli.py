@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 import click
 from sqlalchemy.orm import Session
 
+from helpline.app.audit_cli import audit_command
 from helpline.app.cli_context import CliContext, friendly_errors, pass_ctx
 from helpline.app.directory_cli import directory
 from helpline.app.scheduler import scheduler_command
@@ -159,6 +160,7 @@ def export_calls(ctx: CliContext, fmt: str, since: dt.datetime | None) -> None:
 
 def _register_commands() -> None:
     cli.add_command(directory)
+    cli.add_command(audit_command)
     cli.add_command(scheduler_command)
     # Commands of the packages above the core (the simulator's simulate-call) plug in by
     # entry point, so that the core never imports them.

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from helpline import audit
+from helpline import audit, sms_limits
 from helpline.config import Settings
 from helpline.db import Database, affected_rows, utcnow
 from helpline.followups import delivery
@@ -48,6 +48,7 @@ from helpline.models.followups import (
     FollowUpAttempt,
     FollowUpDailySummary,
 )
+from helpline.reporting import audit_integrity
 from helpline.telephony import Telephony
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,12 @@ def escalate_overdue(now: dt.datetime | None = None) -> int:
 
 
 def purge_expired(now: dt.datetime | None = None) -> dict[str, int]:
-    """Apply the retention rule (RETENTION_DAYS; 0 keeps everything)."""
+    """Apply the retention rule (RETENTION_DAYS; 0 keeps everything), and forget the text
+    limits of days gone (their keys hold keyed hashes of numbers)."""
     ctx = context()
     with ctx.db.session() as session:
+        today = (now or utcnow()).astimezone(dt.UTC).date()
+        sms_limits.purge_quotas(session, today - dt.timedelta(days=1))
         return purge_expired_data(session, ctx.settings, now=now)
 
 
@@ -108,6 +112,19 @@ def nightly_summary(now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     with ctx.db.session() as session:
         return summarize_day(session, (now - dt.timedelta(days=1)).date(), now=now)
+
+
+def checkpoint_audit(now: dt.datetime | None = None) -> int | None:
+    """Sign the audit chain's end to the log and the checkpoint file; the event signed."""
+    ctx = context()
+    try:
+        with ctx.db.sessions() as session:
+            checkpoint = audit_integrity.write_checkpoint(session, ctx.settings, now=now)
+    except audit_integrity.AuditLogBroken as exc:
+        # No checkpoint may vouch for a rewritten log: this error is the alarm.
+        log.error("audit checkpoint not written: the audit log is not intact: %s", exc)
+        return None
+    return checkpoint.event_id if checkpoint else None
 
 
 def replay_ivr_spool() -> int:

@@ -208,6 +208,7 @@ def job_specs(timezone: str) -> list[JobSpec]:
         JobSpec("followups.deliver", jobs.deliver_due, IntervalTrigger(seconds=15), 3600),
         JobSpec("followups.escalate", jobs.escalate_overdue, IntervalTrigger(minutes=5), 3600),
         JobSpec("ivr.spool_replay", jobs.replay_ivr_spool, IntervalTrigger(minutes=1), 3600),
+        JobSpec("audit.checkpoint", jobs.checkpoint_audit, IntervalTrigger(minutes=5), 3600),
         JobSpec("followups.summary", jobs.nightly_summary,
                 CronTrigger(hour=0, minute=20, timezone=timezone), 86400),
         JobSpec("retention.purge", jobs.purge_expired,

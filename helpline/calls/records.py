@@ -48,7 +48,7 @@ TERMINAL = {"completed", "busy", "failed", "no-answer", "canceled"}
 SELF_SERVICE_NEEDS = {"treatment", "groups", "resources"}
 # Fields of Call a step may set.
 STEP_FIELDS = {"language", "need", "queue_name", "priority", "step", "zip_code", "outcome",
-               "status", "overdose_suspected"}
+               "status", "overdose_suspected", "caller_attestation"}
 
 
 def _time(at: str | dt.datetime | None) -> dt.datetime:

@@ -17,7 +17,7 @@ from typing import overload
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from helpline import audit, crypto
+from helpline import audit, crypto, phones
 from helpline.consent.terms import (
     CALLER_SAFE_INFORMATION,
     DEFAULT_INFORMATION,
@@ -141,7 +141,10 @@ def record_consent(
         raise ConsentError("the consent would end before it starts")
     if expiry_event is not None and (expiry_event not in EXPIRY_EVENTS or scope != "provider"):
         raise ConsentError("that ending event does not apply to this consent")
-    number = crypto.normalise_number(phone) if phone else None
+    try:
+        number = phones.to_e164(phone, field="the phone number") if phone else None
+    except phones.PhoneNumberError as exc:
+        raise ConsentError(str(exc)) from None
     caller_hash = caller_hash or (crypto.caller_hash(number) if number else None)
     if caller_hash is None:
         raise ConsentError("there is no caller to record consent for (no phone number)")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from helpline import audit
+from helpline import audit, phones
 from helpline.directory import vocabulary
 from helpline.directory.geo import ZipPoint, normalise_zip, zip_point
 from helpline.models import User
@@ -41,8 +41,13 @@ def phone(errors: dict[str, str], field: str, value: str) -> str:
     value = value.strip()
     if not value:
         return ""
-    digits = re.sub(r"\D", "", re.split(r"(?i)\s*(?:x|ext)", value)[0])
-    if not _PHONE.fullmatch(value) or not 10 <= len(digits) <= 15 or len(value) > 32:
+    try:
+        # Kept as written (read aloud, shown); dialled in its E.164 form.
+        phones.to_e164(value, field=field.replace("_", " ").capitalize())
+    except phones.PhoneNumberError as exc:
+        errors[field] = f"{exc}: give e.g. 555-555-0100 x12."
+        return value
+    if not _PHONE.fullmatch(value) or len(value) > 32:
         errors[field] = "Give a phone number of 10 to 15 digits, e.g. 555-555-0100 x12."
     return value
 

@@ -46,7 +46,7 @@ PROMPT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "callback_goodbye", "voicemail_prompt", "voicemail_thanks")),
     ("Treatment locator", ("zip_ask", "zip_unknown", "zip_none_found", "locator_unavailable",
                            "center", "locator_choices", "sms_sent", "sms_opted_out",
-                           "sms_no_number")),
+                           "sms_no_number", "sms_refused")),
     ("Support groups, resources and goodbyes", ("info_choices", "groups_info",
                                                 "resources_info", "goodbye", "trouble")),
 )
@@ -89,6 +89,7 @@ PROMPT_LABELS = {
     "sms_sent": "A text was sent",
     "sms_opted_out": "The number asked for no texts",
     "sms_no_number": "The number is hidden",
+    "sms_refused": "A text was refused (limit or country)",
     "info_choices": "Choices after information",
     "groups_info": "Support groups",
     "resources_info": "Other resources",

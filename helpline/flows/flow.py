@@ -42,7 +42,7 @@ REQUIRED_PROMPTS: dict[str, set[str]] = {
     "zip_ask": set(), "zip_unknown": set(), "zip_none_found": set(),
     "locator_unavailable": set(), "center": {"n", "name", "distance", "phone"},
     "locator_choices": set(), "sms_sent": set(), "sms_opted_out": set(),
-    "sms_no_number": set(), "info_choices": set(), "groups_info": set(),
+    "sms_no_number": set(), "sms_refused": set(), "info_choices": set(), "groups_info": set(),
     "resources_info": set(), "goodbye": set(), "trouble": set(),
 }
 REQUIRED_SMS: dict[str, set[str]] = {
@@ -69,6 +69,8 @@ PLACEHOLDERS = {
 MUST_MENTION = {"greeting": ("911", "988")}
 MAX_PROMPT = 1000  # characters: a longer prompt is a lecture, not a menu
 MAX_SMS = 320  # two SMS segments at most
+MAX_CRISIS_WORDS, MAX_CRISIS_WORD = 100, 60
+MAX_URL = 500
 # Where crisis calls may be transferred: 988, a three-digit N11 code such as 911, or E.164.
 _CRISIS_NUMBER = re.compile(r"^(988|[2-9]11|\+[1-9]\d{6,14})$")
 MAX_HOLD_RANGE = (30, 7200)
@@ -76,6 +78,15 @@ MAX_HOLD_RANGE = (30, 7200)
 
 class FlowError(Exception):
     """A flow file is missing or wrong; the message names the file and the entry."""
+
+
+class RenderError(FlowError):
+    """A prompt or document that cannot be made for a caller: ``field`` names the value to
+    change (``es.prompts.greeting``), as the supervisors' editor names it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field, self.problem = field, problem
+        super().__init__(f"{field}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,13 @@ class Flow:
         return f"{group}-{self.language}"
 
     def say(self, prompt: str, **values: object) -> str:
-        return self.prompts[prompt].format(**values)
+        """The prompt filled in; :class:`RenderError` (naming the field) when it cannot be,
+        so that the IVR can tell a broken version from any other failure."""
+        try:
+            return self.prompts[prompt].format(**values)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+            raise RenderError(f"{self.language}.prompts.{prompt}",
+                              f"cannot be filled in ({type(exc).__name__})") from None
 
     @property
     def hints(self) -> str:
@@ -153,10 +170,36 @@ def mentions(speech: str, words: tuple[str, ...]) -> bool:
 
 
 def _placeholders(template: str, where: str) -> set[str]:
+    """The names of the ``{name}`` placeholders; anything else between braces is refused.
+
+    ``str.format`` would take ``{}`` and ``{0}`` (filled by position: the code passes none),
+    ``{name.attr}`` and ``{name[0]}`` (reaching into the value), and ``{name:>9999999}`` or
+    ``{name!r}`` (a width or conversion that can turn a prompt into megabytes). Braces meant
+    as text are written ``{{`` and ``}}``.
+    """
     try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise FlowError(f"{where}: malformed template ({exc})") from None
+        raise FlowError(f"{where}: malformed template ({exc}); write {{{{ and }}}} for a "
+                        "brace") from None
+    names = set()
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not re.fullmatch(r"[a-z_]+", name):
+            shown = "{}" if not name else f"{{{name}}}"
+            raise FlowError(f"{where}: {shown} is not a placeholder; use a name such as "
+                            "{helpline} (write {{ and }} for a brace)")
+        if spec or conversion:
+            raise FlowError(f"{where}: {{{name}}} takes no format or conversion; write it "
+                            f"as {{{name}}}")
+        names.add(name)
+    return names
+
+
+# Characters an XML document cannot carry (TwiML is XML): a prompt holding one breaks the
+# whole answer it is spoken in.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def check_text(value: object, where: str, allowed: set[str], *, required: bool = False,
@@ -168,6 +211,8 @@ def check_text(value: object, where: str, allowed: set[str], *, required: bool =
         raise FlowError(f"{where}: must not be empty (the caller would hear nothing)")
     if len(value) > limit:
         raise FlowError(f"{where}: {len(value)} characters; at most {limit}")
+    if _NOT_XML.search(value):
+        raise FlowError(f"{where}: holds a control character that a phone call cannot carry")
     unknown = _placeholders(value, where) - allowed
     if unknown:
         raise FlowError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}}"
@@ -196,6 +241,12 @@ def check_crisis_words(value: object, where: str) -> tuple[str, ...]:
     if (not isinstance(value, list | tuple) or not value
             or not all(isinstance(w, str) and w.strip() for w in value)):
         raise FlowError(f"{where}: a list of words or phrases is needed")
+    # They are sent to Twilio as speech hints in every menu: a long list bloats each answer.
+    if len(value) > MAX_CRISIS_WORDS or any(len(w) > MAX_CRISIS_WORD for w in value):
+        raise FlowError(f"{where}: at most {MAX_CRISIS_WORDS} words or phrases of at most "
+                        f"{MAX_CRISIS_WORD} characters each")
+    if any(_NOT_XML.search(w) for w in value):
+        raise FlowError(f"{where}: holds a control character")
     return tuple(value)
 
 
@@ -208,6 +259,8 @@ def check_pause_seconds(value: object, where: str) -> int:
 def check_music_url(value: object, where: str) -> str:
     if not isinstance(value, str) or (value and not re.fullmatch(r"https://\S+", value)):
         raise FlowError(f"{where}: an https address or empty")
+    if len(value) > MAX_URL:
+        raise FlowError(f"{where}: {len(value)} characters; an address of at most {MAX_URL}")
     return value
 
 

@@ -5,9 +5,15 @@ Every web process holds the live :class:`~ivr.versions.FlowSet` in memory. At mo
 publication (a single indexed row); only when it changed is the version read and checked.
 Other requests never wait on that: they play the copy in memory.
 
-When the database cannot be reached, the IVR goes on with the last good version. A process that
-starts during an outage reads the copy it wrote to the instance folder the last time the live
-version changed, so a restart does not silently bring back the shipped prompts.
+When the database cannot be reached, the IVR goes on with the version in memory. A process
+that starts during an outage reads the copy it wrote to the instance folder the last time the
+live version changed, so a restart does not silently bring back the shipped prompts.
+
+Every version is rendered before it is published (:mod:`helpline.flows.rendering`); should a
+live one still fail a caller at run time (a rule a release tightened, a value nobody
+foresaw), :meth:`LiveFlows.broke` puts the last good version back for that caller and every
+next one in this process, and leaves an ``ivr.runtime_fallback`` audit event that the IVR
+settings page and the wallboard show to supervisors until a new version is made live.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from helpline import audit
 from helpline.db import Database
-from helpline.flows.flow import FlowError, build_flows
+from helpline.flows.flow import FlowError, RenderError, build_flows
+from helpline.flows.rendering import check_renders
 from helpline.flows.versions import (
     SHIPPED,
     Defaults,
@@ -50,16 +58,58 @@ class LiveFlows:
         self.cache_file = cache_file
         # Version 0 is checked here, when the app is built: a bad file stops the start-up.
         self._current = FlowSet(SHIPPED, build_flows(defaults.raw_flows), defaults.line)
+        check_renders(self._current.flows)
         self.shipped = self._current
+        # What to play if the live version breaks for a caller: the version live before it.
+        self._last_good = self._current
+        self._reported: set[int] = set()  # versions whose failure this process recorded
+        self._broke_lock = threading.Lock()
         self._publication: int | None = None
         self._known = False  # has the database (or the local copy) told us what is live?
         self._next_check = 0.0
         self._lock = threading.Lock()
 
     @property
-    def last_good(self) -> FlowSet:
+    def in_memory(self) -> FlowSet:
         """The flow set in memory, without asking the database (for /ivr/fallback)."""
         return self._current
+
+    @property
+    def last_good(self) -> FlowSet:
+        """The version to fall back on when the live one breaks: the one live before it
+        (at worst the shipped files, which the app does not start without)."""
+        return self._last_good
+
+    def broke(self, db: Database, flow_set: FlowSet, problem: RenderError) -> FlowSet | None:
+        """``flow_set`` could not answer a caller. Return what to answer with instead: the last
+        good version, which plays from now on in this process (None when the last good version
+        is what broke). The first failure of a version is audited for supervisors."""
+        if flow_set.preview:
+            return self._current  # a draft on trial: the tester hears the live version
+        with self._broke_lock:
+            fallback = self._last_good
+            if flow_set is fallback:
+                return None
+            if flow_set is self._current:
+                self._current = fallback
+            first = flow_set.version not in self._reported
+            self._reported.add(flow_set.version)
+        if first:
+            log.error("live IVR version %d failed a caller (%s); playing version %d",
+                      flow_set.version, problem, fallback.version)
+            self._report(db, flow_set.version, fallback.version, problem)
+        return fallback
+
+    @staticmethod
+    def _report(db: Database, broken: int, playing: int, problem: RenderError) -> None:
+        try:
+            with db.sessions() as session, session.begin():
+                audit.record(session, "ivr.runtime_fallback", actor="ivr",
+                             record_type="ivr_flow_version", record_id=broken,
+                             detail={"field": problem.field, "problem": problem.problem,
+                                     "playing": playing})
+        except SQLAlchemyError:
+            log.warning("the failure of IVR version %d could not be recorded", broken)
 
     def invalidate(self) -> None:
         """Check the database on the next request (this process just published)."""
@@ -115,7 +165,11 @@ class LiveFlows:
             return
         if flow_set.version != self._current.version or not self._known:
             log.info("IVR version %d is live in this process", number)
-        self._current, self._publication, self._known = flow_set, publication, True
+        with self._broke_lock:
+            if flow_set.version != self._current.version:
+                self._last_good = self._current
+            self._reported.discard(number)  # made live again: a new failure is news again
+            self._current, self._publication, self._known = flow_set, publication, True
         if save:
             self._write_copy(publication, number, values)
 

@@ -32,13 +32,15 @@ from helpline.flows.flow import (
     Flow,
     FlowError,
     LineSettings,
+    RenderError,
     build_flows,
     check_crisis_number,
     check_max_hold_seconds,
     parse_line,
     read_flow_files,
 )
-from helpline.models import FlowPublication, FlowVersion, User
+from helpline.flows.rendering import check_renders
+from helpline.models import AuditEvent, FlowPublication, FlowVersion, User
 
 SHIPPED = 0
 
@@ -113,10 +115,16 @@ def check_values(defaults: Defaults, values: dict[str, Any],
         raise InvalidVersion(errors)
     raw, line = editable.apply(defaults.raw_flows, values)
     try:
-        return FlowSet(version, build_flows(raw, suffix=""), parse_line(line, "line"))
+        flow_set = FlowSet(version, build_flows(raw, suffix=""), parse_line(line, "line"))
     except FlowError as exc:
         # A rule between fields (or a structure the files changed): named as the flow says.
         raise InvalidVersion({"flow": str(exc)}) from None
+    try:
+        # Every prompt filled in and every answer built, as callers would get them.
+        check_renders(flow_set.flows)
+    except RenderError as exc:
+        raise InvalidVersion({exc.field: exc.problem}) from None
+    return flow_set
 
 
 def values_of(defaults: Defaults, version: FlowVersion | None) -> dict[str, Any]:
@@ -263,6 +271,39 @@ class PublicationLine:
     kind: str
     by: str | None
     at: dt.datetime
+
+
+@dataclass(frozen=True)
+class RuntimeFailure:
+    """The live version failed a caller; the IVR plays ``playing`` instead (in one process)."""
+
+    version: int
+    playing: int
+    field: str
+    problem: str
+    at: dt.datetime
+
+
+def runtime_failures(session: Session, limit: int = 5) -> list[RuntimeFailure]:
+    """The live version's failures at run time since it was made live, newest first: what
+    supervisors must be told until they publish a corrected version or roll back."""
+    row = session.execute(select(FlowPublication.version_id, FlowPublication.at)
+                          .order_by(FlowPublication.id.desc()).limit(1)).first()
+    live = (row[0] or SHIPPED) if row is not None else SHIPPED
+    query = (select(AuditEvent).where(AuditEvent.action == "ivr.runtime_fallback",
+                                      AuditEvent.record_type == "ivr_flow_version",
+                                      AuditEvent.record_id == str(live))
+             .order_by(AuditEvent.id.desc()).limit(limit))
+    if row is not None:
+        # Audit times are kept to the second.
+        query = query.where(AuditEvent.at >= row[1].replace(microsecond=0))
+    failures = []
+    for event in session.scalars(query):
+        detail = event.detail or {}
+        failures.append(RuntimeFailure(live, int(detail.get("playing", SHIPPED)),
+                                       str(detail.get("field", "")),
+                                       str(detail.get("problem", "")), event.at))
+    return failures
 
 
 def list_versions(session: Session) -> list[VersionLine]:

@@ -430,7 +430,9 @@ def _call_provider(session: Session, followup: FollowUp, telephony: Telephony,
     if followup.kind == FollowUpKind.SMS_CHECKIN:
         body = checkin_text(settings, safe_contact.name_to_use(prefs, settings))
         msg = telephony.send_sms(session, followup.phone or "", body, purpose=purpose)
-        return (AttemptResult.FAILED if msg.status == "failed" else AttemptResult.SENT), msg
+        # Refused by the limits on texts (or the number's country): nothing went out.
+        return (AttemptResult.FAILED if msg.status in ("failed", "refused")
+                else AttemptResult.SENT), msg
     if followup.kind == FollowUpKind.BRIDGED_CALLBACK:
         counselor = session.get(User, followup.bridged_to_id)
         assert counselor is not None

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
-from helpline import audit, crypto
+from helpline import audit, crypto, phones
 from helpline.config import Settings
 from helpline.consent import terms
 from helpline.consent.door import (
@@ -179,9 +179,12 @@ def request_followup(
         raise FollowUpError(f"unknown source {source!r}")
     if source != "ivr_callback" and requested_by is None:
         raise FollowUpError("a follow-up request must name the staff member who recorded consent")
-    number = crypto.normalise_number(phone)
-    if number is None or number.startswith("client:"):
+    if not phone or phone.startswith("client:") or phone.strip().lower() in phones.ANONYMOUS:
         raise FollowUpError("a follow-up needs a number the caller can be reached at")
+    try:
+        number = phones.to_e164(phone, field="the follow-up number")
+    except phones.PhoneNumberError as exc:
+        raise FollowUpError(str(exc)) from None
     if channel == "sms" and is_opted_out(session, number):
         raise FollowUpError("this number has opted out of texts (STOP); no text can be sent")
     if window_start and window_end and window_end <= window_start:

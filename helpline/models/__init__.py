@@ -1,7 +1,7 @@
 """Every model, imported so that the metadata is complete for Alembic and tests."""
 
 from helpline.models.audit import AuditEvent
-from helpline.models.calls import Call, CallEvent, Need, Outcome
+from helpline.models.calls import FULL_ATTESTATION, Call, CallEvent, Need, Outcome
 from helpline.models.consent import Consent, Disclosure, SafeContactPreferences
 from helpline.models.contacts import Contact, ContactStatus, Referral
 from helpline.models.directory import CenterService, Resource, SupportGroup, TreatmentCenter
@@ -14,13 +14,14 @@ from helpline.models.followups import (
     FollowUpState,
 )
 from helpline.models.ivr import Voicemail
-from helpline.models.outbox import OutboxMessage, SmsOptOut
+from helpline.models.outbox import OutboxMessage, SmsOptOut, SmsQuota
 from helpline.models.protocols import EmergencyDisclosure, OverdoseProtocol, ProtocolStep
 from helpline.models.screenings import Screening
 from helpline.models.signin import SignInFailure, StaffSession
 from helpline.models.users import AgentStatus, Role, User
 
 __all__ = [
+    "FULL_ATTESTATION",
     "AgentStatus",
     "AuditEvent",
     "Call",
@@ -50,6 +51,7 @@ __all__ = [
     "Screening",
     "SignInFailure",
     "SmsOptOut",
+    "SmsQuota",
     "StaffSession",
     "SupportGroup",
     "TreatmentCenter",

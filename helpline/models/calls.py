@@ -31,6 +31,11 @@ class Outcome(StrEnum):
     SELF_SERVED = "self_served"
 
 
+# Twilio's ``StirVerstat`` for full (A) attestation: the carrier knows the caller and that
+# they may use the number. B, C, failed or absent attestations leave the number unproven.
+FULL_ATTESTATION = "TN-Validation-Passed-A"
+
+
 class Call(Base):
     __tablename__ = "calls"
     __table_args__ = (
@@ -78,10 +83,19 @@ class Call(Base):
     # The phone menu heard an overdose (helpline.overdose.OVERDOSE_WORDS): the screen pop
     # opens the overdose protocol and the wallboard shows the call at once.
     overdose_suspected: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # STIR/SHAKEN attestation of the caller ID as Twilio passed it on the first webhook
+    # (``StirVerstat``); None when the carrier passed none. Caller IDs can be spoofed: only
+    # full attestation (:data:`FULL_ATTESTATION`) lets a number open earlier contacts' notes.
+    caller_attestation: Mapped[str | None] = mapped_column(String(40), default=None)
 
     events: Mapped[list[CallEvent]] = relationship(
         back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def caller_id_verified(self) -> bool:
+        """The carrier fully vouched that the caller owns the number they call from."""
+        return self.caller_attestation == FULL_ATTESTATION
 
 
 class CallEvent(Base):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, object_session, undefer
 from helpline import audit
 from helpline.db import utcnow
 from helpline.models import (
+    FULL_ATTESTATION,
     AgentStatus,
     Call,
     Contact,
@@ -63,21 +64,26 @@ class ContactError(ValueError):
 # --- access rules (re-exported by dashboard.access) ---------------------------------------
 
 def _on_call_with(session: Session, user: User, caller_hash: str | None) -> bool:
+    """The user is serving, now, a call from this number whose caller ID the carrier fully
+    vouched for. A caller ID can be spoofed: anyone (a counselor too) can call in with a
+    caller's number, so an unproven number never opens the notes of that caller's records."""
     if caller_hash is None:
         return False
+    verified = Call.caller_attestation == FULL_ATTESTATION
     return session.scalar(
-        select(Contact.id).where(Contact.counselor_id == user.id,
-                                 Contact.status == ContactStatus.OPEN,
-                                 Contact.caller_hash == caller_hash).limit(1)
+        select(Contact.id).join(Call, Call.id == Contact.call_id)
+        .where(Contact.counselor_id == user.id, Contact.status == ContactStatus.OPEN,
+               Contact.caller_hash == caller_hash, verified).limit(1)
     ) is not None or session.scalar(
         select(Call.id).where(Call.counselor_id == user.id, Call.status == "in-progress",
-                              Call.caller_hash == caller_hash).limit(1)
+                              Call.caller_hash == caller_hash, verified).limit(1)
     ) is not None
 
 
 def can_read_notes(user: User, contact: Contact) -> bool:
-    """Supervisors: every record. Counselors: their own, and the caller they are serving now.
-    Admins manage accounts and never read notes."""
+    """Supervisors: every record. Counselors: their own, and the caller they are serving now
+    when that call's caller ID is verified (full STIR/SHAKEN attestation). Admins manage
+    accounts and never read notes."""
     if can(user, Action.READ_ALL_RECORDS):
         return True
     if not can(user, Action.READ_OWN_RECORDS):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from helpline import audit
+from helpline import audit, phones
 from helpline.callbacks import webhook_url
 from helpline.config import Settings
 from helpline.consent.disclosures import log_disclosure
@@ -158,6 +158,11 @@ def warm_handoff(session: Session, referral: Referral, by: User, telephony: Tele
     number = intake_number(center)
     if not number:
         raise HandoffError(f"{center.name} has no intake or main phone number in the directory")
+    try:
+        # The directory keeps numbers as written ("555-555-0100 x12"); Twilio dials E.164.
+        number = phones.to_e164(number, field=f"{center.name}'s phone number in the directory")
+    except phones.PhoneNumberError as exc:
+        raise HandoffError(str(exc)) from None
     consent = provider_consent(session, referral, now)
     call = _live_call(session, contact)
 

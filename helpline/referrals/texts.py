@@ -29,6 +29,11 @@ from helpline.telephony import Telephony
 SCRIPT_VERSION = terms.SCRIPT_FOR[("sms", "referral")]
 
 
+class TextRefused(ContactError):
+    """The text was refused by the limits on texts (per call, per number a day, allowed
+    countries). Nothing was sent; the refusal is an outbox row worth keeping."""
+
+
 def script(settings: Settings) -> str:
     """What the counselor reads before ticking the box."""
     return terms.script_text(SCRIPT_VERSION, helpline=settings.safe_contact_alias)
@@ -91,7 +96,8 @@ def referral_sms_body(session: Session, referrals: Sequence[Referral], settings:
 def text_referrals(session: Session, contact: Contact, by: User, telephony: Telephony,
                    settings: Settings, now: dt.datetime | None = None) -> OutboxMessage:
     """Text the record's unsent referrals to the caller: refused (ContactError, saying why)
-    without a live consent, to a number that opted out, or when texts are not safe."""
+    without a live consent, to a number that opted out, or when texts are not safe; and
+    (TextRefused) over the limits on texts, or to a country texts may not go to."""
     if not can_edit_contact(by, contact):
         raise ContactError("this record is closed or not yours to edit")
     now = now or utcnow()
@@ -113,7 +119,12 @@ def text_referrals(session: Session, contact: Contact, by: User, telephony: Tele
     if not unsent:
         raise ContactError("no referral left to send")
     body = referral_sms_body(session, unsent, settings, safe_contact.name_to_use(prefs, settings))
-    message = telephony.send_sms(session, number, body, purpose="referral")
+    message = telephony.send_sms(session, number, body, purpose="referral",
+                                 call_sid=call.call_sid if call else None)
+    if message.status == "refused":
+        audit.record(session, "contact.referral_sms_refused", actor=by, record_type="contact",
+                     record_id=contact.id, detail={"outbox_id": message.id})
+        raise TextRefused(message.error or "the text was refused")
     for referral in unsent:
         referral.sent_by_sms_at = now
         referral.outbox_id = message.id

@@ -6,7 +6,6 @@ nothing here offers to change it. Exports are themselves audited.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -20,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from helpline import audit
 from helpline.models import AuditEvent, User
+from helpline.reporting.spreadsheet_csv import SpreadsheetWriter
 
 PER_PAGE_MAX = 200
 CSV_COLUMNS = ["id", "at", "actor", "action", "record_type", "record_id", "address", "detail",
@@ -108,7 +108,7 @@ def export_csv(session: Session, filters: AuditFilter, *, by: User,
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = SpreadsheetWriter(out)
         writer.writerow(CSV_COLUMNS)
         try:
             for ev in iter_events(session, filters):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpline.models import Call, User
+from helpline.reporting.spreadsheet_csv import SpreadsheetWriter
 
 CALL_FIELDS = [
     "id", "call_sid", "direction", "started_at", "enqueued_at", "answered_at", "ended_at",
@@ -67,10 +67,10 @@ def write_jsonl(records: Iterator[dict[str, Any]], out: TextIO) -> int:
 
 
 def write_csv(records: Iterator[dict[str, Any]], out: TextIO, fields: list[str]) -> int:
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
+    writer = SpreadsheetWriter(out)
+    writer.writerow(fields)
     count = 0
     for rec in records:
-        writer.writerow(rec)
+        writer.writerow(rec.get(name) for name in fields)
         count += 1
     return count

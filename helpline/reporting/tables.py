@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
+
+from helpline.reporting.spreadsheet_csv import SpreadsheetWriter
 
 
 @dataclass
@@ -18,7 +19,7 @@ class Table:
 
     def to_csv(self) -> str:
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = SpreadsheetWriter(out)
         writer.writerow(self.columns)
         writer.writerows(self.rows)
         return out.getvalue()

@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from helpline import audit
+from helpline import audit, phones
 from helpline.models import Call, Contact, Role, User
 from helpline.staff.accounts import LANGUAGES, AccountError
 from helpline.staff.roles import Action, can
-
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 @dataclass
@@ -86,10 +83,11 @@ def update_routing(session: Session, user: User, *, by: User, languages: str | N
             user.phone = None
             changed.append("phone")
     elif phone:
-        number = re.sub(r"[\s().-]", "", phone)
-        if not _E164.match(number):
-            raise AccountError("the phone number must be in international form, e.g. "
-                               "+15555550123")
+        try:
+            number = phones.to_e164(phone, field="the staff member's phone")
+        except phones.PhoneNumberError as exc:
+            raise AccountError(f"{exc}: give it in international form, e.g. "
+                               "+15555550123") from None
         if number != user.phone:
             user.phone = number
             changed.append("phone")

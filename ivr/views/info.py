@@ -16,7 +16,6 @@ from helpline.consent.optouts import is_opted_out
 from helpline.directory.geo import zip_point
 from helpline.directory.search import nearest_centers
 from helpline.flows.flow import Flow
-from helpline.models import OutboxMessage
 from ivr.blueprint import blueprint
 from ivr.steps import menu, reading_back, step
 from ivr.twiml import arg_int, call_sid, current_flow, digits, gather, say, spaced, twiml, url
@@ -140,7 +139,9 @@ def text_caller(body: str, purpose: str) -> str:
     """Text the caller (with their key press as consent); return the prompt that says how it went.
 
     No REST call inside a webhook: with the local outbox the message is recorded at once;
-    with Twilio it is queued as a pending outbox message that a scheduler job sends.
+    with Twilio it is queued as a pending outbox message that a scheduler job sends. The
+    port's limits (texts per call and per number a day, allowed countries) may refuse it: the
+    caller hears so.
     """
     to = crypto.normalise_number(request.form.get("From"))
     if to is None or not to.startswith("+"):
@@ -151,19 +152,14 @@ def text_caller(body: str, purpose: str) -> str:
             if is_opted_out(session, to):
                 step("sms_refused_opted_out")
                 return "sms_opted_out"
-            body = body[:600]
-            if rt.telephony.name == "outbox":
-                message = rt.telephony.send_sms(session, to, body, purpose=purpose)
-            else:
-                message = OutboxMessage(kind="sms", to_hash=crypto.caller_hash(to), to_number=to,
-                                        from_number=settings().helpline_number, body=body,
-                                        status="pending", provider=rt.telephony.name,
-                                        purpose=purpose)
-                session.add(message)
-                session.flush()
-            message_id = message.id
+            message = rt.telephony.queue_sms(session, to, body[:600], purpose=purpose,
+                                             call_sid=call_sid() or None)
+            message_id, refused = message.id, message.status == "refused"
     except SQLAlchemyError:
         return "trouble"
+    if refused:
+        step("sms_refused_limit", detail={"purpose": purpose, "outbox_id": message_id})
+        return "sms_refused"
     step("sms_sent", detail={"purpose": purpose, "outbox_id": message_id})
     return "sms_sent"
 

@@ -13,6 +13,7 @@ from ivr.blueprint import blueprint
 from ivr.steps import menu, step
 from ivr.twiml import (
     arg_int,
+    caller_attestation,
     current_flow,
     digits,
     flow_for,
@@ -39,9 +40,11 @@ def voice():  # type: ignore[no-untyped-def]
     """A call comes in: greeting and language choice (skipped for a one-language number)."""
     preset = request.args.get("lang")
     heard = flow_set()
-    # Which version the caller heard, so that a change's effect can be traced to the calls.
+    # Which version the caller heard, so that a change's effect can be traced to the calls;
+    # and how far the carrier vouched for the caller ID (the screen pop's earlier notes).
     step("call_started", once=True, detail={"flow_version": heard.version,
-                                            "preview": heard.preview})
+                                            "preview": heard.preview},
+         updates={"caller_attestation": caller_attestation()})
     if preset in flows():
         flow = flow_for(preset)
         step("language", updates={"language": flow.language})

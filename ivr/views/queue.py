@@ -10,7 +10,7 @@ from flask import Response, abort, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import Dial, Enqueue, Queue, VoiceResponse
 
-from helpline import crypto
+from helpline import crypto, phones
 from helpline.app.runtime import runtime, settings
 from helpline.calls import records, spool
 from helpline.calls.queues import queue_place
@@ -236,10 +236,13 @@ def callback_confirm():  # type: ignore[no-untyped-def]
 def callback_number():  # type: ignore[no-untyped-def]
     flow, entered = current_flow(), digits().rstrip("#")
     group, in_queue, tries = _group(flow), request.args.get("q") == "1", arg_int("tries")
-    if len(entered) == 11 and entered.startswith("1"):
-        entered = entered[1:]
-    if re.fullmatch(r"[2-9]\d{9}", entered):
-        return twiml(book_callback(flow, "+1" + entered, in_queue))
+    try:
+        number = phones.to_e164(entered, field="the callback number")
+    except phones.PhoneNumberError:
+        number = ""
+    # A callback is a call the helpline pays for: only to a North American number.
+    if re.fullmatch(r"\+1[2-9]\d{9}", number):
+        return twiml(book_callback(flow, number, in_queue))
     response = VoiceResponse()
     say(response, flow, flow.prompts["callback_bad_number"])
     if tries < 1:

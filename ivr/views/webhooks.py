@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from email.utils import parsedate_to_datetime
 
 from flask import Response, request
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from helpline.app.runtime import settings
+from helpline.app.runtime import runtime, settings
 from helpline.consent.optouts import keyword_of
+from helpline.sms_limits import admit_sms
 from ivr.blueprint import blueprint
 from ivr.fallback import fallback_twiml
 from ivr.steps import write, write_behind
 from ivr.twiml import call_sid, form_int, twiml
 from ivr.twiml import flows as current_flows
+
+log = logging.getLogger(__name__)
 
 _SPANISH_KEYWORDS = {"AYUDA", "PARAR", "ALTO", "BAJA", "CANCELAR", "COMENZAR", "INICIO"}
 
@@ -45,7 +50,11 @@ def status():  # type: ignore[no-untyped-def]
 
 @blueprint.post("/sms")
 def sms():  # type: ignore[no-untyped-def]
-    """HELP, STOP and START are honoured and recorded; anything else gets the number to call."""
+    """HELP, STOP and START are honoured and recorded; anything else gets the number to call.
+
+    The reply is a text like any other (Twilio sends it from the TwiML): it passes the same
+    limits, and over them the sender gets no reply.
+    """
     body = request.form.get("Body", "")[:1600]
     number = request.form.get("From")
     keyword = keyword_of(body)
@@ -63,9 +72,20 @@ def sms():  # type: ignore[no-untyped-def]
         text = flow.sms["help"].format(helpline=s.helpline_name, number=s.helpline_number)
     else:
         text = flow.sms["other"].format(number=s.helpline_number)
-    if text:
+    if text and _reply_allowed(number or ""):
         reply.message(text)
     return Response(str(reply), mimetype="text/xml")
+
+
+def _reply_allowed(number: str) -> bool:
+    try:
+        with runtime().db.session() as session:
+            return admit_sms(session, settings(), number, purpose="sms_reply",
+                             provider="twiml") is None
+    except SQLAlchemyError:
+        # The limits cannot be checked: no text rather than an unlimited one.
+        log.warning("incoming text not answered: the database is unreachable")
+        return False
 
 
 @blueprint.post("/fallback")

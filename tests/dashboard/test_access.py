@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.access import PUBLIC_ENDPOINTS, can_read_notes
-from helpline.models import AuditEvent, Contact, Role, User
+from helpline.models import FULL_ATTESTATION, AuditEvent, Contact, Role, User
 from helpline.staff.roles import RULES
 from tests.factories import make_call, make_contact, make_user
 
@@ -88,9 +88,18 @@ def test_counselor_reads_earlier_notes_of_the_caller_they_are_serving(session, k
     stranger_call = make_call(session, "+15555550999")
     stranger = make_contact(session, first, stranger_call, notes="someone else")
     assert not can_read_notes(second, old)
-    make_contact(session, second, make_call(session, "+15555550123"))  # on the call now
+    make_contact(session, second, make_call(session, "+15555550123",
+                                            caller_attestation=FULL_ATTESTATION))  # on it now
     assert can_read_notes(second, old)
     assert not can_read_notes(second, stranger)
+
+
+def test_an_unverified_caller_id_does_not_open_earlier_notes(session, keyring):
+    first, second = make_user(session), make_user(session)
+    old = make_contact(session, first, make_call(session, "+15555550123"), notes="earlier")
+    make_contact(session, second, make_call(session, "+15555550123",
+                                            caller_attestation="TN-Validation-Passed-B"))
+    assert not can_read_notes(second, old)
 
 
 def test_can_read_notes_refuses_admin_and_allows_supervisor(session, keyring):

@@ -3,9 +3,19 @@ referrals texted only with consent, history and its export."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
-from helpline.models import AgentStatus, AuditEvent, Contact, OutboxMessage, SmsOptOut, User
+from helpline.models import (
+    FULL_ATTESTATION,
+    AgentStatus,
+    AuditEvent,
+    Contact,
+    OutboxMessage,
+    Referral,
+    SmsOptOut,
+    User,
+)
 from helpline.records import contacts
 from tests.factories import make_call, make_contact, make_user
 
@@ -27,7 +37,7 @@ def test_screen_pop_shows_what_the_ivr_learned_and_earlier_contacts(counselor_cl
     old = make_contact(session, other, make_call(session, "+15555550111"), outcome="referred",
                        notes="earlier note")
     session.commit()
-    contact = open_record(session, counselor_client)
+    contact = open_record(session, counselor_client, caller_attestation=FULL_ATTESTATION)
     page = counselor_client.get(f"/records/{contact.id}")
     assert page.status_code == 200
     for text in (b"treatment", b"10001", b"1 min 35 s", b"earlier-contacts", b"earlier note"):
@@ -36,6 +46,55 @@ def test_screen_pop_shows_what_the_ivr_learned_and_earlier_contacts(counselor_cl
     reads = session.scalars(select(AuditEvent.record_id).where(
         AuditEvent.action == "contact.notes.read"))
     assert str(old.id) in list(reads)
+
+
+def _earlier_contact_of_another_counselor(session):  # type: ignore[no-untyped-def]
+    other = make_user(session)
+    old = make_contact(session, other, make_call(session, "+15555550111"), outcome="referred",
+                       notes="what the caller confided")
+    old.referrals.append(Referral(kind="center", target_id=1, target_name="Harbor Clinic"))
+    session.commit()
+    return old
+
+
+def _screen_pop_audit(session, contact):  # type: ignore[no-untyped-def]
+    return session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "contact.view", AuditEvent.record_id == str(contact.id))).one()
+
+
+def test_a_verified_caller_id_shows_earlier_notes_on_the_screen_pop(counselor_client, session):
+    old = _earlier_contact_of_another_counselor(session)
+    contact = open_record(session, counselor_client, caller_attestation="TN-Validation-Passed-A")
+    page = counselor_client.get(f"/records/{contact.id}")
+    assert page.status_code == 200
+    assert b"what the caller confided" in page.data
+    assert b"earlier-notes-hidden" not in page.data
+    assert _screen_pop_audit(session, contact).detail == {
+        "caller_id": "verified", "attestation": "TN-Validation-Passed-A"}
+    assert counselor_client.get(f"/records/{old.id}").status_code == 200
+
+
+@pytest.mark.parametrize("attestation", ["TN-Validation-Passed-B", "TN-Validation-Passed-C",
+                                         "TN-Validation-Failed", "No-TN-Validation", None])
+def test_an_unverified_caller_id_hides_earlier_notes_and_keeps_the_rest(
+        counselor_client, session, attestation):  # type: ignore[no-untyped-def]
+    old = _earlier_contact_of_another_counselor(session)
+    contact = open_record(session, counselor_client, caller_attestation=attestation)
+    page = counselor_client.get(f"/records/{contact.id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "what the caller confided" not in text
+    assert "caller ID is not verified" in text
+    # Dates, outcomes and referrals still tell the counselor this caller has called before.
+    assert old.created_at.strftime("%Y-%m-%d") in text
+    assert "Referred to treatment" in text and "Harbor Clinic" in text
+    assert _screen_pop_audit(session, contact).detail == {
+        "caller_id": "unverified", "attestation": attestation}
+    assert not session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "contact.notes.read",
+        AuditEvent.record_id == str(old.id))).all()
+    # The earlier record's own page stays closed too: the same rule, one place.
+    assert counselor_client.get(f"/records/{old.id}").status_code == 404
 
 
 def test_draft_autosaves_each_field_and_notes_are_encrypted(counselor_client, session, db):

@@ -20,6 +20,22 @@ def test_webhook_retries_make_one_call_record(phone, session):
     assert kinds.count("call_started") == 1 and kinds.count("ended") == 1
 
 
+def test_the_caller_ids_attestation_is_kept_from_the_first_webhook(phone, session):
+    verified, unproven, garbled, none = phone(), phone(), phone(), phone()
+    verified.post("/ivr/voice", StirVerstat="TN-Validation-Passed-A")
+    # A retried or later webhook does not rewrite what the first one said.
+    verified.post("/ivr/voice", StirVerstat="TN-Validation-Passed-C")
+    unproven.post("/ivr/voice", StirVerstat="TN-Validation-Passed-B")
+    garbled.post("/ivr/voice", StirVerstat="<A>" * 30)
+    none.call()
+    assert verified.record(session).caller_attestation == "TN-Validation-Passed-A"
+    assert verified.record(session).caller_id_verified
+    assert unproven.record(session).caller_attestation == "TN-Validation-Passed-B"
+    assert not unproven.record(session).caller_id_verified
+    assert garbled.record(session).caller_attestation is None
+    assert none.record(session).caller_attestation is None
+
+
 def test_status_never_moves_backwards(phone, session):
     caller = phone()
     caller.english_menu()

@@ -27,7 +27,7 @@ def audits(session, action: str) -> int:  # type: ignore[no-untyped-def]
 def test_every_step_is_recorded_with_its_time_who_did_it_and_the_outcome(session, worker,
                                                                          settings):
     live = on_call(session, worker)
-    phone = OutboxTelephony(settings.helpline_number)
+    phone = OutboxTelephony(settings)
     protocol = overdose.start_protocol(session, live.contact, worker, now=T0)
     overdose.confirm_location(session, protocol, live.contact, worker, kind="address",
                               location=ADDRESS, now=at(25))
@@ -132,7 +132,7 @@ def test_an_unknown_location_is_recorded_without_a_value(session, worker):
 def test_911_is_conferenced_in_with_the_caller_and_counselor_staying_on(session, worker,
                                                                         settings):
     live = on_call(session, worker)
-    phone = OutboxTelephony(settings.helpline_number)
+    phone = OutboxTelephony(settings)
     # The counselor's leg, as take_next_call placed it.
     leg = phone.place_call(session, f"client:{worker.client_identity}",
                            "http://helpline.test/ivr/counselor/connect", purpose="counselor_leg")
@@ -162,7 +162,7 @@ def test_the_emergency_number_is_a_setting(session, worker, settings):
     local = settings.with_overrides(emergency_number="933")
     protocol = overdose.start_protocol(session, live.contact, worker, now=T0)
     legs = overdose.connect_emergency(session, protocol, live.contact, worker,
-                                      OutboxTelephony(local.helpline_number), local)
+                                      OutboxTelephony(local), local)
     assert legs[-1].to_number == "933"
 
 
@@ -203,7 +203,7 @@ def test_the_disclosure_to_ems_records_whom_who_when_and_the_nature(session, wor
     live = on_call(session, worker)
     protocol = overdose.start_protocol(session, live.contact, worker, now=T0)
     overdose.connect_emergency(session, protocol, live.contact, worker,
-                               OutboxTelephony(settings.helpline_number), settings, now=at(30))
+                               OutboxTelephony(settings), settings, now=at(30))
     disclosure = overdose.record_disclosure(
         session, protocol, live.contact, worker, recipient_name="  Dispatcher   41 ",
         recipient_affiliation="Springfield County 911", nature="suspected_opioid_overdose",

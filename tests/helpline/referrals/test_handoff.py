@@ -36,7 +36,7 @@ def test_a_handoff_is_refused_without_consent_and_nothing_is_dialled(session, co
     with pytest.raises(ConsentError, match=r"has not agreed to sharing with Harbor Recovery "
                                            r"\(fictional\) for treatment intake"):
         handoff.warm_handoff(session, referral, counselor, OutboxTelephony(
-            settings.helpline_number), settings, now=NOW)
+            settings), settings, now=NOW)
     assert _outbox(session) == [] and referral.handed_off_at is None
 
 
@@ -46,7 +46,7 @@ def test_a_handoff_creates_the_follow_up_that_confirms_admission(session, counse
     shared = agree_to_share(session, rec, referral.target_id, counselor)
     calls = agree_to_calls(session, rec, counselor)
     result = handoff.warm_handoff(session, referral, counselor,
-                                  OutboxTelephony(settings.helpline_number), settings, now=NOW)
+                                  OutboxTelephony(settings), settings, now=NOW)
     session.commit()
 
     fu = result.followup
@@ -86,7 +86,7 @@ def test_without_a_follow_up_consent_the_handoff_says_why_none_was_proposed(sess
     referral = refer(session, rec)
     agree_to_share(session, rec, referral.target_id, counselor)
     result = handoff.warm_handoff(session, referral, counselor,
-                                  OutboxTelephony(settings.helpline_number), settings, now=NOW)
+                                  OutboxTelephony(settings), settings, now=NOW)
     assert result.followup is None and referral.handed_off_at == NOW
     assert result.no_followup_because == (
         "No follow-up to confirm admission was proposed: the caller has not agreed to calls "
@@ -102,7 +102,7 @@ def test_a_handoff_needs_the_caller_on_the_line(session, counselor, settings):
     session.commit()
     with pytest.raises(handoff.HandoffError, match="not on the line"):
         handoff.warm_handoff(session, referral, counselor,
-                             OutboxTelephony(settings.helpline_number), settings, now=NOW)
+                             OutboxTelephony(settings), settings, now=NOW)
     assert _outbox(session) == []
 
 

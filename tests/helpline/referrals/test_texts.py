@@ -24,7 +24,7 @@ def _record_with_referral(session, worker):  # type: ignore[no-untyped-def]
 def test_a_referral_text_is_refused_without_consent_and_allowed_with_it(session, counselor,
                                                                         settings):
     rec = _record_with_referral(session, counselor)
-    outbox = OutboxTelephony(settings.helpline_number)
+    outbox = OutboxTelephony(settings)
     with pytest.raises(ContactError, match="has not agreed to texts for referral details"):
         texts.text_referrals(session, rec.contact, counselor, outbox, settings, now=NOW)
     assert session.scalar(select(OutboxMessage.id)) is None
@@ -53,7 +53,7 @@ def test_unticking_the_box_withdraws_the_consent_and_stops_the_text(session, cou
     assert session.get(Consent, given.id).withdrawn_how == "unticked on the record"
     with pytest.raises(ContactError, match="withdrew consent on"):
         texts.text_referrals(session, rec.contact, counselor,
-                                      OutboxTelephony(settings.helpline_number), settings,
+                                      OutboxTelephony(settings), settings,
                                       now=NOW)
 
 
@@ -66,7 +66,7 @@ def test_texts_use_the_helplines_own_name_only_when_the_caller_allowed_it(sessio
                                  voicemail_ok=False, name_choice="helpline", allow_calls=True,
                                  allow_texts=True, safe_hours=None, someone_else_risk=False)
     message = texts.text_referrals(session, rec.contact, counselor,
-                                            OutboxTelephony(settings.helpline_number), settings,
+                                            OutboxTelephony(settings), settings,
                                             now=NOW)
     assert message.body.startswith(f"{settings.helpline_name}: the places")
 
@@ -80,5 +80,5 @@ def test_no_referral_text_to_a_caller_who_said_texts_are_not_safe(session, couns
                                  allow_texts=False, safe_hours=None, someone_else_risk=False)
     with pytest.raises(ContactError, match="texts are not safe"):
         texts.text_referrals(session, rec.contact, counselor,
-                                      OutboxTelephony(settings.helpline_number), settings,
+                                      OutboxTelephony(settings), settings,
                                       now=NOW)
