@@ -171,17 +171,6 @@ def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> i
     return value
 
 
-def _emergency_number(raw: str) -> str:
-    # Emergency short codes (911, 933 Twilio's address test) or an E.164 number.
-    if re.fullmatch(r"\d{3}", raw):
-        return raw
-    try:
-        return phone_setting("EMERGENCY_NUMBER", raw)
-    except ConfigError:
-        raise ConfigError(f"EMERGENCY_NUMBER: expected 911, another 3-digit code or E.164, "
-                          f"got {raw!r}") from None
-
-
 def phone_setting(name: str, raw: str) -> str:
     """A phone-number setting in E.164, or :class:`ConfigError` naming ``name``."""
     try:
@@ -208,15 +197,14 @@ def _alias(raw: str) -> str:
     return raw
 
 
-def _crisis_number(raw: str) -> str:
-    # 988, an N11 short code, or a phone number (the IVR's own check, helpline.flows, agrees).
-    if re.fullmatch(r"988|[2-9]11", raw):
+def _short_code_or_number(name: str, raw: str, short_codes: str, expected: str) -> str:
+    # Emergency and crisis lines are short codes (911, 988, 211...) or an E.164 number.
+    if re.fullmatch(short_codes, raw):
         return raw
     try:
-        return phone_setting("CRISIS_NUMBER", raw)
+        return phone_setting(name, raw)
     except ConfigError:
-        raise ConfigError(f"CRISIS_NUMBER: expected 988, a code such as 211, or E.164 such as "
-                          f"+18002738255, got {raw!r}") from None
+        raise ConfigError(f"{name}: expected {expected}, got {raw!r}") from None
 
 
 def _fallback_number(raw: str, helpline_number: str) -> str:
@@ -519,8 +507,14 @@ def load_settings(
         twilio_api_key_secret=api_key_secret,
         twilio_twiml_app_sid=_twiml_app_sid(get("TWILIO_TWIML_APP_SID")),
         telephony=telephony,
-        crisis_number=_crisis_number(get("CRISIS_NUMBER", Settings.crisis_number)),
-        emergency_number=_emergency_number(get("EMERGENCY_NUMBER", Settings.emergency_number)),
+        crisis_number=_short_code_or_number(
+            # The IVR's own check (helpline.flows) agrees.
+            "CRISIS_NUMBER", get("CRISIS_NUMBER", Settings.crisis_number), r"988|[2-9]11",
+            "988, a code such as 211, or E.164 such as +18002738255"),
+        emergency_number=_short_code_or_number(
+            # 911, or 933 (Twilio's address test).
+            "EMERGENCY_NUMBER", get("EMERGENCY_NUMBER", Settings.emergency_number), r"\d{3}",
+            "911, another 3-digit code or E.164"),
         emergency_area=_line_text("EMERGENCY_AREA", get("EMERGENCY_AREA"), 120)
         if get("EMERGENCY_AREA") else "",
         handle_crisis_in_house=_bool("HANDLE_CRISIS_IN_HOUSE", get("HANDLE_CRISIS_IN_HOUSE")),

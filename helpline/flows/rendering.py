@@ -73,28 +73,26 @@ DOCUMENTS: dict[str, tuple[str, ...]] = {
 
 def render_prompts(flow: Flow) -> dict[str, str]:
     """Every prompt of ``flow`` filled with :data:`SAMPLE_VALUES`; raise :class:`RenderError`."""
-    spoken = {}
-    for key in REQUIRED_PROMPTS:
-        field = f"{flow.language}.prompts.{key}"
-        text = _fill(flow.prompts[key], field)
-        if len(text) > MAX_SPOKEN:
-            raise RenderError(field, f"{len(text)} characters once filled in; at most "
-                                     f"{MAX_SPOKEN}")
-        spoken[key] = text
-    return spoken
+    return _render(flow, "prompts", flow.prompts, REQUIRED_PROMPTS, MAX_SPOKEN, "")
 
 
 def render_texts(flow: Flow) -> dict[str, str]:
     """Every text message of ``flow`` filled in; raise :class:`RenderError`."""
-    texts = {}
-    for key in REQUIRED_SMS:
-        field = f"{flow.language}.sms.{key}"
-        text = _fill(flow.sms[key], field)
-        if len(text) > MAX_SMS_SENT:
+    return _render(flow, "sms", flow.sms, REQUIRED_SMS, MAX_SMS_SENT,
+                   f" (the template itself: {MAX_SMS})")
+
+
+def _render(flow: Flow, section: str, templates: Mapping[str, str], keys: Iterable[str],
+            limit: int, note: str) -> dict[str, str]:
+    filled = {}
+    for key in keys:
+        field = f"{flow.language}.{section}.{key}"
+        text = _fill(templates[key], field)
+        if len(text) > limit:
             raise RenderError(field, f"{len(text)} characters once filled in; at most "
-                                     f"{MAX_SMS_SENT} (the template itself: {MAX_SMS})")
-        texts[key] = text
-    return texts
+                                     f"{limit}{note}")
+        filled[key] = text
+    return filled
 
 
 def _fill(template: str, field: str) -> str:

@@ -11,16 +11,14 @@ import datetime as dt
 import html
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 import pytest
 import requests
 from argon2 import PasswordHasher
-from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from dashboard.access import SESSION_KEY
 from helpline.models import AuditEvent, SignInFailure, StaffSession, User
@@ -59,17 +57,6 @@ class Browser:
         if response.status_code == 302:
             self.get(response.headers["Location"])  # the next page's form carries the token
         return response
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    """The app on a local port, one thread per request, as `helpline serve` runs it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
 
 
 def all_at_once(browsers: list[Browser],

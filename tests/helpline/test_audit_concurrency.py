@@ -9,15 +9,11 @@ from __future__ import annotations
 import html
 import re
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
-from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from helpline import audit
 from helpline.models import AuditEvent
@@ -25,17 +21,6 @@ from tests.factories import PASSWORD, make_contact, make_user
 
 VIEWS = 40
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    """The app on a local port, one thread per request, as `helpline serve` runs it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
 
 
 def signed_in(base: str, username: str) -> requests.Session:

@@ -5,15 +5,11 @@ with DATABASE_URL=postgresql+psycopg://... for the latter)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
-from flask import Flask
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import make_server
 
 from helpline.config import Settings
 from helpline.models import OutboxMessage
@@ -55,17 +51,6 @@ def test_help_replies_count_toward_the_numbers_day(phone, session, settings):
                                             MessageSid="SM" + "3" * 32)
     assert "<Message>" not in answer.text
     assert statuses(session) == ["refused"]
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    """The app on a local port, one thread per request, as `helpline serve` runs it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
 
 
 def test_parallel_presses_on_one_call_get_exactly_the_calls_texts(served: str,

@@ -6,11 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flask import Flask
-from sqlalchemy.orm import Session
 
 from helpline.flows import rendering
-from helpline.flows.live import LiveFlows
 from helpline.flows.versions import (
     InvalidVersion,
     check_values,
@@ -19,8 +16,7 @@ from helpline.flows.versions import (
     save_draft,
     values_of,
 )
-from helpline.models import FlowVersion, User
-from tests.factories import make_user
+from helpline.models import FlowVersion
 
 EMERGENCIES = " Emergencies: 9 1 1. Suicidal crisis: 9 8 8."
 # Each passed the old checks and broke every call, or made each answer megabytes long.
@@ -34,18 +30,6 @@ BROKEN_GREETINGS = {
     "an attribute": "Welcome to {helpline.__class__}." + EMERGENCIES,
     "a control character": "Welcome\x00 to {helpline}." + EMERGENCIES,
 }
-
-
-@pytest.fixture
-def live(app: Flask) -> LiveFlows:
-    return app.extensions["ivr_live"]
-
-
-@pytest.fixture
-def lead(session: Session) -> User:
-    user = make_user(session, "supervisor")
-    session.commit()
-    return user
 
 
 @pytest.mark.parametrize("greeting", BROKEN_GREETINGS.values(), ids=BROKEN_GREETINGS.keys())

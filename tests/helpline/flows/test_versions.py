@@ -30,23 +30,10 @@ from helpline.flows.versions import (
     values_of,
 )
 from helpline.models import AuditEvent, FlowVersion, User
-from tests.factories import make_user
 from tests.fixtures.twilio import UNREACHABLE, Phone, TwilioSigner
 
 NEW_GREETING = ("Welcome to {helpline}, a new greeting. Calls are free and confidential. "
                 "Emergencies: 9 1 1. Suicidal crisis: 9 8 8.")
-
-
-@pytest.fixture
-def live(app: Flask) -> LiveFlows:
-    return app.extensions["ivr_live"]
-
-
-@pytest.fixture
-def lead(session: Session) -> User:
-    user = make_user(session, "supervisor")
-    session.commit()
-    return user
 
 
 def draft_with(session: Session, live: LiveFlows, lead: User, based_on: int = 0,
