@@ -15,10 +15,13 @@ per number a day). A refused text is not sent: ``send_sms`` returns its outbox r
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Protocol
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import HttpClient
@@ -27,6 +30,7 @@ from twilio.rest import Client
 
 from helpline import crypto
 from helpline.config import Settings
+from helpline.db import affected_rows, utcnow
 from helpline.models import OutboxMessage
 from helpline.sms_limits import admit_sms
 
@@ -45,6 +49,8 @@ class Telephony(Protocol):
         self, session: Session, to: str, body: str, *, purpose: str,
         call_sid: str | None = None,
     ) -> OutboxMessage: ...
+
+    def send_queued(self, message: OutboxMessage) -> None: ...
 
     def place_call(
         self, session: Session, to: str, url: str, *, purpose: str,
@@ -88,6 +94,10 @@ class OutboxTelephony:
                   call_sid: str | None = None) -> OutboxMessage:
         """Without a provider there is nothing to wait for: recorded at once."""
         return self.send_sms(session, to, body, purpose=purpose, call_sid=call_sid)
+
+    def send_queued(self, message: OutboxMessage) -> None:
+        message.status = "recorded"
+        message.provider_sid = "SM" + secrets.token_hex(16)
 
     def place_call(self, session: Session, to: str, url: str, *, purpose: str,
                    status_callback: str | None = None,
@@ -147,6 +157,16 @@ class TwilioTelephony:
         return _record(session, kind="sms", to_number=to, from_number=self.from_number,
                        body=body, status="pending", provider=self.name, purpose=purpose)
 
+    def send_queued(self, message: OutboxMessage) -> None:
+        """Send a text :meth:`queue_sms` recorded (its limits were taken then)."""
+        try:
+            sent = self.client.messages.create(to=message.to_number, from_=message.from_number,
+                                               body=message.body or "")
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            message.status, message.error = "failed", _error_text(exc)
+            return
+        message.status, message.provider_sid = sent.status or "queued", sent.sid
+
     def place_call(self, session: Session, to: str, url: str, *, purpose: str,
                    status_callback: str | None = None,
                    caller_id: str | None = None) -> OutboxMessage:
@@ -185,3 +205,45 @@ def telephony_for(settings: Settings, http_client: HttpClient | None = None) -> 
     if settings.telephony == "twilio":
         return TwilioTelephony(settings, http_client)
     return OutboxTelephony(settings)
+
+
+#: A text queued by a webhook and not sent within this long is not sent at all: the caller
+#: asked for it during a call, and a list of centers arriving a day later helps nobody.
+PENDING_TEXT_TTL = dt.timedelta(hours=24)
+
+
+def send_pending_texts(sessions: Callable[[], Session], telephony: Telephony, *,
+                       now: dt.datetime | None = None, batch: int = 50) -> int:
+    """Send the texts the IVR queued (``pending``); the scheduler runs this every few seconds.
+
+    Each text is claimed by one conditional UPDATE (``pending`` -> ``sending``) committed before
+    the provider is called: two schedulers never both send it, and a crash in between leaves it
+    in ``sending`` rather than texting the caller twice. Returns how many went to the provider.
+    """
+    now = now or utcnow()
+    with sessions() as session:
+        ids = session.scalars(select(OutboxMessage.id).where(
+            OutboxMessage.kind == "sms", OutboxMessage.status == "pending",
+        ).order_by(OutboxMessage.id).limit(batch)).all()
+    sent = 0
+    for message_id in ids:
+        with sessions() as session:
+            claimed = affected_rows(session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
+                .values(status="sending")))
+            session.commit()
+            if not claimed:
+                continue
+            message = session.get_one(OutboxMessage, message_id)
+            created = message.created_at if message.created_at.tzinfo else \
+                message.created_at.replace(tzinfo=dt.UTC)
+            if now - created > PENDING_TEXT_TTL:
+                message.status, message.error = "failed", "not sent within a day of the request"
+            else:
+                telephony.send_queued(message)
+                sent += 1
+            session.commit()
+            if message.status == "failed":
+                log.warning("queued text %d not sent: %s", message.id, message.error)
+    return sent

@@ -50,6 +50,7 @@ from helpline.models.followups import (
 )
 from helpline.reporting import audit_integrity
 from helpline.telephony import Telephony
+from helpline.telephony import send_pending_texts as send_queued_texts
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,12 @@ def checkpoint_audit(now: dt.datetime | None = None) -> int | None:
         log.error("audit checkpoint not written: the audit log is not intact: %s", exc)
         return None
     return checkpoint.event_id if checkpoint else None
+
+
+def send_pending_texts(now: dt.datetime | None = None) -> int:
+    """Send the texts the IVR's webhooks queued (they make no REST call themselves)."""
+    ctx = context()
+    return send_queued_texts(ctx.db.sessions, ctx.telephony, now=now)
 
 
 def replay_ivr_spool() -> int:

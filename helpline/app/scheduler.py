@@ -207,6 +207,7 @@ def job_specs(timezone: str) -> list[JobSpec]:
     return [
         JobSpec("followups.deliver", jobs.deliver_due, IntervalTrigger(seconds=15), 3600),
         JobSpec("followups.escalate", jobs.escalate_overdue, IntervalTrigger(minutes=5), 3600),
+        JobSpec("sms.pending", jobs.send_pending_texts, IntervalTrigger(seconds=5), 600),
         JobSpec("ivr.spool_replay", jobs.replay_ivr_spool, IntervalTrigger(minutes=1), 3600),
         JobSpec("audit.checkpoint", jobs.checkpoint_audit, IntervalTrigger(minutes=5), 3600),
         JobSpec("followups.summary", jobs.nightly_summary,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 from twilio.http import HttpClient
 
 from helpline.consent.optouts import record_keyword
+from helpline.db import utcnow
 from helpline.models import OutboxMessage
-from helpline.telephony import TwilioTelephony
+from helpline.telephony import TwilioTelephony, send_pending_texts
 from tests.factories.directory import make_center
+from tests.fakes.twilio_api import FakeTwilioApi
 
 
 def nearby_centers(session):  # type: ignore[no-untyped-def]
@@ -130,3 +135,60 @@ def test_with_twilio_the_text_waits_for_the_scheduler(app, phone, session):
     caller.press(info, "1")
     message = session.scalar(select(OutboxMessage))
     assert message.status == "pending" and message.to_number == "+15555550179"
+
+
+def test_with_twilio_the_queued_text_goes_out_once(app, phone, session, db):
+    """The scheduler's job sends what the webhook queued, once, however often it runs."""
+    settings = app.extensions["helpline"].settings.with_overrides(
+        twilio_account_sid="AC" + "0" * 32)
+    api = FakeTwilioApi()
+    telephony = TwilioTelephony(settings, api)
+    app.extensions["helpline"].telephony = telephony
+    caller = phone("+15555550180")
+    info = caller.press(caller.english_menu(), "5")
+    assert "I have sent you a text message." in caller.press(info, "1").says
+
+    assert send_pending_texts(db.sessions, telephony) == 1
+    assert send_pending_texts(db.sessions, telephony) == 0
+    assert [r.data["To"] for r in api.requests] == ["+15555550180"]
+    message = session.scalar(select(OutboxMessage))
+    session.refresh(message)
+    assert message.status == "queued" and message.provider_sid.startswith("SM")
+
+
+def test_a_queued_text_is_claimed_by_one_sender(app, phone, session, db):
+    """Two schedulers (or two runs) racing over the same pending text: one sends it."""
+    settings = app.extensions["helpline"].settings.with_overrides(
+        twilio_account_sid="AC" + "0" * 32)
+    api = FakeTwilioApi()
+    telephony = TwilioTelephony(settings, api)
+    app.extensions["helpline"].telephony = telephony
+    caller = phone("+15555550181")
+    caller.press(caller.press(caller.english_menu(), "5"), "1")
+
+    barrier = threading.Barrier(4)
+
+    def run() -> int:
+        barrier.wait()
+        return send_pending_texts(db.sessions, telephony)
+
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda _: run(), range(4)))
+    assert sum(counts) == 1 and len(api.requests) == 1
+
+
+def test_a_text_queued_a_day_ago_is_not_sent(app, phone, session, db):
+    settings = app.extensions["helpline"].settings.with_overrides(
+        twilio_account_sid="AC" + "0" * 32)
+    api = FakeTwilioApi()
+    telephony = TwilioTelephony(settings, api)
+    app.extensions["helpline"].telephony = telephony
+    caller = phone("+15555550182")
+    caller.press(caller.press(caller.english_menu(), "5"), "1")
+
+    later = utcnow() + dt.timedelta(days=2)
+    assert send_pending_texts(db.sessions, telephony, now=later) == 0
+    message = session.scalar(select(OutboxMessage))
+    session.refresh(message)
+    assert message.status == "failed" and "within a day" in message.error
+    assert api.requests == []
