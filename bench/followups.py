@@ -75,13 +75,13 @@ def _seed(db: Any, n: int) -> None:
 def _scheduler(database_url: str, workdir: str, start: Any, results: Any) -> None:
     """One scheduler process: deliver what is due until nothing is left."""
     from helpline.db import Database
-    from helpline.followups.lifecycle import deliver_due_followups
+    from helpline.followups.delivery import deliver_due_followups
     from helpline.telephony import OutboxTelephony
 
     settings = _settings(database_url, Path(workdir))
     _install_keys(settings)
     db = Database(database_url)
-    telephony = OutboxTelephony(settings.helpline_number)
+    telephony = OutboxTelephony(settings)
     now = DUE + dt.timedelta(minutes=1)
     delivered = lost = runs = 0
     start.wait()
