@@ -7,6 +7,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import select
 from twilio.http import HttpClient
 
@@ -137,13 +138,20 @@ def test_with_twilio_the_text_waits_for_the_scheduler(app, phone, session):
     assert message.status == "pending" and message.to_number == "+15555550179"
 
 
-def test_with_twilio_the_queued_text_goes_out_once(app, phone, session, db):
-    """The scheduler's job sends what the webhook queued, once, however often it runs."""
+@pytest.fixture
+def twilio_api(app):  # type: ignore[no-untyped-def]
+    """The app sends through Twilio, to a local fake of its REST API: the fake, the port."""
     settings = app.extensions["helpline"].settings.with_overrides(
         twilio_account_sid="AC" + "0" * 32)
     api = FakeTwilioApi()
     telephony = TwilioTelephony(settings, api)
     app.extensions["helpline"].telephony = telephony
+    return api, telephony
+
+
+def test_with_twilio_the_queued_text_goes_out_once(twilio_api, phone, session, db):
+    """The scheduler's job sends what the webhook queued, once, however often it runs."""
+    api, telephony = twilio_api
     caller = phone("+15555550180")
     info = caller.press(caller.english_menu(), "5")
     assert "I have sent you a text message." in caller.press(info, "1").says
@@ -156,13 +164,9 @@ def test_with_twilio_the_queued_text_goes_out_once(app, phone, session, db):
     assert message.status == "queued" and message.provider_sid.startswith("SM")
 
 
-def test_a_queued_text_is_claimed_by_one_sender(app, phone, session, db):
+def test_a_queued_text_is_claimed_by_one_sender(twilio_api, phone, db):
     """Two schedulers (or two runs) racing over the same pending text: one sends it."""
-    settings = app.extensions["helpline"].settings.with_overrides(
-        twilio_account_sid="AC" + "0" * 32)
-    api = FakeTwilioApi()
-    telephony = TwilioTelephony(settings, api)
-    app.extensions["helpline"].telephony = telephony
+    api, telephony = twilio_api
     caller = phone("+15555550181")
     caller.press(caller.press(caller.english_menu(), "5"), "1")
 
@@ -177,12 +181,8 @@ def test_a_queued_text_is_claimed_by_one_sender(app, phone, session, db):
     assert sum(counts) == 1 and len(api.requests) == 1
 
 
-def test_a_text_queued_a_day_ago_is_not_sent(app, phone, session, db):
-    settings = app.extensions["helpline"].settings.with_overrides(
-        twilio_account_sid="AC" + "0" * 32)
-    api = FakeTwilioApi()
-    telephony = TwilioTelephony(settings, api)
-    app.extensions["helpline"].telephony = telephony
+def test_a_text_queued_a_day_ago_is_not_sent(twilio_api, phone, session, db):
+    api, telephony = twilio_api
     caller = phone("+15555550182")
     caller.press(caller.press(caller.english_menu(), "5"), "1")
 
