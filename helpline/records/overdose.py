@@ -37,7 +37,7 @@ from helpline.models import (
     User,
 )
 from helpline.records import contacts
-from helpline.staff.softphone import ring_destination
+from helpline.staff.softphone import ring_into_room
 from helpline.telephony import Telephony
 
 # Heard in the phone menu (any language: callers mix them), matched as whole words or
@@ -231,16 +231,6 @@ def conference_url(settings: Settings, room: str, role: str, language: str) -> s
     return webhook_url(settings, "conference/join", room=room, role=role, lang=language)
 
 
-def _counselor_leg(session: Session, destination: str) -> OutboxMessage | None:
-    # The leg take_next_call placed to this counselor: the latest one to the same place.
-    from helpline import crypto
-
-    return session.scalar(select(OutboxMessage).where(
-        OutboxMessage.purpose == "counselor_leg",
-        OutboxMessage.to_hash == crypto.caller_hash(destination),
-        OutboxMessage.provider_sid.is_not(None)).order_by(OutboxMessage.id.desc()).limit(1))
-
-
 def connect_emergency(session: Session, protocol: OverdoseProtocol, contact: Contact, by: User,
                       telephony: Telephony, settings: Settings,
                       now: dt.datetime | None = None) -> list[OutboxMessage]:
@@ -261,15 +251,10 @@ def connect_emergency(session: Session, protocol: OverdoseProtocol, contact: Con
             session, call.call_sid, call.caller_number,
             conference_url(settings, room, "caller", protocol.language),
             purpose="overdose_conference"))
-    destination = ring_destination(by, settings)
-    counselor_url = conference_url(settings, room, "counselor", protocol.language)
-    leg = _counselor_leg(session, destination) if call is not None else None
-    if leg is not None and leg.provider_sid:
-        legs.append(telephony.redirect_call(session, leg.provider_sid, destination,
-                                            counselor_url, purpose="overdose_conference"))
-    else:
-        legs.append(telephony.place_call(session, destination, counselor_url,
-                                         purpose="overdose_conference"))
+    legs.append(ring_into_room(
+        session, telephony, by, settings,
+        conference_url(settings, room, "counselor", protocol.language),
+        purpose="overdose_conference", move_live_leg=call is not None))
     emergency = telephony.place_call(
         session, settings.emergency_number,
         conference_url(settings, room, "emergency", protocol.language),

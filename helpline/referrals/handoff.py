@@ -44,9 +44,8 @@ from helpline.models import (
 from helpline.records import contacts
 
 # The counselor's live leg: one rule, the overdose protocol's.
-from helpline.records.overdose import _counselor_leg
 from helpline.records.screening import INSTRUMENTS
-from helpline.staff.softphone import ring_destination
+from helpline.staff.softphone import ring_into_room
 from helpline.telephony import Telephony
 
 PURPOSE = "treatment_intake"
@@ -171,15 +170,9 @@ def warm_handoff(session: Session, referral: Referral, by: User, telephony: Tele
     legs = [telephony.redirect_call(session, call.call_sid, call.caller_number or "",
                                     room_url(settings, room, "caller", language),
                                     purpose="handoff_conference")]
-    destination = ring_destination(by, settings)
-    counselor_url = room_url(settings, room, "counselor", language)
-    leg = _counselor_leg(session, destination)
-    if leg is not None and leg.provider_sid:
-        legs.append(telephony.redirect_call(session, leg.provider_sid, destination,
-                                            counselor_url, purpose="handoff_conference"))
-    else:
-        legs.append(telephony.place_call(session, destination, counselor_url,
-                                         purpose="handoff_conference"))
+    legs.append(ring_into_room(session, telephony, by, settings,
+                               room_url(settings, room, "counselor", language),
+                               purpose="handoff_conference"))
     intake = telephony.place_call(session, number, room_url(settings, room, "intake", language),
                                   purpose="handoff_intake", caller_id=settings.helpline_number)
     legs.append(intake)

@@ -15,14 +15,16 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 
-from helpline import audit
+from helpline import audit, crypto
 from helpline.config import Settings
 from helpline.db import utcnow
-from helpline.models import User
+from helpline.models import OutboxMessage, User
+from helpline.telephony import Telephony
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,26 @@ def ring_destination(user: User, settings: Settings) -> str:
     if not phone or rings_browser(user, settings):
         return f"client:{user.client_identity}"
     return phone
+
+
+def ring_into_room(session: Session, telephony: Telephony, user: User, settings: Settings,
+                   url: str, *, purpose: str, move_live_leg: bool = True) -> OutboxMessage:
+    """Bring ``user`` into the conference at ``url``: their live leg (the one take_next_call
+    placed) moves there when there is one, otherwise a new call rings them."""
+    destination = ring_destination(user, settings)
+    leg = _live_leg(session, destination) if move_live_leg else None
+    if leg is not None and leg.provider_sid:
+        return telephony.redirect_call(session, leg.provider_sid, destination, url,
+                                       purpose=purpose)
+    return telephony.place_call(session, destination, url, purpose=purpose)
+
+
+def _live_leg(session: Session, destination: str) -> OutboxMessage | None:
+    # The leg take_next_call placed to this counselor: the latest one to the same place.
+    return session.scalar(select(OutboxMessage).where(
+        OutboxMessage.purpose == "counselor_leg",
+        OutboxMessage.to_hash == crypto.caller_hash(destination),
+        OutboxMessage.provider_sid.is_not(None)).order_by(OutboxMessage.id.desc()).limit(1))
 
 
 def set_take_calls_on(session: Session, user: User, choice: str, *, by: User) -> bool:
