@@ -13,9 +13,10 @@ and the status callback. Two runs:
 - flat out: the twenty callers post back to back, for the server's capacity; then the same
   twenty threads post to a bare Flask endpoint (registered only here, outside the IVR
   blueprint: no signature check, no database) for the ratio; three rounds of both, the
-  ratio reported being the median. The IVR answers before its writer commits: a flat-out
-  round ends only when the database holds every call it placed, closed. Flat out, latency
-  is mostly queueing: twenty requests in flight divided by the throughput.
+  ratio reported being the median. A webhook answers once what it recorded is committed
+  (webhooks that arrive together share a commit); the round still checks that the database
+  holds every call it placed, closed. Flat out, latency is mostly queueing: twenty requests
+  in flight divided by the throughput.
 
 Targets: p99 under 50 ms, and at least half the bare endpoint's throughput.
 
@@ -162,8 +163,8 @@ def _load(base: str, token: str, calls: int, pace: float = 0.0) -> tuple[list[fl
 
 
 def _all_written(database_url: str, calls: int, started: float) -> float:
-    """Seconds from ``started`` until the database holds every call closed: the IVR answers
-    before its writer commits, and a round is done only once what it recorded is in."""
+    """Seconds from ``started`` until the database holds every call closed (at once: each
+    webhook answered after its commit)."""
     from sqlalchemy import create_engine, func, select
 
     from helpline.models import Call

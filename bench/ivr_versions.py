@@ -118,11 +118,7 @@ def run(database_url: str, label: str, samples: int, workdir: Path) -> None:
     for what, values in timings.items():
         unit = "us" if what.startswith("in memory") else "ms"
         print(f"{label}: {what:<44} {_figures(values, unit)}")
-    from helpline.calls import journal
-
     for app in (every, default):
-        # The calls' steps are written behind the answers: in, before the database goes.
-        journal.settle(app.extensions["helpline"].db)
         app.extensions["helpline"].db.dispose()
     db.dispose()
 

@@ -51,6 +51,7 @@ PUBLIC_ENDPOINTS = frozenset({
     "dashboard.sign_in",
     "health.healthz",
     "health.readyz",
+    "health.readyz_ivr",
 })
 # Reached half-way through signing in (password given, second factor not yet).
 SECOND_FACTOR_ENDPOINTS = frozenset({

@@ -37,6 +37,9 @@ def check() -> None:
         return
     expected = session.get(FIELD)
     given = request.headers.get(HEADER) or request.form.get(FIELD)
-    if not expected or not given or not hmac.compare_digest(str(expected), str(given)):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a forged token may hold
+    # any).
+    if not expected or not given or not hmac.compare_digest(str(expected).encode(),
+                                                            str(given).encode()):
         abort(400, description="The form expired or did not come from this site. Reload the "
                                "page and try again.")

@@ -34,7 +34,11 @@ RESULTS = {
     "not_confirmed": "Someone else answered: hung up without saying why",
     "sent": "Text sent",
     "pending": "Waiting for the result",
+    "sending": "Being sent (a scheduler had it when it stopped)",
+    "unknown": "Unknown: the provider could not be asked whether it went out (for a supervisor)",
 }
+#: Results only the system records: never offered to staff.
+SYSTEM_RESULTS = {"sent", "pending", "sending", "unknown"}
 OUTCOMES = {
     "reached_in_treatment": "Reached: in treatment",
     "reached_referred": "Reached: referred to treatment",
@@ -68,6 +72,10 @@ ACTIONS = {
     "followup.attempt": "Attempt recorded",
     "followup.deliver": "Delivered",
     "followup.deliver_error": "Delivery failed (left for a supervisor)",
+    "followup.claim_retaken": "Taken up again after a scheduler stopped",
+    "followup.claim_settled": "Checked with the provider after a scheduler stopped",
+    "followup.claim_unresolved": "Could not check with the provider (left for a supervisor)",
+    "followup.claim_lost": "Delivery given up by a scheduler that ran out of time",
     "followup.stopped": "Stopped before delivery",
     "followup.escalate": "Reported overdue",
     "followup.counselor_missed": "Counselor did not take the call",

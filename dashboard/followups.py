@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from dashboard.access import client_address, current_user, load_followup, permission_required
 from dashboard.blueprint import blueprint
-from dashboard.followup_labels import ACTIONS, OUTCOMES, RESULTS, STAFF_OUTCOMES
+from dashboard.followup_labels import ACTIONS, OUTCOMES, RESULTS, STAFF_OUTCOMES, SYSTEM_RESULTS
 from dashboard.forms import InputError, choice_arg, datetime_field, id_arg, id_field
 from dashboard.safe_contact import panel_context
 from helpline import audit
@@ -250,7 +250,7 @@ def followup_attempt(followup_id: int) -> Response:
     followup = load_followup(followup_id)
     result = request.form.get("result", "")
     outcome = request.form.get("outcome") or None
-    if result not in RESULTS or result in ("sent", "pending"):
+    if result not in RESULTS or result in SYSTEM_RESULTS:
         return _refused(followup_id, FollowUpError("choose how the call went"))
     if outcome is not None and outcome not in STAFF_OUTCOMES:
         return _refused(followup_id, FollowUpError("choose an outcome from the list"))

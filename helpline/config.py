@@ -91,6 +91,22 @@ class Settings:
     ivr_flow_check_seconds: int = 2
     default_timezone: str = "America/New_York"
     spool_dir: Path = Path("instance/spool")
+    # Time limits on the database (helpline.db): a webhook waits on it this long in all, then
+    # answers from the spool; connections, statements and the pool have limits of their own.
+    ivr_db_wait_seconds: float = 2.5
+    db_connect_timeout_seconds: int = 2
+    db_statement_timeout_seconds: int = 30
+    db_pool_timeout_seconds: int = 5
+    # After the database failed a webhook, the next ones go straight to the spool this long.
+    db_breaker_seconds: int = 10
+    # How long the keys of applied IVR operations are kept (a retry or a replay later than
+    # this would apply twice; Twilio retries within minutes, spools are replayed within days).
+    idempotency_keep_days: int = 7
+    # A call whose end was lost (no status callback) is closed once it has had no event for
+    # this long (helpline.calls.lost): a waiting caller, after lost_queued_minutes; any other
+    # open call (a long conversation has no events), after lost_call_minutes.
+    lost_call_minutes: int = 240
+    lost_queued_minutes: int = 10
 
     session_idle_minutes: int = 15
     # Live dashboard streams (SSE) one process holds open at once; each holds a server thread.
@@ -103,6 +119,10 @@ class Settings:
     retention_days: int = 0  # 0 keeps confidential data until removed by hand
     followup_max_attempts: int = 3
     followup_retry_minutes: int = 60
+    # A delivery run's claim on a follow-up lasts this long; then the run is taken for dead
+    # and the next run takes the follow-up up (helpline.followups.claims). Longer than a
+    # provider call may take (twilio_timeout_seconds), shorter than a claim counts as stuck.
+    followup_claim_seconds: int = 300
     quiet_hours_start: int = 21  # no texts or calls from 9 pm ...
     quiet_hours_end: int = 8  # ... until 8 am in the caller's time zone
     sms_checkin_text: str = (
@@ -131,6 +151,13 @@ class Settings:
     # a checkpoint. Empty: derived from hash_key. The file is outside the database too.
     audit_checkpoint_key: bytes = b""
     audit_checkpoint_file: Path = Path("instance/audit-checkpoints.log")
+
+    def __post_init__(self) -> None:
+        if self.ivr_db_wait_seconds < self.db_connect_timeout_seconds:
+            # A webhook opens a connection only with the time to wait for it (helpline.db).
+            raise ConfigError("IVR_DB_WAIT_SECONDS: must be at least DB_CONNECT_TIMEOUT_SECONDS "
+                              f"({self.db_connect_timeout_seconds}), got "
+                              f"{self.ivr_db_wait_seconds:g}")
 
     @property
     def is_production(self) -> bool:
@@ -168,6 +195,16 @@ def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> i
     if value < minimum or (maximum is not None and value > maximum):
         upper = f" and {maximum}" if maximum is not None else ""
         raise ConfigError(f"{name}: must be between {minimum}{upper}, got {value}")
+    return value
+
+
+def _seconds(name: str, raw: str, minimum: float, maximum: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not minimum <= value <= maximum:  # NaN fails too
+        raise ConfigError(f"{name}: must be between {minimum:g} and {maximum:g}, got {raw!r}")
     return value
 
 
@@ -528,6 +565,20 @@ def load_settings(
                                    get("DEFAULT_TIMEZONE", Settings.default_timezone)),
         spool_dir=_directory("HELPLINE_SPOOL_DIR",
                              Path(get("HELPLINE_SPOOL_DIR") or instance_dir / "spool")),
+        ivr_db_wait_seconds=_seconds("IVR_DB_WAIT_SECONDS", get("IVR_DB_WAIT_SECONDS", "2.5"),
+                                     0.5, 10),
+        db_connect_timeout_seconds=_int("DB_CONNECT_TIMEOUT_SECONDS",
+                                        get("DB_CONNECT_TIMEOUT_SECONDS", "2"), 2, 60),
+        db_statement_timeout_seconds=_int("DB_STATEMENT_TIMEOUT_SECONDS",
+                                          get("DB_STATEMENT_TIMEOUT_SECONDS", "30"), 1, 3600),
+        db_pool_timeout_seconds=_int("DB_POOL_TIMEOUT_SECONDS",
+                                     get("DB_POOL_TIMEOUT_SECONDS", "5"), 1, 300),
+        db_breaker_seconds=_int("DB_BREAKER_SECONDS", get("DB_BREAKER_SECONDS", "10"), 1, 600),
+        idempotency_keep_days=_int("IDEMPOTENCY_KEEP_DAYS", get("IDEMPOTENCY_KEEP_DAYS", "7"),
+                                   1, 365),
+        lost_call_minutes=_int("LOST_CALL_MINUTES", get("LOST_CALL_MINUTES", "240"), 1, 10080),
+        lost_queued_minutes=_int("LOST_QUEUED_MINUTES", get("LOST_QUEUED_MINUTES", "10"), 1,
+                                 1440),
         session_idle_minutes=_int("SESSION_IDLE_MINUTES", get("SESSION_IDLE_MINUTES", "15"), 2,
                                   1440),
         live_streams_max=_int("LIVE_STREAMS_MAX", get("LIVE_STREAMS_MAX", "8"), 0, 1000),
@@ -543,6 +594,9 @@ def load_settings(
         ),
         followup_retry_minutes=_int(
             "FOLLOWUP_RETRY_MINUTES", get("FOLLOWUP_RETRY_MINUTES", "60"), 1, 10080
+        ),
+        followup_claim_seconds=_int(
+            "FOLLOWUP_CLAIM_SECONDS", get("FOLLOWUP_CLAIM_SECONDS", "300"), 60, 540
         ),
         quiet_hours_start=_int("QUIET_HOURS_START", get("QUIET_HOURS_START", "21"), 0, 23),
         quiet_hours_end=_int("QUIET_HOURS_END", get("QUIET_HOURS_END", "8"), 0, 23),

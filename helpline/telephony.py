@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -35,6 +36,25 @@ from helpline.models import OutboxMessage
 from helpline.sms_limits import admit_sms
 
 log = logging.getLogger(__name__)
+
+#: How many recent texts or calls to one number :meth:`TwilioTelephony.find_sent` reads.
+FIND_SENT_LIMIT = 50
+
+#: Twilio's statuses of a call that has not ended.
+LIVE_CALL_STATUSES = frozenset({"queued", "ringing", "in-progress"})
+
+
+@dataclass(frozen=True)
+class CallLookup:
+    """What the provider says of a call: its status, and when it ended if it has."""
+
+    status: str
+    ended_at: dt.datetime | None = None
+    duration: int | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_CALL_STATUSES
 
 
 class Telephony(Protocol):
@@ -60,6 +80,13 @@ class Telephony(Protocol):
     def redirect_call(
         self, session: Session, call_sid: str, to: str, url: str, *, purpose: str,
     ) -> OutboxMessage: ...
+
+    def call_status(self, call_sid: str) -> CallLookup | None: ...
+
+    def find_sent(
+        self, session: Session, kind: str, to: str, *, since: dt.datetime, purpose: str,
+        body: str | None = None, url: str | None = None,
+    ) -> OutboxMessage | None: ...
 
 
 def _record(session: Session, **fields: object) -> OutboxMessage:
@@ -114,6 +141,16 @@ class OutboxTelephony:
         return _record(session, kind="redirect", to_number=to, from_number=self.from_number,
                        twiml_url=url, provider=self.name, purpose=purpose,
                        provider_sid=call_sid)
+
+    def call_status(self, call_sid: str) -> CallLookup | None:
+        """The outbox carries no calls: there is nobody to ask."""
+        return None
+
+    def find_sent(self, session: Session, kind: str, to: str, *, since: dt.datetime,
+                  purpose: str, body: str | None = None,
+                  url: str | None = None) -> OutboxMessage | None:
+        """The outbox's sends are its rows: one that was not written was not sent."""
+        return None
 
 
 class TwilioTelephony:
@@ -192,6 +229,44 @@ class TwilioTelephony:
         except (TwilioRestException, TwilioException, OSError) as exc:
             return _record(session, status="failed", error=_error_text(exc), **fields)
         return _record(session, status=call.status or "queued", **fields)
+
+    def call_status(self, call_sid: str) -> CallLookup | None:
+        """Ask Twilio for the call (``GET /Calls/{sid}``); None when it cannot be asked."""
+        try:
+            call = self.client.calls(call_sid).fetch()
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            log.warning("could not ask Twilio for call %s: %s", call_sid, _error_text(exc))
+            return None
+        if not call.status:
+            return None
+        duration = int(call.duration) if call.duration and call.duration.isdigit() else None
+        return CallLookup(status=str(call.status), ended_at=call.end_time, duration=duration)
+
+
+    def find_sent(self, session: Session, kind: str, to: str, *, since: dt.datetime,
+                  purpose: str, body: str | None = None,
+                  url: str | None = None) -> OutboxMessage | None:
+        """A text with ``body`` (kind ``sms``) or a call to ``to`` from the helpline that
+        Twilio created at or after ``since`` and the outbox does not hold yet, recorded now;
+        None when Twilio has none. Raises when Twilio cannot be asked.
+
+        How a run that took over a dead run's claim learns whether it was already sent.
+        """
+        # Newest first, filtered by Twilio on the numbers only: its date filter is by day
+        # and on the date sent, which a text still queued does not have.
+        resources = self.client.messages if kind == "sms" else self.client.calls
+        listed = resources.list(to=to, from_=self.from_number, limit=FIND_SENT_LIMIT)
+        known = set(session.scalars(select(OutboxMessage.provider_sid).where(
+            OutboxMessage.provider_sid.in_([r.sid for r in listed]))))
+        for found in reversed(listed):
+            created = found.date_created
+            if (found.sid in known or created is None or created < since
+                    or (kind == "sms" and getattr(found, "body", None) != body)):
+                continue
+            return _record(session, kind=kind, to_number=to, from_number=self.from_number,
+                           body=body, twiml_url=url, provider=self.name, purpose=purpose,
+                           status=str(found.status or "queued"), provider_sid=found.sid)
+        return None
 
 
 def _error_text(exc: Exception) -> str:

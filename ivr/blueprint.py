@@ -1,13 +1,19 @@
-"""The IVR's blueprint: the signature gate, the flows loaded at start, one write per webhook,
-and the answer that is never a 500.
+"""The IVR's blueprint: the signature gate, the time limit on the database, the flows loaded
+at start, one write per webhook stored before the answer, and the answer that is never a 500.
 
 Every route of :data:`blueprint` is a Twilio webhook and refuses unsigned requests. The flow
 (prompts, menu, queues) is read from ``ivr/flows/*.toml`` and checked when the app is built.
+
+A webhook waits on the database ``IVR_DB_WAIT_SECONDS`` in all (:func:`helpline.db.within`),
+and only so many webhooks of a process wait on it at once: the server's other threads stay
+free for ``/healthz``, ``/ivr/fallback`` and the staff, whatever the database does.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import ExitStack
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -15,6 +21,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
 from helpline.app.runtime import runtime
+from helpline.calls import journal
+from helpline.db import within
 from helpline.flows.flow import RenderError
 from helpline.flows.live import LiveFlows
 from helpline.flows.versions import defaults_from
@@ -27,6 +35,49 @@ log = logging.getLogger(__name__)
 
 blueprint = Blueprint("ivr", __name__, url_prefix="/ivr")
 blueprint.before_request(require_twilio_signature)
+
+# `helpline serve` runs 32 threads; a quarter of them (at least 2) never wait on the database.
+DEFAULT_SERVER_THREADS = 32
+# A webhook waits this long for its turn to use the database before it does without.
+SLOT_WAIT_SECONDS = 0.2
+
+
+def _slots(threads: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(max(1, threads - max(2, threads // 4)))
+
+
+@blueprint.before_request
+def _time_limit() -> None:
+    """The webhook's database time starts now; without a free slot it has none (its writes go
+    to the spool, and a step that must read answers with the fallback)."""
+    slots: threading.BoundedSemaphore | None = current_app.extensions.get("ivr_db_slots")
+    if slots is None:
+        # Made on first use: `helpline serve` says how many threads it runs after the app
+        # is built.
+        threads = int(current_app.config.get("HELPLINE_SERVER_THREADS", DEFAULT_SERVER_THREADS))
+        slots = current_app.extensions.setdefault("ivr_db_slots", _slots(threads))
+    stack = g.ivr_limits = ExitStack()
+    if slots.acquire(timeout=SLOT_WAIT_SECONDS):
+        stack.callback(slots.release)
+        stack.enter_context(within(runtime().settings.ivr_db_wait_seconds))
+    else:
+        log.warning("every database slot is taken: webhook %s answered without the database",
+                    request.path)
+        stack.enter_context(within(0))
+
+
+@blueprint.teardown_request
+def _end_time_limit(_exc: BaseException | None) -> None:
+    stack = g.pop("ivr_limits", None)
+    if stack is not None:
+        stack.close()
+
+
+@blueprint.record_once
+def _replay_spool(state: Any) -> None:
+    # What a process killed earlier left in the spool goes in as soon as the database answers.
+    rt = state.app.extensions["helpline"]
+    journal.replay_in_background(rt.db, rt.settings)
 
 
 @blueprint.record_once
@@ -53,12 +104,16 @@ def _no_staff_session(state: Any) -> None:
 
 @blueprint.after_request
 def _write_steps(response: Response) -> Response:
-    """The steps the webhook took go in with one write, before Twilio gets the answer."""
+    """The steps the webhook took are stored, with one write, before Twilio gets the answer."""
     try:
         write_steps()
+    except journal.NotStored:
+        # Logged by the journal, naming the spool and why. The caller still hears the
+        # answer: it promises nothing, and a line that stops answering helps nobody.
+        pass
     except Exception:
-        # The database's own failures are spooled; this is a bug, and the caller keeps the
-        # answer already made rather than hearing the fallback.
+        # A bug, kept for a person by the journal; the caller keeps the answer already made
+        # rather than hearing the fallback.
         log.exception("IVR steps could not be recorded")
     return response
 

@@ -1,7 +1,8 @@
-"""What the views share: recording a step without ever blocking the caller, and the menu."""
+"""What the views share: recording a call's steps, stored before the answer, and the menu."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,66 +13,79 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from helpline.app.runtime import runtime
 from helpline.calls import journal
-from helpline.config import Settings
-from helpline.db import Database, utcnow
+from helpline.db import utcnow
 from helpline.flows.flow import Flow
 from ivr.twiml import call_sid, gather, say, url
 
-# A webhook reading what an earlier one recorded waits at most this long for the writer.
-READ_BACK_SECONDS = 2.0
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
-def _journal() -> tuple[Database, Settings]:
-    """The database and the settings the journal writes with: the app's, never rebuilt."""
+def request_key() -> str:
+    """What identifies this webhook's delivery: Twilio's idempotency token, the same on its
+    retries; without one (a load balancer's retry, another client), the request itself."""
+    if "ivr_request_key" not in g:
+        token = request.headers.get(IDEMPOTENCY_HEADER, "")
+        if token:
+            seed = "token\0" + token
+        else:
+            form = "\0".join(f"{k}={v}" for k, v in sorted(request.form.items(multi=True)))
+            seed = "\0".join(("request", request.method, request.full_path, form))
+        g.ivr_request_key = hashlib.sha256(seed.encode()).hexdigest()[:48]
+    return str(g.ivr_request_key)
+
+
+def _operation(op: str, kwargs: dict[str, Any]) -> journal.Operation:
+    """The request's next operation, keyed by the delivery and its place in the request: a
+    retry of the webhook makes the same keys, and is applied once."""
+    n = g.get("ivr_operations", 0)
+    g.ivr_operations = n + 1
+    return journal.Operation(op, kwargs, f"{request_key()}:{n}")
+
+
+def _pending_steps() -> list[journal.Operation]:
+    steps = g.pop("ivr_steps", None)
+    if not steps:
+        return []
+    return [_operation("steps", {"call_sid": call_sid(), "from_number": request.form.get("From"),
+                                 "steps": steps, "at": steps[0]["at"]})]
+
+
+def write(op: str, **kwargs: Any) -> str:
+    """Store an operation for this call, after the steps this request has taken so far, before
+    going on: :data:`journal.DATABASE` or :data:`journal.SPOOL`; :class:`journal.NotStored`
+    when neither could take it (the view must then promise nothing)."""
+    g.ivr_wrote = True  # the webhook changed the call: it must not be answered twice
     rt = runtime()
-    return rt.db, rt.settings
+    return journal.write_all(rt.db, rt.settings, [*_pending_steps(), _operation(op, kwargs)])
 
 
-def write(op: str, **kwargs: Any) -> bool:
-    """Record an operation for this call (database, or the spool when it is down), after the
-    steps this request has taken so far; return once it is in (True) or spooled (False)."""
-    write_steps()
-    g.ivr_wrote = True  # the webhook changed the call: it must not be answered twice
-    return journal.write(*_journal(), op, **kwargs)
-
-
-def write_behind(op: str, **kwargs: Any) -> None:
-    """Queue an operation for this call, after the steps this request has taken so far, and
-    go on: the journal's writer puts it in a moment later."""
-    write_steps()
-    g.ivr_wrote = True  # the webhook changed the call: it must not be answered twice
-    journal.write_behind(*_journal(), op, **kwargs)
+def write_steps() -> str | None:
+    """Store the steps this request has taken and not stored yet (the blueprint calls this
+    after every request, before the answer leaves)."""
+    operations = _pending_steps()
+    if not operations:
+        return None
+    rt = runtime()
+    return journal.write_all(rt.db, rt.settings, operations)
 
 
 @contextmanager
 def reading_back() -> Iterator[Session]:
-    """A session for a webhook that reads what earlier webhooks of its call recorded: it
-    opens once what this process queued for the database is in."""
-    db = runtime().db
-    journal.settle(db, timeout=READ_BACK_SECONDS)
-    with db.sessions() as session:
+    """A session for a webhook that reads what earlier webhooks of its call recorded (stored
+    before they answered)."""
+    with runtime().db.sessions() as session:
         yield session
 
 
 def step(kind: str, *, detail: dict[str, Any] | None = None, **kwargs: Any) -> None:
     """Record one step of the current call; a request without a CallSid records nothing.
 
-    The steps of one request are written together when it ends (:func:`write_steps`): one
-    write per webhook, however many steps it took.
+    The steps of one request are stored together when it ends (:func:`write_steps`), or with
+    its next :func:`write`: one operation per webhook, however many steps it took.
     """
     if call_sid():
         g.setdefault("ivr_steps", []).append(
             {"kind": kind, "detail": detail, "at": utcnow().isoformat(), **kwargs})
-
-
-def write_steps() -> None:
-    """Queue the steps this request has taken and not written yet (the blueprint calls this
-    after every request): the answer goes back to Twilio without waiting for the database."""
-    steps = g.pop("ivr_steps", None)
-    if steps:
-        journal.write_behind(*_journal(), "steps", call_sid=call_sid(),
-                             from_number=request.form.get("From"), steps=steps,
-                             at=steps[0]["at"])
 
 
 def menu(response: VoiceResponse, flow: Flow, tries: int = 0, wrong: int = 0) -> VoiceResponse:

@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
     )
     runtime = Runtime(
         settings=settings,
-        db=Database(settings.database_url),
+        db=Database.for_settings(settings),
         telephony=telephony_for(settings, http_client),
     )
     app.extensions["helpline"] = runtime

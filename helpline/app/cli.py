@@ -14,6 +14,7 @@ from helpline.app.audit_cli import audit_command
 from helpline.app.cli_context import CliContext, friendly_errors, pass_ctx
 from helpline.app.directory_cli import directory
 from helpline.app.scheduler import scheduler_command
+from helpline.app.spool_cli import spool_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,6 +59,8 @@ def serve(ctx: CliContext, host: str, port: int, threads: int) -> None:
     if not migrate.is_current(ctx.db):
         raise click.ClickException("the database schema is not current: run `helpline init`")
     app = create_app(ctx.settings)
+    # The IVR keeps some threads free of the database for /healthz and /ivr/fallback.
+    app.config["HELPLINE_SERVER_THREADS"] = threads
     scheduler = None
     if ctx.settings.scheduler_in_process:
         from helpline.app.scheduler import start_scheduler
@@ -66,17 +69,14 @@ def serve(ctx: CliContext, host: str, port: int, threads: int) -> None:
     base = f"http://{host}:{port}"
     click.echo(f"Helpline dashboard: {base}/   (IVR webhooks under {base}/ivr/)")
     click.echo(f"Place a simulated call: {base}/phone   or   helpline simulate-call")
-    # SIGTERM (systemd, docker stop) ends the server like Ctrl-C: what the IVR has queued
-    # for the database is written before the process goes.
+    # SIGTERM (systemd, docker stop) ends the server like Ctrl-C. Nothing is lost either way:
+    # a webhook answers once what it recorded is stored.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="helpline")
     finally:
         if scheduler is not None:
             scheduler.shutdown()
-        from helpline.calls import journal
-
-        journal.settle_all()
 
 
 @cli.command("create-user")
@@ -161,6 +161,7 @@ def export_calls(ctx: CliContext, fmt: str, since: dt.datetime | None) -> None:
 def _register_commands() -> None:
     cli.add_command(directory)
     cli.add_command(audit_command)
+    cli.add_command(spool_command)
     cli.add_command(scheduler_command)
     # Commands of the packages above the core (the simulator's simulate-call) plug in by
     # entry point, so that the core never imports them.

@@ -31,7 +31,7 @@ class CliContext:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url)
+        return Database.for_settings(self.settings)
 
     def session(self) -> AbstractContextManager[Session]:
         return self.db.session()

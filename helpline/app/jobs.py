@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from helpline import audit, sms_limits
+from helpline.calls import lost
 from helpline.config import Settings
 from helpline.db import Database, affected_rows, utcnow
 from helpline.followups import delivery
@@ -134,12 +135,30 @@ def send_pending_texts(now: dt.datetime | None = None) -> int:
     return send_queued_texts(ctx.db.sessions, ctx.telephony, now=now)
 
 
+def close_lost_calls(now: dt.datetime | None = None) -> lost.LostReport:
+    """Close the calls whose end was lost (silent too long; with Twilio, Twilio asked first)."""
+    ctx = context()
+    report = lost.close_lost_calls(ctx.db, ctx.telephony, ctx.settings, now=now)
+    if report.closed or report.unasked:
+        log.info("lost calls: %d closed, %d still live, %d left (Twilio not asked)",
+                 len(report.closed), report.still_live, report.unasked)
+    return report
+
+
 def replay_ivr_spool() -> int:
     """Write what this machine's IVR spooled while the database was down."""
     from helpline.calls.journal import replay_spool
 
     ctx = context()
     return replay_spool(ctx.db, ctx.settings)
+
+
+def purge_idempotency_keys() -> int:
+    """Forget the keys of IVR operations applied longer ago than IDEMPOTENCY_KEEP_DAYS."""
+    from helpline.calls.journal import purge_keys
+
+    ctx = context()
+    return purge_keys(ctx.db, ctx.settings)
 
 
 # --- retention ------------------------------------------------------------------------------

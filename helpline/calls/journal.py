@@ -1,49 +1,55 @@
-"""Writes from the webhooks: to the database, or to the spool when it cannot be reached.
+"""Writes from the webhooks: in the database, or in the spool, before the webhook answers.
 
-A webhook never waits on the database to answer a caller. What it records of the call (its
-steps, the status callbacks: :func:`write_behind`) is handed to this process's writer for
-that database and the answer goes back at once; the writer commits what has queued in order,
-one transaction for the lot (a group commit), and appends to the local spool what the
-database would not take. Operations that a later webhook reads back (a booked callback, a
-message left) use :func:`write`, which waits for its turn in the same queue, so they are in
-by the time it returns and nothing written before them is overtaken. The next successful
-write (or the scheduler, through :func:`replay_spool`) puts spooled operations into the
-database in order.
+A webhook's operations (its steps, a status callback, a booked callback) are durable before
+the webhook answers: committed, or, when the database cannot take them in time, appended and
+fsync'd to the local spool (:mod:`helpline.calls.spool`). If neither can take them,
+:class:`NotStored` says so and the webhook promises nothing (ivr/).
 
-Why a writer of its own: when every webhook committed its own write, or waited for a shared
-commit, the server spent more time handing the interpreter lock between threads woken by
-the database than answering callers (bench/ivr.py). Within a group, steps and status
-callbacks go through one :class:`records.Ledger`: the calls are read in one statement and
-the group's events and call changes written in a few.
+Group commit: the webhooks of one process hand their operations to its writer for that
+database, which commits whatever has queued while it was busy in one transaction (through one
+:class:`records.Ledger`), and wakes each webhook when its own are in. A webhook waits at most
+its time limit (``IVR_DB_WAIT_SECONDS`` in all, :func:`helpline.db.within`); past it, the
+webhook spools its operations itself and answers.
 
-The writer is given the helpline's settings by the first write that needs it (the webhooks
-pass the runtime's): the operations that book a follow-up follow them on the writer's thread,
-and the spool is the one they name.
+Every operation carries an idempotency key, inserted into ``applied_operations`` in the
+transaction that applies it: a Twilio retry, a load balancer's retry, an operation both spooled
+by a webhook that gave up waiting and committed by the writer a moment later, or a replay
+after a crash, is applied once.
 
-A process that is killed loses what its writer had not committed yet, a few milliseconds'
-worth, as it would lose the webhooks it was answering; :func:`settle` waits for the writer,
-and the writers are settled when the interpreter exits.
+The spool is replayed by this process (in the background, whenever a commit succeeds while
+entries wait, and at start) and by the scheduler's job.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
+import uuid
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from helpline.calls import records, spool
 from helpline.config import Settings
 from helpline.consent.optouts import record_keyword
-from helpline.db import Database, utcnow
+from helpline.db import (
+    Database,
+    DatabaseUnavailable,
+    affected_rows,
+    is_unreachable,
+    time_left,
+    utcnow,
+    within,
+)
+from helpline.models import AppliedOperation
 
 log = logging.getLogger(__name__)
 
@@ -67,146 +73,161 @@ LEDGER_OPERATIONS = {"step", "steps", "status"}
 # Given the settings too (never spooled with them): a booked callback follows the helpline's.
 SETTINGS_OPERATIONS = {"callback"}
 
+# How long an explicit replay (the scheduler's, the CLI's) waits for one already running.
+REPLAY_WAIT_SECONDS = 10.0
 
-def is_unreachable(exc: BaseException) -> bool:
-    """True for a database that is down or overloaded (worth spooling), not for a bug."""
-    if isinstance(exc, PoolTimeout):
-        return True
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or type(exc.orig).__name__ in {
-            "OperationalError", "InterfaceError"}
-    return False
+# Where an operation ended up.
+DATABASE = "database"
+SPOOL = "spool"
+
+
+class NotStored(Exception):
+    """Neither the database nor the spool took the operations: nothing may be promised."""
+
+
+@dataclass
+class Operation:
+    """One write: what to apply (:data:`OPERATIONS`), its arguments and its idempotency key."""
+
+    op: str
+    kwargs: dict[str, Any]
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def entry(self) -> dict[str, Any]:
+        return {"op": self.op, "key": self.key, **self.kwargs}
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> Operation:
+        entry = dict(entry)
+        op = entry.pop("op")
+        key = entry.pop("key", None) or uuid.uuid4().hex
+        return cls(op, entry, key)
 
 
 @dataclass(eq=False)
-class _Operation:
-    op: str
-    kwargs: dict[str, Any]
-    finished: threading.Event | None = None  # set once written or spooled, for a waiting caller
-    raises: bool = False  # a bug in it (not an outage) goes back to the webhook that wrote it
+class _Pending:
+    """An operation on its way: the writer's outcome, and whether its webhook gave up."""
+
+    operation: Operation
+    finished: threading.Event = field(default_factory=threading.Event)
     written: bool = False
     error: Exception | None = None
+    abandoned: bool = False  # the webhook stopped waiting and spooled it itself
 
-    def apply(self, session: Session, ledger: records.Ledger, settings: Settings) -> None:
-        if self.op in LEDGER_OPERATIONS:
-            OPERATIONS[self.op](session, ledger=ledger, **self.kwargs)
-        else:
-            # These go through the ORM: it must see the ledger's writes, and the ledger theirs.
-            ledger.forget()
-            extra = {"settings": settings} if self.op in SETTINGS_OPERATIONS else {}
-            OPERATIONS[self.op](session, **self.kwargs, **extra)
-            session.flush()
+    @property
+    def op(self) -> str:
+        return self.operation.op
 
 
-def _apply_all(session: Session, settings: Settings, batch: list[_Operation]) -> None:
+def _new_keys(session: Session, keys: list[str]) -> set[str]:
+    """Insert these keys; return those that were not there yet (the operations to apply)."""
+    if not keys:
+        return set()
+    conn = session.connection()
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    statement = (insert(AppliedOperation).on_conflict_do_nothing(index_elements=["key"])
+                 .returning(AppliedOperation.key))
+    return set(conn.execute(statement, [{"key": k, "applied_at": now} for k in keys]).scalars())
+
+
+def _apply_all(session: Session, settings: Settings, batch: list[_Pending]) -> None:
+    keys = list(dict.fromkeys(p.operation.key for p in batch))
+    fresh = _new_keys(session, keys)
+    todo: list[_Pending] = []
+    for pending in batch:
+        if pending.operation.key in fresh:
+            fresh.discard(pending.operation.key)  # a second copy in this batch is a retry too
+            todo.append(pending)
     ledger = records.Ledger(session)
-    written = [op for op in batch if op.op in LEDGER_OPERATIONS]
+    written = [p.operation for p in todo if p.op in LEDGER_OPERATIONS]
     ledger.load(op.kwargs["call_sid"] for op in written)
     # A call first seen in this group is created from its first operation's number and time.
     ledger.create({op.kwargs["call_sid"]: (op.kwargs.get("from_number"), op.kwargs.get("at"))
                    for op in reversed(written)})
-    for operation in batch:
-        operation.apply(session, ledger, settings)
+    for pending in todo:
+        operation = pending.operation
+        if operation.op in LEDGER_OPERATIONS:
+            OPERATIONS[operation.op](session, ledger=ledger, **operation.kwargs)
+        else:
+            # These go through the ORM: it must see the ledger's writes, and the ledger theirs.
+            ledger.forget()
+            extra = {"settings": settings} if operation.op in SETTINGS_OPERATIONS else {}
+            OPERATIONS[operation.op](session, **operation.kwargs, **extra)
+            session.flush()
     ledger.flush()
 
 
-def _apply_alone(db: Database, settings: Settings, operation: _Operation) -> None:
-    with db.session() as session:
-        _apply_all(session, settings, [operation])
-
-
-def _commit(db: Database, settings: Settings, batch: list[_Operation]) -> None:
+def _commit(db: Database, settings: Settings, batch: list[_Pending]) -> None:
     """Commit the batch in one transaction; mark each operation written or failed."""
     try:
         with db.session() as session:
             _apply_all(session, settings, batch)
     except Exception as exc:
         if len(batch) == 1 or is_unreachable(exc):
-            for operation in batch:
-                operation.error = exc
-        else:
-            # One operation failed and the transaction with it: the others go in alone.
-            for operation in batch:
-                try:
-                    _apply_alone(db, settings, operation)
-                    operation.written = True
-                except Exception as one:
-                    operation.error = one
+            for pending in batch:
+                pending.error = exc
+            return
+        # One operation failed and the transaction with it: the others go in alone.
+        for pending in batch:
+            try:
+                with db.session() as session:
+                    _apply_all(session, settings, [pending])
+                pending.written = True
+            except Exception as one:
+                pending.error = one
     else:
-        for operation in batch:
-            operation.written = True
+        for pending in batch:
+            pending.written = True
 
 
-def _spool_failed(settings: Settings, batch: list[_Operation]) -> None:
-    """Keep what did not go in: the spool is replayed when the database is back (and hands
-    an operation that fails for another reason to a person)."""
-    failed: list[dict[str, Any]] = []
-    for operation in batch:
-        exc = operation.error
-        if exc is None:
-            continue
-        if is_unreachable(exc):
-            log.warning("database unreachable: IVR %s kept in the spool", operation.op)
-        elif not operation.raises or isinstance(exc, SQLAlchemyError):
-            # A bug, not an outage: keep the operation for a person rather than lose it.
-            log.error("IVR %s could not be written; kept in the spool", operation.op,
-                      exc_info=exc)
-        else:
-            continue  # the waiting webhook raises it (and answers with the fallback)
-        failed.append({"op": operation.op, **operation.kwargs})
-        operation.error = None
-    if failed:
-        spool.append_all(settings.spool_dir, failed)
-
-
-# A writer with this many operations queued makes webhooks wait for theirs: memory stays
-# bounded when the database is slow, and the webhooks slow down with it.
-MAX_QUEUED = 2000
-# A writer waits this long for more operations before writing a group smaller than the target.
-LINGER_SECONDS = 0.05
-GROUP_TARGET = 64
-# A writer's thread ends after this long with nothing to write (a new one starts on demand).
-IDLE_SECONDS = 2.0
+def _store(settings: Settings, batch: list[_Pending], db: Database | None = None) -> None:
+    """Spool what failed because the database is out of reach; hand a failure for another
+    reason (a bug) to a person: kept in the spool's rejected file, and raised to its webhook."""
+    outage = [p for p in batch if p.error is not None and is_unreachable(p.error)]
+    bugs = [p for p in batch if p.error is not None and not is_unreachable(p.error)]
+    for pending in bugs:
+        log.error("IVR %s could not be written (%s); kept for a person in %s", pending.op,
+                  type(pending.error).__name__, settings.spool_dir / spool.REJECTED,
+                  exc_info=pending.error)
+    try:
+        if bugs:
+            spool.reject(settings.spool_dir, [p.operation.entry() for p in bugs])
+        if outage:
+            spool.append_all(settings.spool_dir, [p.operation.entry() for p in outage])
+    except spool.SpoolError as exc:
+        log.error("IVR %s NOT STORED: the database is unreachable and %s",
+                  ", ".join(p.op for p in outage) or "operation", exc)
+        for pending in outage:
+            pending.error = NotStored(str(exc))
+        return
+    for pending in outage:
+        log.warning("database unreachable: IVR %s kept in the spool %s", pending.op,
+                    settings.spool_dir)
+        pending.error = None
+    if outage and db is not None:
+        # Replayed as soon as the database answers, whether or not more calls come.
+        replay_in_background(db, settings)
 
 
 class _Writer:
     """One database's IVR writes in this process: committed in order, in groups, by one thread,
     with the settings it was created with."""
 
+    IDLE_SECONDS = 2.0  # the thread ends after this long with nothing to write
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._queued: list[_Operation] = []
+        self._queued: list[_Pending] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._running = False
-        self._lingering = False
 
-    def settle(self, db: Database, timeout: float | None) -> bool:
-        """Wait until what is queued now is written or spooled; False after ``timeout``."""
+    def submit(self, db: Database, batch: list[_Pending]) -> None:
         with self._lock:
-            if not self._running:
-                return True  # nothing queued: the thread ends only with an empty queue
-        finished = threading.Event()
-        self.submit_nowait(db, _Operation("", {}, finished))
-        return finished.wait(timeout)
-
-    def _awaited(self) -> bool:
-        return any(operation.finished is not None for operation in self._queued)
-
-    def submit(self, db: Database, operation: _Operation) -> None:
-        """Queue the operation; wait for it if it asks to (or if too many are queued)."""
-        self.submit_nowait(db, operation)
-        if operation.finished is not None:
-            operation.finished.wait()
-
-    def submit_nowait(self, db: Database, operation: _Operation) -> None:
-        with self._lock:
-            self._queued.append(operation)
-            if len(self._queued) > MAX_QUEUED and operation.finished is None:
-                operation.finished = threading.Event()
+            self._queued.extend(batch)
             if self._running:
-                if operation.finished is not None or not self._lingering:
-                    self._wake.notify()
+                self._wake.notify()
             else:
                 self._running = True
                 # The thread, not the writer, holds the database: a writer left idle in the
@@ -214,40 +235,49 @@ class _Writer:
                 threading.Thread(target=self._run, args=(db,), name="ivr-journal",
                                  daemon=True).start()
 
+    def abandon(self, batch: list[_Pending]) -> list[_Pending]:
+        """The webhook stops waiting: return those of its operations not finished (it stores
+        them itself); the writer will not spool them again."""
+        with self._lock:
+            left = [p for p in batch if not p.finished.is_set()]
+            for pending in left:
+                pending.abandoned = True
+                if pending in self._queued:
+                    self._queued.remove(pending)
+            return left
+
     def _run(self, db: Database) -> None:
         while True:
             with self._lock:
                 if not self._queued:
-                    self._wake.wait(IDLE_SECONDS)
+                    self._wake.wait(self.IDLE_SECONDS)
                 if not self._queued:
                     self._running = False
                     return
-                if len(self._queued) < GROUP_TARGET and not self._awaited():
-                    # Nobody waits for these: a moment more makes a bigger group, and a
-                    # group's fixed cost (a transaction, the calls read) is most of a small
-                    # one's. An operation that is waited for ends the wait.
-                    self._lingering = True
-                    self._wake.wait(LINGER_SECONDS)
-                    self._lingering = False
                 batch, self._queued = self._queued, []
             try:
-                self._write(db, batch)
-            except Exception:  # pragma: no cover - the writer must outlive any bug
+                self.write(db, batch)
+            except Exception as exc:  # pragma: no cover - the writer must outlive any bug
                 log.exception("IVR writer failed on a batch of %d", len(batch))
+                for pending in batch:
+                    pending.error = pending.error or exc
             finally:
-                for operation in batch:
-                    if operation.finished is not None:
-                        operation.finished.set()
+                with self._lock:
+                    for pending in batch:
+                        pending.finished.set()
 
-    def _write(self, db: Database, batch: list[_Operation]) -> None:
-        work = [operation for operation in batch if operation.op]  # "" marks a settle
-        if not work:
-            return
-        _commit(db, self.settings, work)
-        _spool_failed(self.settings, work)
-        if any(operation.written for operation in work) and spool.pending(
-                self.settings.spool_dir):
-            replay_spool(db, self.settings, limit=200)
+    def write(self, db: Database, batch: list[_Pending]) -> None:
+        with within(self.settings.ivr_db_wait_seconds):
+            if db.breaker.is_open():
+                for pending in batch:
+                    pending.error = DatabaseUnavailable("breaker open")
+            else:
+                _commit(db, self.settings, batch)
+        with self._lock:
+            batch = [p for p in batch if not p.abandoned]
+        _store(self.settings, batch, db)
+        if any(p.written for p in batch) and spool.pending(self.settings.spool_dir):
+            replay_in_background(db, self.settings)
 
 
 _writers: weakref.WeakKeyDictionary[Database, _Writer] = weakref.WeakKeyDictionary()
@@ -264,91 +294,138 @@ def _writer(db: Database, settings: Settings) -> _Writer:
     return writer
 
 
-def _forget_writers() -> None:
+def _forget_threads() -> None:
     # A forked child has none of its parent's threads: its writers start afresh.
-    global _writers
+    global _writers, _replaying
     _writers = weakref.WeakKeyDictionary()
+    _replaying = weakref.WeakSet()
 
 
-os.register_at_fork(after_in_child=_forget_writers)
+os.register_at_fork(after_in_child=_forget_threads)
 
 
-def _write_now(db: Database, settings: Settings, operation: _Operation) -> bool:
-    """Inside a session on this thread (which may hold SQLite's writer the writer thread would
-    wait for): written here and now, in a transaction of its own."""
-    try:
-        _apply_alone(db, settings, operation)
-        return True
-    except Exception as exc:
-        operation.error = exc
-    _spool_failed(settings, [operation])
-    if operation.error is not None:
-        raise operation.error
-    return False
+def _outcome(batch: list[_Pending]) -> str:
+    for pending in batch:
+        if pending.error is not None:
+            raise pending.error
+    return DATABASE if all(p.written for p in batch) else SPOOL
 
 
-def write(db: Database, settings: Settings, op: str, **kwargs: Any) -> bool:
-    """Write one operation after everything queued before it; True when it reached the
-    database, False when it was spooled (in ``settings.spool_dir``). A bug in it (not an
-    outage) is raised."""
-    kwargs.setdefault("at", utcnow().isoformat())
-    operation = _Operation(op, kwargs, threading.Event(), raises=True)
+def write_all(db: Database, settings: Settings, operations: Iterable[Operation]) -> str:
+    """Store these operations, in order, before returning: :data:`DATABASE` when committed,
+    :data:`SPOOL` when fsync'd to the spool. Raises :class:`NotStored` when neither could take
+    them, and a bug in one (not an outage) as it is."""
+    finished = threading.Event()  # one for the request: the writer finishes its ops together
+    batch = [_Pending(operation, finished) for operation in operations]
+    if not batch:
+        return DATABASE
+    for pending in batch:
+        pending.operation.kwargs.setdefault("at", utcnow().isoformat())
     if db.in_session():
-        return _write_now(db, settings, operation)
-    _writer(db, settings).submit(db, operation)
-    if operation.error is not None:
-        raise operation.error
-    return operation.written
+        # This thread may hold SQLite's writer, which the writer thread would wait for.
+        _Writer(settings).write(db, batch)
+        return _outcome(batch)
+    left = time_left()
+    if db.breaker.is_open() or (left is not None and left <= 0):
+        for pending in batch:
+            pending.error = DatabaseUnavailable("breaker open, or no time left")
+        _store(settings, batch, db)
+        return _outcome(batch)
+    writer = _writer(db, settings)
+    writer.submit(db, batch)
+    # The writer gives up on the database after IVR_DB_WAIT_SECONDS; the spool's fsync after.
+    wait = settings.ivr_db_wait_seconds + 1.0 if left is None else max(0.0, left)
+    if not batch[-1].finished.wait(wait):
+        late = writer.abandon(batch)
+        if late:
+            log.warning("database too slow: IVR %s spooled after %.1f s",
+                        ", ".join(p.op for p in late), wait)
+            # Copies: the writer may still finish the originals (their keys make that
+            # harmless), and must not change what this webhook is told.
+            mine = [_Pending(p.operation, error=DatabaseUnavailable("time limit passed"))
+                    for p in late]
+            _store(settings, mine, db)
+            return _outcome([p for p in batch if p not in late] + mine)
+    return _outcome(batch)
 
 
-def write_behind(db: Database, settings: Settings, op: str, **kwargs: Any) -> None:
-    """Queue one operation for the writer and return at once (it is written, or spooled, in
-    a few milliseconds; :func:`settle` waits for it)."""
-    kwargs.setdefault("at", utcnow().isoformat())
-    operation = _Operation(op, kwargs)
-    if db.in_session():
-        _write_now(db, settings, operation)
-        return
-    _writer(db, settings).submit(db, operation)
+def write(db: Database, settings: Settings, op: str, *, key: str | None = None,
+          **kwargs: Any) -> str:
+    """Store one operation (see :func:`write_all`)."""
+    operation = Operation(op, kwargs) if key is None else Operation(op, kwargs, key)
+    return write_all(db, settings, [operation])
 
 
-def settle(db: Database, timeout: float | None = None) -> bool:
-    """Wait until everything queued for this database so far is written or spooled; False
-    if ``timeout`` seconds passed first. Returns at once inside a session on this thread,
-    which may hold SQLite's writer that the writer thread needs."""
-    writer = _writers.get(db)
-    if writer is None or db.in_session():
-        return True
-    return writer.settle(db, timeout)
-
-
-@atexit.register
-def settle_all(timeout: float = 10.0) -> None:
-    """Settle every writer of this process (at exit, and when `helpline serve` stops), each
-    for at most ``timeout`` seconds: a database that hangs must not keep a server up."""
-    for db in list(_writers.keys()):
-        if not settle(db, timeout):
-            log.error("IVR writes still queued at exit after %.0f s; not waiting longer",
-                      timeout)
-
-
-def replay_spool(db: Database, settings: Settings, limit: int = 5000) -> int:
+def replay_spool(db: Database, settings: Settings, limit: int = 5000,
+                 wait: float = REPLAY_WAIT_SECONDS) -> int:
     """Write what the spool (``settings.spool_dir``) holds into the database; return how
-    many operations went in.
+    many operations went in. Each chunk is one transaction; its keys make a replay that
+    crashed and runs again apply nothing twice.
 
-    Safe to call from the scheduler at any time and from several processes.
+    Safe to call from the scheduler at any time and from several processes: a replay already
+    running is waited for ``wait`` seconds, then left to it.
     """
-    def apply(entry: dict[str, Any]) -> None:
-        entry = dict(entry)
-        op = entry.pop("op")
-        try:
-            _apply_alone(db, settings, _Operation(op, entry))
-        except SQLAlchemyError as exc:
-            if is_unreachable(exc):
-                raise spool.StillDown from exc
-            raise
+    def apply(entries: list[dict[str, Any]]) -> list[Exception | None]:
+        finished = threading.Event()
+        batch = [_Pending(Operation.from_entry(entry), finished) for entry in entries]
+        with within(settings.ivr_db_wait_seconds):
+            _commit(db, settings, batch)
+        if any(p.error is not None and is_unreachable(p.error) for p in batch):
+            raise spool.StillDown
+        return [p.error for p in batch]
 
-    written = spool.replay(settings.spool_dir, apply, limit=limit)
+    written = spool.replay(settings.spool_dir, apply, limit=limit, wait=wait)
     if written:
         log.info("replayed %d spooled IVR operations", written)
     return written
+
+
+_replaying: weakref.WeakSet[Database] = weakref.WeakSet()
+_replaying_lock = threading.Lock()
+REPLAY_RETRY_SECONDS = 2.0
+
+
+def replay_in_background(db: Database, settings: Settings) -> bool:
+    """Replay the spool on a thread of its own until it is empty (one such thread per
+    database in a process); False when one runs already or nothing is spooled."""
+    if not spool.pending(settings.spool_dir):
+        return False
+    with _replaying_lock:
+        if db in _replaying:
+            return False
+        _replaying.add(db)
+
+    def run() -> None:
+        stop = threading.Event()
+        try:
+            while spool.pending(settings.spool_dir):
+                if db.breaker.is_open():
+                    stop.wait(REPLAY_RETRY_SECONDS)
+                    continue
+                try:
+                    if not replay_spool(db, settings, limit=1000, wait=0):
+                        stop.wait(REPLAY_RETRY_SECONDS)
+                except Exception:
+                    log.exception("replaying the IVR spool failed; trying again")
+                    stop.wait(REPLAY_RETRY_SECONDS)
+        finally:
+            with _replaying_lock:
+                _replaying.discard(db)
+
+    threading.Thread(target=run, name="ivr-spool-replay", daemon=True).start()
+    return True
+
+
+def purge_keys(db: Database, settings: Settings) -> int:
+    """Forget the keys of operations applied more than ``IDEMPOTENCY_KEEP_DAYS`` ago."""
+    cutoff = utcnow() - timedelta(days=settings.idempotency_keep_days)
+    with db.session() as session:
+        result = session.execute(delete(AppliedOperation)
+                                 .where(AppliedOperation.applied_at < cutoff))
+        return affected_rows(result)
+
+
+def was_applied(session: Session, key: str) -> bool:
+    """Has the operation with this key reached the database (for tests and inspection)?"""
+    return session.scalar(select(AppliedOperation.key).where(AppliedOperation.key == key)) \
+        is not None

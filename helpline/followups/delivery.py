@@ -2,8 +2,10 @@
 
 Exactly once: a follow-up leaves its due state only by a conditional UPDATE (state due and
 ``due_at <= now``) whose RETURNING names the rows this run changed, and only that run calls the
-provider. The claim is committed before the provider is called, so a crash in between leaves
-the follow-up in ``sending`` (shown to supervisors as stuck) rather than texting someone twice.
+provider. The claim is committed before the provider is called and lasts
+``followup_claim_seconds``: a run that dies holding it is replaced by the next run, which
+re-takes the claim and sends again only what the dead run provably did not send
+(:mod:`helpline.followups.claims`: the outbox row, or the intent the provider is asked about).
 
 Texts and reminders are claimed in batches: one SELECT (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so racing schedulers take different rows instead of queueing behind each other),
@@ -38,7 +40,7 @@ from helpline.config import Settings
 from helpline.consent.disclosures import disclosure_row, followup_channel
 from helpline.consent.optouts import is_opted_out
 from helpline.db import Database, affected_rows, utcnow
-from helpline.followups import safe_contact
+from helpline.followups import claims, safe_contact
 from helpline.followups.lifecycle import SCHEDULER_ACTOR, apply_attempt_result, consent_refusal
 from helpline.followups.lists import overdue_clause
 from helpline.followups.scheduling import allowed_now, next_safe_time
@@ -61,8 +63,10 @@ from helpline.telephony import Telephony
 log = logging.getLogger(__name__)
 
 #: How many texts and reminders one claim takes. A crash between claim and send leaves at most
-#: this many stuck in ``sending`` for a supervisor to look at (never sent twice).
+#: this many in ``sending`` until the claim expires and a later run takes them up.
 CLAIM_BATCH = 100
+#: How far Twilio's clock may be behind ours, when asking it what a dead run sent.
+PROVIDER_CLOCK_SKEW = dt.timedelta(minutes=2)
 #: How many outbox sends share a commit (see :func:`_commit_every`).
 SEND_CHUNK = 20
 
@@ -106,6 +110,8 @@ class DeliveryReport:
     waiting_for_counselor: int = 0
     stopped: int = 0  # STOP, consent withdrawn or expired, channel ruled out
     failed: int = 0
+    retaken: int = 0  # expired claims of a dead run taken up again
+    unresolved: int = 0  # a dead run may have reached the provider: left for a supervisor
 
 
 SessionSource = Database | sessionmaker | Callable[[], Session]
@@ -146,6 +152,7 @@ def deliver_due_followups(sessions: SessionSource, telephony: Telephony, setting
 def _deliver_due(factory: Callable[[], Session], telephony: Telephony, settings: Settings,
                  now: dt.datetime, limit: int | None, batch_size: int) -> DeliveryReport:
     report = DeliveryReport()
+    _take_up_expired_claims(factory, telephony, settings, now, report)
     looked_at = 0
     while limit is None or looked_at < limit:
         size = batch_size if limit is None else min(batch_size, limit - looked_at)
@@ -350,10 +357,11 @@ def _send_batch(factory: Callable[[], Session], ids: list[int], telephony: Telep
                 entries = _send_chunk(session, chunk, hashes, stopped_hashes, prefs, telephony,
                                       settings, now, report)
             except Exception as exc:
-                # Whether the provider was reached is unknown: leave the claims (``sending``,
-                # shown to supervisors as stuck) rather than retry and perhaps text twice.
+                # Whether the provider was reached is unknown: the claim is left. Once it
+                # expires, a later run asks the provider about the intent recorded before
+                # the call (or leaves it for a supervisor) rather than perhaps texting twice.
                 session.rollback()
-                log.error("follow-ups %s: delivery failed (%s); left for a supervisor",
+                log.error("follow-ups %s: delivery failed (%s); the claim is left to expire",
                           [f.id for f in chunk], type(exc).__name__)
                 entries = [audit.Entry("followup.deliver_error", "followup", f.id,
                                        detail={"error": type(exc).__name__}) for f in chunk]
@@ -367,9 +375,14 @@ def _send_chunk(session: Session, chunk: list[FollowUp], hashes: dict[int, str |
                 telephony: Telephony, settings: Settings, now: dt.datetime,
                 report: DeliveryReport) -> list[audit.Entry]:
     """Every provider call of the chunk first, then their records (one flush for all)."""
-    sent: list[tuple[FollowUp, AttemptResult | None, OutboxMessage | None]] = []
+    held = claims.hold(session, [f.id for f in chunk], now)
+    # A claim this run outlived was taken over by another run, which delivers it.
+    report.lost_race += len(chunk) - len(held)
+    to_send: list[tuple[FollowUp, safe_contact.SafeContact]] = []
     stopped: list[tuple[FollowUp, FollowUpOutcome]] = []
     for followup in chunk:
+        if followup.id not in held:
+            continue
         theirs = prefs.get(followup.caller_hash or "", safe_contact.DEFAULTS)
         outcome = _must_stop(session, followup, theirs, now)
         if outcome is not None:
@@ -377,8 +390,24 @@ def _send_chunk(session: Session, chunk: list[FollowUp], hashes: dict[int, str |
         elif hashes.get(followup.id) in stopped_hashes:
             stopped.append((followup, FollowUpOutcome.OPTED_OUT))
         else:
-            sent.append((followup, *_call_provider(session, followup, telephony, settings,
-                                                   theirs, now)))
+            to_send.append((followup, theirs))
+    intents: dict[int, FollowUpAttempt] = {}
+    if to_send and telephony.name != "outbox":
+        # Committed before the provider is called: a run that takes this claim over after a
+        # crash then knows to ask the provider before sending again. (The outbox needs none:
+        # its send is the row committed below.)
+        intents = {f.id: FollowUpAttempt(followup_id=f.id, at=now, via="delivery",
+                                         result=claims.INTENT) for f, _ in to_send}
+        session.add_all(intents.values())
+        session.commit()
+    sent = [(followup, *_call_provider(session, followup, telephony, settings, theirs))
+            for followup, theirs in to_send]
+    if intents and claims.hold(session, list(intents), now) != set(intents):
+        # The provider outlasted the claim and another run took it over: that run asks the
+        # provider and records what went out.
+        session.rollback()
+        log.error("follow-ups %s: claim lost while the provider was called", list(intents))
+        return [audit.Entry("followup.claim_lost", "followup", i) for i in intents]
     entries = []
     for followup, outcome in stopped:
         followup.state = FollowUpState.STOPPED
@@ -391,67 +420,190 @@ def _send_chunk(session: Session, chunk: list[FollowUp], hashes: dict[int, str |
                                    detail={"outcome": outcome.value}))
     report.stopped += len(stopped)
     for followup, result, msg in sent:
-        session.add(FollowUpAttempt(
-            followup_id=followup.id, at=now, via="delivery", result=result or "pending",
-            outbox_id=msg.id if msg else None, provider_sid=msg.provider_sid if msg else None))
-        if result is None:
-            followup.state = FollowUpState.AWAITING_RESULT
-            followup.updated_at = now
-        else:
-            apply_attempt_result(followup, result, settings, now)
-        if result == AttemptResult.FAILED:
-            report.failed += 1
-        else:
-            report.delivered.append(followup.id)
-            if followup.kind != FollowUpKind.BRIDGED_CALLBACK:
-                # The caller is texted, or a counselor is told to call them: a disclosure
-                # resting on the follow-up's consent (the callback's is logged when the
-                # caller's leg is dialled).
-                session.add(disclosure_row(
-                    followup.consent, channel=followup_channel(followup),
-                    information=["followup_contact"], by_label=SCHEDULER_ACTOR,
-                    contact_id=followup.contact_id, followup_id=followup.id,
-                    outbox_id=msg.id if msg and followup.kind == FollowUpKind.SMS_CHECKIN
-                    else None, now=now))
-        entries.append(audit.Entry(
-            "followup.deliver", "followup", followup.id,
-            detail={"kind": followup.kind, "attempt": followup.attempts,
-                    "result": result or "pending", "state": followup.state}))
+        entries.append(_record_sent(session, followup, result, msg, intents.get(followup.id),
+                                    settings, now, report))
     return entries
 
 
-def _call_provider(session: Session, followup: FollowUp, telephony: Telephony,
-                   settings: Settings, prefs: safe_contact.SafeContact, now: dt.datetime
-                   ) -> tuple[AttemptResult | None, OutboxMessage | None]:
-    """Text the caller, ring the counselor, or remind the counselor. Returns the attempt's
-    result when already known (sent, failed; None while a person or a call leg is to report)
-    and what the provider was asked to send."""
+def _record_sent(session: Session, followup: FollowUp, result: AttemptResult | None,
+                 msg: OutboxMessage | None, attempt: FollowUpAttempt | None,
+                 settings: Settings, now: dt.datetime, report: DeliveryReport) -> audit.Entry:
+    """Record what the provider was asked for one follow-up: the attempt (its intent filled
+    in, if one was recorded), the follow-up's next state, a counselor's notice, the
+    disclosure. Returns the audit entry."""
+    if attempt is None:
+        attempt = FollowUpAttempt(followup_id=followup.id, at=now, via="delivery")
+        session.add(attempt)
+    attempt.result = result or "pending"
+    attempt.outbox_id = msg.id if msg else None
+    attempt.provider_sid = msg.provider_sid if msg else None
+    if followup.kind == FollowUpKind.REMINDER:
+        session.add(FollowUpNotice(followup_id=followup.id, kind="reminder",
+                                   user_id=followup.assigned_to_id,
+                                   role=None if followup.assigned_to_id
+                                   else Role.COUNSELOR.value,
+                                   created_at=now))
+    if result is None:
+        followup.state = FollowUpState.AWAITING_RESULT
+        followup.updated_at = now
+    else:
+        apply_attempt_result(followup, result, settings, now)
+    if result == AttemptResult.FAILED:
+        report.failed += 1
+    else:
+        report.delivered.append(followup.id)
+        if followup.kind != FollowUpKind.BRIDGED_CALLBACK:
+            # The caller is texted, or a counselor is told to call them: a disclosure resting
+            # on the follow-up's consent (the callback's is logged when the caller's leg is
+            # dialled).
+            session.add(disclosure_row(
+                followup.consent, channel=followup_channel(followup),
+                information=["followup_contact"], by_label=SCHEDULER_ACTOR,
+                contact_id=followup.contact_id, followup_id=followup.id,
+                outbox_id=msg.id if msg and followup.kind == FollowUpKind.SMS_CHECKIN
+                else None, now=now))
+    return audit.Entry("followup.deliver", "followup", followup.id,
+                       detail={"kind": followup.kind, "attempt": followup.attempts,
+                               "result": result or "pending", "state": followup.state})
+
+
+@dataclass(frozen=True)
+class _Send:
+    """What the provider is asked to do for one follow-up."""
+
+    kind: str  # "sms" or "call"
+    to: str
+    purpose: str
+    body: str | None = None
+    url: str | None = None
+    status_callback: str | None = None
+
+
+def _what_to_send(session: Session, followup: FollowUp, settings: Settings,
+                  prefs: safe_contact.SafeContact) -> _Send | None:
+    """The text to the caller, the call to the counselor, or the text reminding the counselor
+    (None: a reminder for someone with no phone to text; the dashboard notice is enough)."""
     purpose = f"followup_{followup.kind}"
     if followup.kind == FollowUpKind.SMS_CHECKIN:
-        body = checkin_text(settings, safe_contact.name_to_use(prefs, settings))
-        msg = telephony.send_sms(session, followup.phone or "", body, purpose=purpose)
-        # Refused by the limits on texts (or the number's country): nothing went out.
-        return (AttemptResult.FAILED if msg.status in ("failed", "refused")
-                else AttemptResult.SENT), msg
+        return _Send("sms", followup.phone or "", purpose,
+                     body=checkin_text(settings, safe_contact.name_to_use(prefs, settings)))
     if followup.kind == FollowUpKind.BRIDGED_CALLBACK:
         counselor = session.get(User, followup.bridged_to_id)
         assert counselor is not None
         # The caller's number is looked up by id in the webhook: never in a URL.
-        msg = telephony.place_call(
-            session, ring_destination(counselor, settings),
-            webhook_url(settings, f"followups/{followup.id}/answer"), purpose=purpose,
-            status_callback=webhook_url(settings, f"followups/{followup.id}/status"),
-            caller_id=settings.helpline_number)
-        return (AttemptResult.FAILED if msg.status == "failed" else None), msg
-    session.add(FollowUpNotice(followup_id=followup.id, kind="reminder",
-                               user_id=followup.assigned_to_id,
-                               role=None if followup.assigned_to_id else Role.COUNSELOR.value,
-                               created_at=now))
+        return _Send("call", ring_destination(counselor, settings), purpose,
+                     url=webhook_url(settings, f"followups/{followup.id}/answer"),
+                     status_callback=webhook_url(settings, f"followups/{followup.id}/status"))
     counselor = session.get(User, followup.assigned_to_id) if followup.assigned_to_id else None
     if counselor is not None and counselor.phone and not is_opted_out(session, counselor.phone):
-        return None, telephony.send_sms(session, counselor.phone,
-                                        reminder_text(settings, followup.id), purpose=purpose)
-    return None, None
+        return _Send("sms", counselor.phone, purpose, body=reminder_text(settings, followup.id))
+    return None
+
+
+def _result(kind: str, msg: OutboxMessage | None) -> AttemptResult | None:
+    """The attempt's result when already known (sent, failed); None while a person or a call
+    leg is to report."""
+    if msg is None or kind == FollowUpKind.REMINDER:
+        return None
+    if kind == FollowUpKind.SMS_CHECKIN:
+        # Refused by the limits on texts (or the number's country): nothing went out.
+        return AttemptResult.FAILED if msg.status in ("failed", "refused") \
+            else AttemptResult.SENT
+    return AttemptResult.FAILED if msg.status == "failed" else None
+
+
+def _call_provider(session: Session, followup: FollowUp, telephony: Telephony,
+                   settings: Settings, prefs: safe_contact.SafeContact
+                   ) -> tuple[AttemptResult | None, OutboxMessage | None]:
+    """Text the caller, ring the counselor, or remind the counselor. Returns the attempt's
+    result when already known and what the provider was asked to send."""
+    send = _what_to_send(session, followup, settings, prefs)
+    if send is None:
+        return None, None
+    if send.kind == "sms":
+        msg = telephony.send_sms(session, send.to, send.body or "", purpose=send.purpose)
+    else:
+        msg = telephony.place_call(session, send.to, send.url or "", purpose=send.purpose,
+                                   status_callback=send.status_callback,
+                                   caller_id=settings.helpline_number)
+    return _result(followup.kind, msg), msg
+
+
+# --- claims a dead run left -----------------------------------------------------------------
+
+
+def _take_up_expired_claims(factory: Callable[[], Session], telephony: Telephony,
+                            settings: Settings, now: dt.datetime, report: DeliveryReport
+                            ) -> None:
+    """Re-take the expired claims of runs that died and settle each: a follow-up whose
+    provider was never called goes back to the due ones (claimed again by this run); one
+    whose provider may have been called is asked about, or left for a supervisor when the
+    provider cannot be asked."""
+    # The outbox records no intents (its send is its row): an intent another provider left
+    # cannot be checked from here.
+    can_ask = telephony.name != "outbox"
+    with factory() as session:
+        flagged = [] if can_ask else claims.flag_unresolved(session, settings, now)
+        retaken = claims.retake_expired(session, settings, now)
+        intents = claims.intents_for(session, retaken)
+        claims.release(session, [i for i in retaken if i not in intents], now)
+        audit.record_many(session, [
+            *(audit.Entry("followup.claim_unresolved", "followup", i,
+                          detail={"reason": "provider cannot be asked"}) for i in flagged),
+            *(audit.Entry("followup.claim_retaken", "followup", i,
+                          detail={"provider_called": i in intents}) for i in retaken),
+        ], actor=SCHEDULER_ACTOR)
+        session.commit()
+    report.retaken += len(retaken)
+    report.unresolved += len(flagged)
+    if retaken or flagged:
+        log.warning("follow-ups: %d expired claims taken up again, %d left for a supervisor",
+                    len(retaken), len(flagged))
+    for followup_id in intents:
+        _settle_intent(factory, followup_id, telephony, settings, now, report)
+
+
+def _settle_intent(factory: Callable[[], Session], followup_id: int, telephony: Telephony,
+                   settings: Settings, now: dt.datetime, report: DeliveryReport) -> None:
+    """Ask the provider whether a dead run's text or call went out: record it if it did, give
+    the follow-up back to the due ones if it did not."""
+    with factory() as session:
+        followup = session.get_one(FollowUp, followup_id)
+        intent = claims.intents_for(session, [followup_id])[followup_id]
+        intent_id = intent.id
+        send = _what_to_send(session, followup, settings,
+                             safe_contact.preferences_for(session, followup.caller_hash))
+        try:
+            msg = None if send is None else telephony.find_sent(
+                session, send.kind, send.to, since=intent.at - PROVIDER_CLOCK_SKEW,
+                purpose=send.purpose, body=send.body, url=send.url)
+        except Exception as exc:
+            session.rollback()
+            session.execute(update(FollowUpAttempt)
+                            .where(FollowUpAttempt.id == intent_id,
+                                   FollowUpAttempt.result == claims.INTENT)
+                            .values(result=claims.UNRESOLVED))
+            audit.record(session, "followup.claim_unresolved", actor=SCHEDULER_ACTOR,
+                         record_type="followup", record_id=followup_id,
+                         detail={"reason": type(exc).__name__})
+            session.commit()
+            report.unresolved += 1
+            log.error("follow-up %d: could not ask the provider (%s); left for a supervisor",
+                      followup_id, type(exc).__name__)
+            return
+        if not claims.hold(session, [followup_id], now):
+            session.rollback()
+            return
+        entries = [audit.Entry("followup.claim_settled", "followup", followup_id,
+                               detail={"provider_had_it": msg is not None})]
+        if msg is None:
+            session.delete(intent)
+            claims.release(session, [followup_id], now)
+        else:
+            entries.append(_record_sent(session, followup, _result(followup.kind, msg), msg,
+                                        intent, settings, now, report))
+        audit.record_many(session, entries, actor=SCHEDULER_ACTOR)
+        session.commit()
 
 
 # --- escalation -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from helpline.models.followups import (
     FollowUpNotice,
     FollowUpState,
 )
-from helpline.models.ivr import Voicemail
+from helpline.models.ivr import AppliedOperation, Voicemail
 from helpline.models.outbox import OutboxMessage, SmsOptOut, SmsQuota
 from helpline.models.protocols import EmergencyDisclosure, OverdoseProtocol, ProtocolStep
 from helpline.models.screenings import Screening
@@ -23,6 +23,7 @@ from helpline.models.users import AgentStatus, Role, User
 __all__ = [
     "FULL_ATTESTATION",
     "AgentStatus",
+    "AppliedOperation",
     "AuditEvent",
     "Call",
     "CallEvent",

@@ -30,3 +30,14 @@ class Voicemail(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     handled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class AppliedOperation(Base):
+    """The idempotency key of an IVR operation that reached the database: a Twilio retry, a
+    load balancer's retry or a spool replay after a crash finds its key here and applies
+    nothing twice. Old keys are purged (``IDEMPOTENCY_KEEP_DAYS``)."""
+
+    __tablename__ = "applied_operations"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    applied_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

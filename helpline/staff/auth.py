@@ -198,7 +198,9 @@ def _totp_step(user: User, code: str, now: dt.datetime) -> int | None:
     """The time step ``code`` belongs to (now's, or one either side for clock drift), or None."""
     if not user.totp_secret:
         return None
-    digits = "".join(ch for ch in code if ch.isdigit())
+    # ASCII digits only: str.isdigit() takes other scripts' digits, which no authenticator
+    # shows and compare_digest refuses.
+    digits = "".join(ch for ch in code if ch in "0123456789")
     if len(digits) != 6:
         return None
     totp = pyotp.TOTP(user.totp_secret)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
+import time
+from collections import OrderedDict
+from contextlib import suppress
 
 from flask import Response, abort, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -13,6 +17,7 @@ from twilio.twiml.voice_response import Dial, Enqueue, Queue, VoiceResponse
 from helpline import crypto, phones
 from helpline.app.runtime import runtime, settings
 from helpline.calls import records, spool
+from helpline.calls.journal import NotStored
 from helpline.calls.queues import queue_place
 from helpline.flows.flow import Flow
 from ivr.blueprint import blueprint
@@ -124,6 +129,28 @@ def unstaffed():  # type: ignore[no-untyped-def]
 
 
 WAIT_MESSAGES_KEPT = 30  # places in line (and minutes) whose wait message is rendered once
+# A holding caller's wait URL is fetched every few seconds; a trace of it once a minute is
+# enough (the queue step itself is the first).
+HEARTBEAT_SECONDS = 60.0
+_HEARTBEATS_KEPT = 10_000
+_heartbeats: OrderedDict[str, float] = OrderedDict()
+_heartbeats_lock = threading.Lock()
+
+
+def _heartbeat_due(sid: str | None, held: int) -> bool:
+    """Has this caller held a minute, and this process recorded no trace of it for one?"""
+    if not sid or held < HEARTBEAT_SECONDS:
+        return False
+    now = time.monotonic()
+    with _heartbeats_lock:
+        last = _heartbeats.get(sid)
+        if last is not None and now - last < HEARTBEAT_SECONDS:
+            return False
+        _heartbeats[sid] = now
+        _heartbeats.move_to_end(sid)
+        while len(_heartbeats) > _HEARTBEATS_KEPT:
+            _heartbeats.popitem(last=False)
+    return True
 
 
 @blueprint.post("/queue/wait")
@@ -136,7 +163,12 @@ def wait():  # type: ignore[no-untyped-def]
     flow = current_flow()
     group = _group(flow)
     position = form_int("QueuePosition") or 0
-    still_holding = (form_int("QueueTime") or 0) >= line().max_hold_seconds
+    held = form_int("QueueTime") or 0
+    if _heartbeat_due(call_sid(), held):
+        # A caller who holds leaves a trace now and then: the job that closes calls whose
+        # end was lost (helpline.calls.lost) tells a caller still holding from one gone.
+        step("holding", detail={"position": position, "seconds": held})
+    still_holding = held >= line().max_hold_seconds
     average = form_int("AvgQueueTime") or 0
     minutes = max(1, round(average / 60)) if average > 0 else 0
     build = functools.partial(_wait_message, flow, group, position, still_holding, minutes)
@@ -255,7 +287,10 @@ def book_callback(flow: Flow, number: str, in_queue: bool) -> VoiceResponse:
     """Record the callback (due now, in holding order), confirm, and leave the queue."""
     sid = call_sid()
     if sid:
-        write("callback", call_sid=sid, phone=number)
+        try:
+            write("callback", call_sid=sid, phone=number)
+        except NotStored:
+            return _callback_not_stored(flow, _group(flow), in_queue)
     response = VoiceResponse()
     say(response, flow, flow.say("callback_recorded", digits=spaced(number[-10:])))
     if in_queue:
@@ -264,6 +299,20 @@ def book_callback(flow: Flow, number: str, in_queue: bool) -> VoiceResponse:
         say(response, flow, flow.prompts["callback_goodbye"])
         response.hangup()
     return response
+
+
+def _callback_not_stored(flow: Flow, group: str, in_queue: bool) -> VoiceResponse:
+    """The callback could not be stored anywhere: nothing is promised. A caller in the queue
+    goes on holding in their place; one who was not is passed to the fallback number, or
+    holds for the next counselor."""
+    response = VoiceResponse()
+    say(response, flow, flow.prompts["trouble"])
+    if in_queue:
+        return response  # the end of the wait URL's answer: back to holding
+    if settings().fallback_number:
+        response.dial(settings().fallback_number)
+        return response
+    return _enqueue(response, flow, group)
 
 
 def voicemail_response(flow: Flow, response: VoiceResponse | None = None) -> VoiceResponse:
@@ -279,17 +328,24 @@ def voicemail_response(flow: Flow, response: VoiceResponse | None = None) -> Voi
 
 
 def _booked_callback(sid: str) -> bool:
-    """Did this call just book a callback? (The database, or the spool when it is down.)"""
+    """Did this call just book a callback? In the database, or, when it could not take it
+    then, in the spool."""
     try:
         with reading_back() as session:
             call = records.find_call(session, sid)
-            return call is not None and call.outcome == "callback"
+            if call is not None and call.outcome == "callback":
+                return True
     except SQLAlchemyError:
-        try:
-            return any(e.get("op") == "callback" and e.get("call_sid") == sid
-                       for e in spool.entries(settings().spool_dir))
-        except Exception:
-            return False
+        pass
+    directory = settings().spool_dir
+    if not spool.pending(directory):
+        return False
+    try:
+        return any(e.get("op") == "callback" and e.get("call_sid") == sid
+                   for e in spool.entries(directory))
+    except Exception:
+        log.exception("the spool could not be read")
+        return False
 
 
 @blueprint.post("/queue/done")
@@ -299,7 +355,7 @@ def queue_done():  # type: ignore[no-untyped-def]
     result = request.form.get("QueueResult", "")[:32]
     if result == "bridged":
         if sid:
-            write("answered", call_sid=sid)
+            _answered(sid)
         return hang_up()
     if result == "hangup":
         step("queue_hangup", left_queue=True, updates={"step": "queue_hangup"})
@@ -325,12 +381,18 @@ def queue_done():  # type: ignore[no-untyped-def]
     return twiml(response)
 
 
+def _answered(sid: str) -> None:
+    # Not stored: logged by the journal; the caller is with a counselor, who records the call.
+    with suppress(NotStored):
+        write("answered", call_sid=sid)
+
+
 @blueprint.post("/queue/connected")
 def connected():  # type: ignore[no-untyped-def]
     """<Queue url>: said to the caller as a counselor dequeues them."""
     flow, sid = current_flow(), call_sid()
     if sid:
-        write("answered", call_sid=sid)
+        _answered(sid)
     response = VoiceResponse()
     say(response, flow, flow.prompts["queue_connected"])
     return twiml(response)
@@ -384,9 +446,17 @@ def voicemail_done():  # type: ignore[no-untyped-def]
     flow, sid = current_flow(), call_sid()
     recording_sid = request.form.get("RecordingSid", "")[:64] or None
     if sid:
-        write("voicemail", call_sid=sid, recording_sid=recording_sid,
-              recording_url=request.form.get("RecordingUrl", "")[:500] or None,
-              duration=form_int("RecordingDuration"), language=flow.language)
+        try:
+            write("voicemail", call_sid=sid, recording_sid=recording_sid,
+                  recording_url=request.form.get("RecordingUrl", "")[:500] or None,
+                  duration=form_int("RecordingDuration"), language=flow.language)
+        except NotStored:
+            # "We received your message" would not be true for the helpline.
+            response = VoiceResponse()
+            say(response, flow, flow.prompts["trouble"])
+            if settings().fallback_number:
+                response.dial(settings().fallback_number)
+            return twiml(response)
     response = VoiceResponse()
     say(response, flow, flow.prompts["voicemail_thanks"])
     response.hangup()
@@ -398,6 +468,9 @@ def voicemail_transcription():  # type: ignore[no-untyped-def]
     recording_sid = request.form.get("RecordingSid", "")[:64]
     text = request.form.get("TranscriptionText", "")[:10_000]
     if recording_sid and request.form.get("TranscriptionStatus", "completed") == "completed":
-        write("transcription", recording_sid=recording_sid, text=text,
-              call_sid=call_sid() or None)
+        try:
+            write("transcription", recording_sid=recording_sid, text=text,
+                  call_sid=call_sid() or None)
+        except NotStored:
+            return Response("not stored", status=503)
     return twiml(VoiceResponse())

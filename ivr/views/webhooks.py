@@ -11,11 +11,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from helpline.app.runtime import runtime, settings
+from helpline.calls.journal import NotStored
 from helpline.consent.optouts import keyword_of
 from helpline.sms_limits import admit_sms
 from ivr.blueprint import blueprint
 from ivr.fallback import fallback_twiml
-from ivr.steps import write, write_behind
+from ivr.steps import write
 from ivr.twiml import call_sid, form_int, twiml
 from ivr.twiml import flows as current_flows
 
@@ -41,10 +42,13 @@ def status():  # type: ignore[no-untyped-def]
         return Response("CallSid and CallStatus are required", status=400)
     at = _timestamp()
     kwargs = {"at": at} if at else {}
-    # Nothing the caller hears depends on it: the writer puts it in behind the answer.
-    write_behind("status", call_sid=sid, status=call_status,
-                 sequence=form_int("SequenceNumber"), from_number=request.form.get("From"),
-                 duration=form_int("CallDuration"), **kwargs)
+    try:
+        write("status", call_sid=sid, status=call_status, sequence=form_int("SequenceNumber"),
+              from_number=request.form.get("From"), duration=form_int("CallDuration"),
+              **kwargs)
+    except NotStored:
+        # Not acknowledged: Twilio shows the failure in its debugger (and retries, where set).
+        return Response("not stored", status=503)
     return Response(status=204)
 
 
@@ -65,7 +69,11 @@ def sms():  # type: ignore[no-untyped-def]
     reply = MessagingResponse()
     if keyword in {"STOP", "START"}:
         if number:
-            write("sms_keyword", number=number, keyword=body.strip().upper()[:20] or keyword)
+            try:
+                write("sms_keyword", number=number,
+                      keyword=body.strip().upper()[:20] or keyword)
+            except NotStored:
+                return Response("not stored", status=503)
         # Twilio answers STOP and START itself on long codes; a second text would be noise.
         text = flow.sms["stopped" if keyword == "STOP" else "started"]
     elif keyword == "HELP":

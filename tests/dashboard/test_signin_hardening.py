@@ -155,6 +155,15 @@ def test_the_previous_windows_code_is_refused_after_a_newer_one(app, session):
     assert auth.verify_second_factor(session, user, later, "10.0.0.1", settings, now=now)
 
 
+def test_digits_of_another_script_are_refused_not_an_error(app, client, session):
+    settings = app.extensions["helpline"].settings
+    user, _ = with_second_factor(session)
+    arabic = "\u0661\u0662\u0663\u0664\u0665\u0666"  # what str.isdigit() also takes
+    assert not auth.verify_second_factor(session, user, arabic, "10.0.0.1", settings)
+    # A form token of any characters is refused as a form token, not a server error.
+    assert client.post("/sign-in", data={"csrf_token": arabic}).status_code == 400
+
+
 def test_one_totp_code_used_in_parallel_signs_in_exactly_once(served, session):
     user, secret = with_second_factor(session)
     browsers = [Browser(served) for _ in range(8)]

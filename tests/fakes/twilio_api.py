@@ -6,6 +6,7 @@ of Twilio's OpenAPI description, records every request, and can be told to fail 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -28,6 +29,13 @@ class SeenRequest:
 class FakeTwilioApi(HttpClient):
     requests: list[SeenRequest] = field(default_factory=list)
     fail_next: tuple[int, int, str] | None = None  # (HTTP status, Twilio code, message)
+    # What a GET of a call answers, by CallSid (status, end_time, duration ...); a call not
+    # named here is in progress.
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every text and call created, oldest first, as a list request answers them; and the
+    # time they are created at (None: the real clock).
+    created: list[dict[str, Any]] = field(default_factory=list)
+    clock: dt.datetime | None = None
 
     def request(self, method: str, uri: str, params: Any = None, data: Any = None,
                 headers: Any = None, auth: Any = None, timeout: float | None = None,
@@ -41,22 +49,49 @@ class FakeTwilioApi(HttpClient):
             return Response(status, json.dumps({"code": code, "message": message,
                                                 "status": status}))
         account = uri.split("/Accounts/")[1].split("/")[0]
+        if method == "GET" and uri.endswith(("/Messages.json", "/Calls.json")):
+            return self._list(uri, dict(params or {}))
         if uri.endswith("/Messages.json"):
-            return Response(201, json.dumps({
+            return self._create(201, {
                 "sid": "SM" + secrets.token_hex(16), "account_sid": account,
                 "to": data["To"], "from": data["From"], "body": data["Body"],
                 "status": "queued", "num_segments": "1", "direction": "outbound-api",
-            }))
+            })
         if "/Calls/CA" in uri and uri.endswith(".json"):
-            # A live call moved to new TwiML (the overdose protocol's conference).
+            # A call looked up, or a live call moved to new TwiML (the overdose protocol's
+            # conference).
             sid = uri.rsplit("/", 1)[1].removesuffix(".json")
+            said = self.calls.get(sid, {}) if method == "GET" else {}
             return Response(200, json.dumps({
                 "sid": sid, "account_sid": account, "status": "in-progress",
-                "direction": "inbound"}))
+                "direction": "inbound", **{k: _rfc2822(v) for k, v in said.items()}}))
         if uri.endswith("/Calls.json"):
-            return Response(201, json.dumps({
+            return self._create(201, {
                 "sid": "CA" + secrets.token_hex(16), "account_sid": account,
                 "to": data["To"], "from": data["From"], "status": "queued",
                 "direction": "outbound-api",
-            }))
+            })
         return Response(404, json.dumps({"code": 20404, "message": "not found"}))
+
+    def _create(self, status: int, resource: dict[str, Any]) -> Response:
+        resource["date_created"] = _rfc2822(self.clock or dt.datetime.now(dt.UTC))
+        self.created.append(resource)
+        return Response(status, json.dumps(resource))
+
+    def _list(self, uri: str, params: dict[str, Any]) -> Response:
+        """A list of texts or calls, newest first, filtered on To and From; one page."""
+        key = "messages" if uri.endswith("/Messages.json") else "calls"
+        prefix = "SM" if key == "messages" else "CA"
+        found = [r for r in reversed(self.created) if r["sid"].startswith(prefix)
+                 and r["to"] == params.get("To", r["to"])
+                 and r["from"] == params.get("From", r["from"])]
+        size = int(params.get("PageSize", 50))
+        return Response(200, json.dumps({key: found[:size], "next_page_uri": None, "page": 0,
+                                         "page_size": size, "uri": uri}))
+
+
+def _rfc2822(value: Any) -> Any:
+    """Times as Twilio's REST API writes them (``Wed, 07 Jan 2026 20:00:00 +0000``)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    return value

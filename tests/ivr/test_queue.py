@@ -222,3 +222,15 @@ def test_counselor_leg_dials_the_queue_and_the_caller_hears_the_connection(phone
 def test_counselor_leg_refuses_an_unknown_queue(phone):
     answer = phone().post("/ivr/counselor/connect?queue=nope-xx")
     assert answer.has("Hangup") and not answer.has("Dial")
+
+
+def test_a_caller_holding_leaves_a_trace_once_a_minute(phone, session, available_counselor):  # type: ignore[no-untyped-def]
+    caller = phone()
+    queued = caller.press(caller.english_menu(), "1")
+    caller.wait(queued, held=30)  # the queue step is the trace of the first minute
+    caller.wait(queued, held=75)
+    caller.wait(queued, held=95)  # the same minute, as this process saw it
+    kinds = [e.kind for e in caller.record(session).events]
+    assert kinds.count("holding") == 1
+    holding = next(e for e in caller.record(session).events if e.kind == "holding")
+    assert holding.detail == {"position": 1, "seconds": 75}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -11,6 +13,14 @@ from helpline.calls.journal import replay_spool
 from helpline.db import Database
 from helpline.models import Call
 from tests.fixtures.twilio import UNREACHABLE
+
+
+def _until_replayed(settings, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    """The replay runs behind the webhooks, on a thread of its own."""
+    until = time.monotonic() + seconds
+    while spool.pending(settings.spool_dir):
+        assert time.monotonic() < until, "the spool was not replayed"
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -45,7 +55,8 @@ def test_calls_are_answered_while_the_database_is_down_and_nothing_is_lost(
 
     database_down()
     other = phone()
-    other.call()  # the next request that reaches the database writes the spool first
+    other.call()  # the first write that reaches the database starts the replay
+    _until_replayed(settings)
     call = caller.record(session)
     assert [e.kind for e in call.events][:4] == ["call_started", "language", "menu", "queue"]
     assert call.need == "loved_one" and call.outcome == "abandoned_queue"
@@ -84,7 +95,8 @@ def test_crisis_still_transfers_with_the_database_down(database_down, phone):
     assert caller.press(caller.english_menu(), "9").first("Number").text == "988"
 
 
-def test_callback_with_the_database_down_is_kept_and_confirmed(database_down, phone, session):
+def test_callback_with_the_database_down_is_kept_and_confirmed(database_down, phone, session,
+                                                                settings):
     caller = phone("+15555550157")
     queued = caller.press(caller.english_menu(), "1")
     booked = caller.press(caller.press(caller.wait(queued), "1"), "1")
@@ -93,6 +105,7 @@ def test_callback_with_the_database_down_is_kept_and_confirmed(database_down, ph
     assert "call you as soon as one is free" in goodbye.says
     database_down()
     phone().call()
+    _until_replayed(settings)
     assert caller.record(session).outcome == "callback"
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from helpline.app import create_app
-from helpline.calls import journal
 from helpline.models import Call, CallEvent
 
 WEBHOOKS = ["/ivr/voice", "/ivr/status", "/ivr/sms", "/ivr/fallback", "/ivr/menu/choice?lang=en",
@@ -103,7 +102,6 @@ CALL = {"CallSid": "CA" + "7" * 32, "From": "+15555550123", "CallStatus": "ringi
 
 
 def _nothing_recorded(client, session) -> bool:  # type: ignore[no-untyped-def]
-    journal.settle(client.application.extensions["helpline"].db)
     return (session.scalar(select(func.count(Call.id))) == 0
             and session.scalar(select(func.count(CallEvent.id))) == 0)
 
@@ -195,5 +193,4 @@ def test_behind_a_balancer_the_signed_address_is_the_forwarded_one(settings, pro
                                         headers={**FORWARDED, "X-Twilio-Signature": signature})
         assert answer.status_code == (200 if accepted else 403)
     finally:
-        journal.settle(app.extensions["helpline"].db)
         app.extensions["helpline"].db.dispose()
