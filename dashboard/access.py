@@ -52,6 +52,8 @@ PUBLIC_ENDPOINTS = frozenset({
     "health.healthz",
     "health.readyz",
     "health.readyz_ivr",
+    # Its own rule: a bearer token or an allowed network, else 404 (helpline.app.metrics).
+    "metrics.metrics",
 })
 # Reached half-way through signing in (password given, second factor not yet).
 SECOND_FACTOR_ENDPOINTS = frozenset({

@@ -19,7 +19,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,10 +45,11 @@ _TWILIO_APP_SID = re.compile(r"^AP[0-9a-f]{32}$")
 # Words that would tell whoever sees a lock screen or caller ID what the contact was about.
 _REVEALING = re.compile(r"addict|substance|drug|alcohol|opioid|detox|rehab|recover",
                         re.IGNORECASE)
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Secrets a container platform may hand over as files: NAME_FILE holds the path.
 SECRET_FILE_SETTINGS = ("SECRET_KEY", "HELPLINE_DATA_KEYS", "HELPLINE_HASH_KEY",
                         "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "DATABASE_URL",
-                        "AUDIT_CHECKPOINT_KEY")
+                        "AUDIT_CHECKPOINT_KEY", "METRICS_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,13 @@ class Settings:
     sms_allowed_countries: frozenset[str] = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
 
     log_level: str = "INFO"
+    log_format: str = "text"  # "text", or "json": one JSON object a line
+    # /metrics answers a scraper with this bearer token, or from these networks; else 404.
+    metrics_token: str = ""
+    metrics_allow: tuple[Network, ...] = ()
+    # gunicorn's workers write their counters here and any of them reads all (prometheus_client
+    # multiprocess mode); None: each process reports its own.
+    metrics_multiprocess_dir: Path | None = None
 
     # Signs the checkpoints of the audit chain's end (helpline.reporting.audit_integrity):
     # a key the database never holds, so that whoever can rewrite the database cannot sign
@@ -398,6 +406,40 @@ def new_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
+def _metrics_token(raw: str) -> str:
+    if raw and (len(raw) < 32 or any(ch.isspace() or ord(ch) < 32 for ch in raw)):
+        raise ConfigError("METRICS_TOKEN: must be at least 32 characters of random text, "
+                          "without spaces")
+    return raw
+
+
+def _networks(name: str, raw: str) -> tuple[Network, ...]:
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: expected networks separated by commas, e.g. "
+                              f"10.0.0.0/8,127.0.0.1; not a network: {part!r}") from None
+    return tuple(networks)
+
+
+def _multiprocess_dir(raw: str, environ: Mapping[str, str]) -> Path | None:
+    if not raw:
+        return None
+    if not environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+        # prometheus_client reads it from the environment when it is imported: set in .env
+        # alone, the workers would write nothing there.
+        raise ConfigError("PROMETHEUS_MULTIPROC_DIR: set it in the process environment (the "
+                          "service's unit file), not in .env")
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR: {path} is not an existing folder")
+    return path
+
+
 def _check_database_url(url: str) -> str:
     try:
         parsed = make_url(url)
@@ -455,7 +497,8 @@ def load_settings(
     values: dict[str, str] = {}
     if env_file is not None:
         values.update(_read_env_file(Path(env_file)))
-    values.update(os.environ if environ is None else environ)
+    process_environ = os.environ if environ is None else environ
+    values.update(process_environ)
     _secrets_from_files(values)
 
     def get(name: str, default: str = "") -> str:
@@ -525,6 +568,9 @@ def load_settings(
     log_level = get("LOG_LEVEL", "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    log_format = get("LOG_FORMAT", "text").lower()
+    if log_format not in {"text", "json"}:
+        raise ConfigError(f"LOG_FORMAT: expected text or json, got {log_format!r}")
 
     return Settings(
         env=env,
@@ -609,6 +655,11 @@ def load_settings(
         sms_allowed_countries=_regions("SMS_ALLOWED_COUNTRIES",
                                        get("SMS_ALLOWED_COUNTRIES", "US,CA,PR,VI,GU,AS,MP")),
         log_level=log_level,
+        log_format=log_format,
+        metrics_token=_metrics_token(get("METRICS_TOKEN")),
+        metrics_allow=_networks("METRICS_ALLOW", get("METRICS_ALLOW")),
+        metrics_multiprocess_dir=_multiprocess_dir(get("PROMETHEUS_MULTIPROC_DIR"),
+                                                   process_environ),
         audit_checkpoint_key=(_b64key("AUDIT_CHECKPOINT_KEY", get("AUDIT_CHECKPOINT_KEY"))
                               if get("AUDIT_CHECKPOINT_KEY") else b""),
         audit_checkpoint_file=Path(get("AUDIT_CHECKPOINT_FILE")

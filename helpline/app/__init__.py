@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -10,8 +9,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from helpline import crypto
-from helpline.app import health
+from helpline.app import health, logs, metrics
 from helpline.app.converters import RecordIdConverter
+from helpline.app.logs import configure_logging
 from helpline.app.runtime import Runtime, close_session
 from helpline.config import Settings, load_settings
 from helpline.db import Database
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
     argument, so the settings come from the environment and ``.env``; tests pass their own.
     """
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     crypto.install(crypto.Keyring(settings.data_keys, settings.hash_key))
 
     app = Flask("helpline", instance_path=str(settings.instance_dir.resolve()))
@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
             app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     app.teardown_appcontext(close_session)
 
+    logs.init_app(app)
     app.register_blueprint(health.bp)
+    metrics.init_app(app)
     # The perimeters (ivr, dashboard, simulator) sit above the core and plug themselves in by
     # entry point: the core never imports them. Their order is the entry points' names.
     perimeters = sorted(entry_points(group="helpline.web"), key=lambda entry: entry.name)
@@ -67,12 +69,3 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
         entry.load()(app)
     return app
 
-
-def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root.setLevel(level)
-    # APScheduler says "Running job ..." at INFO for every run (every 15 s); our jobs log what
-    # they did themselves.
-    logging.getLogger("apscheduler").setLevel("DEBUG" if level == "DEBUG" else "WARNING")

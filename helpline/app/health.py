@@ -38,7 +38,7 @@ def healthz() -> ResponseReturnValue:
 
 # A probe answers within this long: the database is asked on a thread of its own (within the
 # webhooks' time limit), and a database slower than this is not ready.
-PROBE_SECONDS = 0.8
+PROBE_SECONDS = 0.5
 _probes: dict[int, Future[bool]] = {}
 _probes_lock = threading.Lock()
 

@@ -368,7 +368,7 @@ def _run_scheduler(ctx: CliContext) -> None:
     settings = ctx.settings
     if not migrate.is_current(ctx.db):
         raise click.ClickException("the database schema is not current: run `helpline init`")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     runtime = Runtime(settings=settings, db=ctx.db, telephony=telephony_for(settings))
     scheduler = HelplineScheduler(runtime)
     click.echo(f"Scheduler {scheduler.holder} started; waiting to become the active one.")

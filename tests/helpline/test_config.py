@@ -70,6 +70,25 @@ def test_forwarded_headers_are_believed_only_when_proxies_are_counted(tmp_path: 
     assert load(tmp_path, **{**GOOD, "TRUSTED_PROXY_COUNT": "2"}).trusted_proxy_count == 2
 
 
+def test_metrics_settings_are_read(tmp_path: Path) -> None:
+    assert load(tmp_path, **GOOD).metrics_token == ""
+    settings = load(tmp_path, **{**GOOD, "METRICS_TOKEN": "m" * 32,
+                                 "METRICS_ALLOW": "10.0.0.0/8, 127.0.0.1,::1",
+                                 "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "LOG_FORMAT": "JSON"})
+    assert settings.metrics_token == "m" * 32
+    assert [str(n) for n in settings.metrics_allow] == ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]
+    assert settings.metrics_multiprocess_dir == tmp_path
+    assert settings.log_format == "json"
+
+
+def test_the_multiprocess_folder_must_be_in_the_process_environment(tmp_path: Path) -> None:
+    # prometheus_client reads it from the environment: named in .env alone, nothing is shared.
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"PROMETHEUS_MULTIPROC_DIR={tmp_path}\n")
+    with pytest.raises(ConfigError, match="PROMETHEUS_MULTIPROC_DIR: set it in the process"):
+        load_settings({"HELPLINE_INSTANCE_DIR": str(tmp_path / "instance")}, env_file=env_file)
+
+
 def test_development_generates_and_keeps_local_keys(tmp_path: Path) -> None:
     first = load(tmp_path)
     second = load(tmp_path)
@@ -162,6 +181,12 @@ BAD_VALUES = [
     ("REQUIRE_SECOND_FACTOR_FOR_ALL", "2", "true or false"),
     ("SCHEDULER_IN_PROCESS", "nah", "true or false"),
     ("LOG_LEVEL", "LOUD", "expected DEBUG"),
+    ("LOG_FORMAT", "xml", "expected text or json"),
+    ("METRICS_TOKEN", "short", "at least 32 characters"),
+    ("METRICS_TOKEN", "a token with spaces in it, long enough", "without spaces"),
+    ("METRICS_ALLOW", "10.0.0.0/8,the office", "not a network: 'the office'"),
+    ("METRICS_ALLOW", "10.0.0.0/33", "not a network"),
+    ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/prometheus", "not an existing folder"),
 ]
 
 

@@ -15,22 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.http.response import Response
 
-from helpline import audit, crypto
+from helpline import audit
 from helpline.config import ConfigError, Settings, load_settings
 from helpline.db import Database
 from helpline.followups import claims
 from helpline.followups.delivery import DeliveryReport, checkin_text, deliver_due_followups
-from helpline.models import AuditEvent, Consent, OutboxMessage
+from helpline.models import AuditEvent, OutboxMessage
 from helpline.models.followups import FollowUp, FollowUpAttempt, FollowUpState
 from helpline.models.users import AgentStatus
 from helpline.telephony import OutboxTelephony, TwilioTelephony
 from tests.factories import make_user
 from tests.fakes.twilio_api import FakeTwilioApi
-from tests.fixtures.followups import CALLER, NOW
+from tests.fixtures.followups import CALLER, NOW, due_checkins
 
 SECOND = dt.timedelta(seconds=1)
 
@@ -68,25 +68,6 @@ class DyingTwilioApi(FakeTwilioApi):
         if method == "POST" and self.when == "after":
             raise Killed
         return answer
-
-
-def _due_texts(session: Session, n: int) -> list[int]:
-    """``n`` consented check-ins due at NOW, as plain rows (fast for hundreds)."""
-    ids = []
-    for i in range(n):
-        phone = f"+1555558{i:04d}"
-        consent_id = session.execute(insert(Consent).values(
-            caller_hash=crypto.caller_hash(phone), phone=phone, scope="sms", purpose="followup",
-            wording="Yes, text me.", recorded_via="counselor", recorded_at=NOW)
-        ).inserted_primary_key[0]
-        ids.append(session.execute(insert(FollowUp).values(
-            consent_id=consent_id, caller_hash=crypto.caller_hash(phone), phone=phone,
-            kind="sms_checkin", channel="sms", source="counselor",
-            state=FollowUpState.SCHEDULED, timezone="America/New_York", due_at=NOW,
-            queued_since=NOW, max_attempts=3, created_at=NOW, updated_at=NOW)
-        ).inserted_primary_key[0])
-    session.commit()
-    return ids
 
 
 def _expired(settings: Settings) -> dt.datetime:
@@ -127,7 +108,7 @@ def _assert_each_sent_once(session: Session, ids: list[int]) -> None:
 
 
 def test_expired_claims_a_dead_run_never_sent_are_delivered_once(session, db, settings):
-    ids = _due_texts(session, 30)
+    ids = due_checkins(session, 30, "+1555558")
     # The first chunk of 20 is committed; the run dies on the 25th text.
     _die(lambda: deliver_due_followups(db, DyingOutbox(settings, 25), settings, now=NOW))
     assert len(_sends_per_followup(session)) == 20
@@ -144,7 +125,7 @@ def test_expired_claims_a_dead_run_never_sent_are_delivered_once(session, db, se
 
 
 def test_claims_not_yet_expired_are_left_to_the_run_that_holds_them(session, db, settings):
-    _due_texts(session, 5)
+    due_checkins(session, 5, "+1555558")
     _die(lambda: deliver_due_followups(db, DyingOutbox(settings, 1), settings, now=NOW))
     just_before = NOW + dt.timedelta(seconds=settings.followup_claim_seconds)
     report = deliver_due_followups(db, OutboxTelephony(settings), settings, now=just_before)
@@ -156,7 +137,7 @@ def test_claims_not_yet_expired_are_left_to_the_run_that_holds_them(session, db,
 def test_a_run_that_outlived_its_claim_sends_nothing_the_next_run_took_over(
         session, db, settings):
     """The claim is the run's token: once another run re-took it, the slow one stands down."""
-    ids = _due_texts(session, 3)
+    ids = due_checkins(session, 3, "+1555558")
     _die(lambda: deliver_due_followups(db, DyingOutbox(settings, 1), settings, now=NOW))
     deliver_due_followups(db, OutboxTelephony(settings), settings, now=_expired(settings))
     with Session(db.engine) as other:
@@ -166,7 +147,7 @@ def test_a_run_that_outlived_its_claim_sends_nothing_the_next_run_took_over(
 
 @pytest.mark.parametrize("runs", [2, 4])
 def test_runs_racing_over_expired_claims_deliver_each_once(session, db, settings, runs):
-    ids = _due_texts(session, 120)
+    ids = due_checkins(session, 120, "+1555558")
     _die(lambda: deliver_due_followups(db, DyingOutbox(settings, 1), settings, now=NOW,
                                        batch_size=200))
     assert _states(session) == {FollowUpState.SENDING: 120}
@@ -373,7 +354,7 @@ _SLOW_SCHEDULER = textwrap.dedent("""
 
 def test_a_scheduler_killed_mid_delivery_leaves_nothing_stuck_and_sends_each_once(
         session, db, settings, tmp_path: Path):
-    ids = _due_texts(session, 200)
+    ids = due_checkins(session, 200, "+1555558")
     marker = tmp_path / "hanging"
     child = subprocess.Popen(
         [sys.executable, "-c", _SLOW_SCHEDULER, str(tmp_path), settings.database_url,

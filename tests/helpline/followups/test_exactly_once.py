@@ -7,34 +7,15 @@ import os
 import threading
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from helpline import crypto
 from helpline.db import Database
 from helpline.followups.delivery import deliver_due_followups
-from helpline.models import Consent, OutboxMessage
+from helpline.models import OutboxMessage
 from helpline.models.followups import FollowUp, FollowUpAttempt, FollowUpState
-from tests.fixtures.followups import NOW
+from tests.fixtures.followups import NOW, due_checkins
 
 N = 150
-
-
-def _seed(session, n: int = N) -> list[int]:  # type: ignore[no-untyped-def]
-    ids = []
-    for i in range(n):
-        phone = f"+1555556{i:04d}"
-        consent_id = session.execute(insert(Consent).values(
-            caller_hash=crypto.caller_hash(phone), phone=phone, scope="sms", purpose="followup",
-            wording="Yes, text me.", recorded_via="counselor", recorded_at=NOW)
-        ).inserted_primary_key[0]
-        ids.append(session.execute(insert(FollowUp).values(
-            consent_id=consent_id, caller_hash=crypto.caller_hash(phone), phone=phone,
-            kind="sms_checkin", channel="sms", source="counselor",
-            state=FollowUpState.SCHEDULED, timezone="America/New_York", due_at=NOW,
-            queued_since=NOW, max_attempts=3, created_at=NOW, updated_at=NOW)
-        ).inserted_primary_key[0])
-    session.commit()
-    return ids
 
 
 def _race(settings, outbox, runs: int = 2) -> list:  # type: ignore[no-untyped-def]
@@ -75,7 +56,7 @@ def _assert_each_once(session, ids: list[int]) -> None:  # type: ignore[no-untyp
 
 def test_two_racing_runs_on_this_database_deliver_each_follow_up_once(session, settings,
                                                                      outbox):
-    ids = _seed(session)
+    ids = due_checkins(session, N)
     reports = _race(settings, outbox)
     assert sum(len(r.delivered) for r in reports) == N
     _assert_each_once(session, ids)
@@ -86,7 +67,7 @@ def test_two_racing_runs_on_this_database_deliver_each_follow_up_once(session, s
                     reason="needs PostgreSQL: DATABASE_URL=postgresql+psycopg://...")
 def test_two_schedulers_over_one_postgresql_database_deliver_each_once(session, settings,
                                                                       outbox):
-    ids = _seed(session, 300)
+    ids = due_checkins(session, 300)
     # Batches are claimed with SKIP LOCKED: the runs share the work instead of colliding.
     reports = _race(settings, outbox, runs=4)
     assert sum(len(r.delivered) for r in reports) == 300
@@ -94,7 +75,7 @@ def test_two_schedulers_over_one_postgresql_database_deliver_each_once(session, 
 
 
 def test_a_run_repeated_after_the_due_time_sends_nothing_more(session, db, settings, outbox):
-    ids = _seed(session, 10)
+    ids = due_checkins(session, 10)
     deliver_due_followups(db, outbox, settings, now=NOW)
     deliver_due_followups(db, outbox, settings, now=NOW + dt.timedelta(hours=1))
     _assert_each_once(session, ids)
