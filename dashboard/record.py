@@ -43,6 +43,12 @@ def record(contact_id: int) -> str | Response:
                  detail={"caller_id": "verified" if caller_id_verified else "unverified",
                          "attestation": call.caller_attestation if call else None})
     notes = _notes_for(user, contact)
+    reasons = (contacts.read_reasons(db, user, contact, client_address())
+               if can_read_notes(user, contact) else {})
+    # Back from a wrap-up refused without HTMX: what is still missing, next to Wrap up.
+    wrap_up_missing = ([contacts.WRAP_UP_NEEDS[code]
+                        for code in contacts.missing_for_wrap_up(db, contact)]
+                       if request.args.get("wrap_up") == "refused" else [])
     earlier = [(c, _notes_for(user, c)) for c in contacts.earlier_contacts(db, contact)]
     # Notes kept from view because the number is unproven (not because of the viewer's role).
     earlier_notes_hidden = not caller_id_verified and any(n is None for _, n in earlier)
@@ -56,6 +62,7 @@ def record(contact_id: int) -> str | Response:
     texting_consent = texts.referral_text_consent(db, contact)
     return render_template(
         "dashboard/record.html", contact=contact, call=call, notes=notes, earlier=earlier,
+        reasons=reasons, wrap_up_missing=wrap_up_missing, wrap_up_error=None,
         earlier_notes_hidden=earlier_notes_hidden,
         counselors=counselors, editable=contacts.can_edit_contact(user, contact), c=contacts,
         protocol=protocol, protocol_clock=protocol and overdose_views.clock(protocol.started_at),
@@ -87,16 +94,62 @@ def save_draft(contact_id: int) -> str | tuple[str, int]:
     return render_template("dashboard/_save_state.html", saved_at=utcnow())
 
 
+def _wrap_up_refused(contact: Contact, missing: list[str],
+                     error: str | None = None) -> Response | str:
+    """A refused wrap-up shown next to Wrap up: the box itself for HTMX (answered 200, as htmx
+    swaps no 4xx), else the record page, which lists what is missing again."""
+    db_session().rollback()  # nothing of a refused wrap-up is kept
+    if request.headers.get("HX-Request"):
+        return render_template("dashboard/_wrap_up.html", contact=contact, c=contacts,
+                               wrap_up_missing=missing, wrap_up_error=error)
+    if error:
+        flash(f"Not closed: {error}.", "error")
+    return redirect(url_for("dashboard.record", contact_id=contact.id, wrap_up="refused")
+                    + "#wrap-up-box")
+
+
+def _closed(message: str) -> Response:
+    flash(message, "info")
+    if request.headers.get("HX-Request"):
+        response = Response(status=200)
+        response.headers["HX-Redirect"] = url_for("dashboard.home")
+        return response
+    return redirect(url_for("dashboard.home"))
+
+
 @blueprint.post("/records/<int:contact_id>/wrap-up")
-def wrap_up(contact_id: int) -> Response:
+def wrap_up(contact_id: int) -> Response | str:
     user = current_user()
     assert user is not None
     contact = load_visible_contact(contact_id)
     try:
         contacts.wrap_up(db_session(), contact, user)
+    except contacts.WrapUpRefused as exc:
+        return _wrap_up_refused(contact, exc.missing)
     except contacts.ContactError as exc:
         db_session().rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not wrapped up: {exc}.", "error")
         return redirect(url_for("dashboard.record", contact_id=contact_id))
-    flash("Record closed. You are available.", "info")
-    return redirect(url_for("dashboard.home"))
+    return _closed("Record closed. You are available.")
+
+
+@blueprint.post("/records/<int:contact_id>/wrap-up/override")
+def wrap_up_override(contact_id: int) -> Response | str:
+    """Close a record with something missing, for a reason; the supervisors are alerted."""
+    user = current_user()
+    assert user is not None
+    db = db_session()
+    contact = load_visible_contact(contact_id)
+    try:
+        missing = contacts.wrap_up_anyway(db, contact, user, request.form.get("reason", ""))
+    except contacts.ContactError as exc:
+        db.rollback()
+        if not contacts.can_edit_contact(user, contact):
+            flash(f"Not closed: {exc}.", "error")
+            return redirect(url_for("dashboard.record", contact_id=contact_id))
+        needs = [contacts.WRAP_UP_NEEDS[code] for code in contacts.missing_for_wrap_up(db, contact)]
+        return _wrap_up_refused(contact, needs, str(exc))
+    if missing:
+        return _closed("Record closed with something missing; the supervisors are alerted. "
+                       "You are available.")
+    return _closed("Record closed. You are available.")

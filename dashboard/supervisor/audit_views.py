@@ -11,6 +11,8 @@ from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.forms import InputError, date_arg, int_arg, text_arg
 from helpline.app.runtime import db_session, settings
+from helpline.db import utcnow
+from helpline.records.contacts import WRAP_UP_NEEDS
 from helpline.reporting.audit_review import (
     AuditFilter,
     AuditQueryError,
@@ -18,8 +20,11 @@ from helpline.reporting.audit_review import (
     check_chain,
     export_csv,
     list_events,
+    wrap_up_overrides,
 )
 from helpline.staff.roles import Action
+
+OVERRIDE_DAYS = 7
 
 
 def _filters() -> AuditFilter:
@@ -43,19 +48,21 @@ def _filters() -> AuditFilter:
 def supervisor_audit() -> tuple[str, int] | str:
     session = db_session()
     page = int_arg("page", 1, minimum=1, maximum=100_000)
+    overrides = wrap_up_overrides(session, utcnow() - dt.timedelta(days=OVERRIDE_DAYS))
+    shown = {"overrides": overrides, "override_days": OVERRIDE_DAYS, "needs": WRAP_UP_NEEDS}
     try:
         filters = _filters()
         result = list_events(session, filters, page=page)
     except AuditQueryError as exc:
         return render_template("supervisor/audit.html", error=str(exc), result=None,
                                chain=None, actions=actions(session), query={},
-                               args=request.args), 400
+                               args=request.args, **shown), 400
     query = {k: v for k, v in request.args.items() if k not in ("page", "verify") and v}
     # Verifying reads the whole log: done when asked, not on every page.
     chain = check_chain(session) if request.args.get("verify") else None
     return render_template("supervisor/audit.html", error=None, result=result,
                            chain=chain, actions=actions(session),
-                           args=request.args, query=query)
+                           args=request.args, query=query, **shown)
 
 
 @blueprint.get("/supervisor/audit/export.csv")

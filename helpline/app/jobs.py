@@ -168,9 +168,9 @@ def purge_expired_data(session: Session, settings: Settings,
                        now: dt.datetime | None = None) -> dict[str, int]:
     """Delete confidential notes and phone numbers older than ``settings.retention_days``.
 
-    Notes are removed; numbers and the keyed hashes that link a caller's records are removed
-    (de-identified), so the counts in reports remain. Open follow-ups keep their number until
-    they close. One audit event names the counts, never a value.
+    Notes and reasons are removed; numbers and the keyed hashes that link a caller's records
+    are removed (de-identified), so the counts in reports remain. Open follow-ups keep their
+    number until they close. One audit event names the counts, never a value.
     """
     if settings.retention_days <= 0:
         return {}
@@ -184,6 +184,11 @@ def purge_expired_data(session: Session, settings: Settings,
 
     run("contact_notes", update(Contact)
         .where(Contact.created_at < cutoff, Contact.notes.is_not(None)).values(notes=None))
+    run("contact_reasons", update(Contact)
+        .where(Contact.created_at < cutoff,
+               Contact.no_crisis_step_reason.is_not(None)
+               | Contact.wrap_up_override_reason.is_not(None))
+        .values(no_crisis_step_reason=None, wrap_up_override_reason=None))
     run("overdose_locations", update(OverdoseProtocol)
         .where(OverdoseProtocol.started_at < cutoff, OverdoseProtocol.location.is_not(None))
         .values(location=None))

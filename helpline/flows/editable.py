@@ -30,13 +30,15 @@ from helpline.flows.flow import (
     check_pause_seconds,
     check_prompt,
     check_text,
+    check_word_lists,
+    fold,
 )
 
 # (group title, prompt keys) in the order a caller meets them.
 PROMPT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Greeting and menu", ("greeting", "language_offer", "menu_intro", "not_an_option",
-                           "not_understood", "no_input", "to_counselor")),
-    ("Crisis", ("crisis_transfer", "crisis_queue", "crisis_failed")),
+    ("Greeting and menu", ("greeting", "safety_line", "language_offer", "menu_intro",
+                           "not_an_option", "not_understood", "no_input", "to_counselor")),
+    ("Crisis", ("crisis_transfer", "crisis_queue", "crisis_failed", "medical_emergency")),
     ("Hold messages", ("queue_enter", "queue_position", "queue_estimate",
                        "queue_callback_offer", "queue_voicemail_offer", "queue_still_holding",
                        "queue_calm", "queue_connected")),
@@ -52,7 +54,9 @@ PROMPT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 PROMPT_LABELS = {
-    "greeting": "Greeting (before the language choice; keep it under 15 seconds)",
+    "greeting": "Greeting (before the language choice; keep it under 15 seconds with the "
+                "safety lines)",
+    "safety_line": "Safety line: 911 and 988 (said after the greeting in every language)",
     "language_offer": "Language offer",
     "menu_intro": "Menu introduction",
     "not_an_option": "A key that is not an option",
@@ -62,6 +66,7 @@ PROMPT_LABELS = {
     "crisis_transfer": "Before the transfer to the crisis line",
     "crisis_queue": "Before the in-house crisis queue",
     "crisis_failed": "The crisis line did not answer",
+    "medical_emergency": "A medical emergency was heard (dial 911, then the crisis queue)",
     "queue_enter": "Entering the queue",
     "queue_position": "Place in line",
     "queue_estimate": "Estimated wait",
@@ -151,17 +156,19 @@ def fields_for(raw_flows: Mapping[str, Mapping[str, Any]]) -> list[Field]:
 
         for group, keys in PROMPT_GROUPS:
             if group == "Greeting and menu":
-                for key in keys[:3]:
+                for key in keys[:4]:
                     add("prompt", f"prompts.{key}", PROMPT_LABELS[key], group,
                         REQUIRED_PROMPTS[key])
                 for option in data.get("options", []):
                     add("label", f"labels.{option.get('key')}",
                         f"Menu option {option.get('key')} ({option.get('need')})", group)
-                keys = keys[3:]
+                keys = keys[4:]
             for key in keys:
                 add("prompt", f"prompts.{key}", PROMPT_LABELS[key], group, REQUIRED_PROMPTS[key])
             if group == "Crisis":
-                add("words", "crisis_words", "Crisis words (one per line)", group)
+                add("words", "emergency_words",
+                    "Medical emergency words (one per line; matched first)", group)
+                add("words", "crisis_words", "Suicidal crisis words (one per line)", group)
             if group == "Hold messages":
                 add("pause", "hold.pause_seconds", "Seconds of calm between messages", group)
                 add("music", "hold.music_url", "Hold audio (an https address, or empty)", group)
@@ -183,6 +190,8 @@ def values_of(raw_flows: Mapping[str, Mapping[str, Any]], line: LineSettings) ->
         for option in data.get("options", []):
             values[f"{language}.labels.{option.get('key')}"] = option.get("label")
         values[f"{language}.crisis_words"] = list(data.get("crisis", {}).get("words", []))
+        values[f"{language}.emergency_words"] = list(
+            data.get("emergency", {}).get("words", []))
         hold = data.get("hold", {})
         values[f"{language}.hold.pause_seconds"] = hold.get("pause_seconds", 20)
         values[f"{language}.hold.music_url"] = hold.get("music_url", "")
@@ -211,6 +220,8 @@ def apply(raw_flows: Mapping[str, Mapping[str, Any]],
                     option["label"] = value
         elif section == "crisis_words":
             data.setdefault("crisis", {})["words"] = value
+        elif section == "emergency_words":
+            data.setdefault("emergency", {})["words"] = value
         elif section == "hold" and key in ("pause_seconds", "music_url"):
             data.setdefault("hold", {})[key] = value
     return flows, line
@@ -235,6 +246,42 @@ def check_field(field: Field, value: Any) -> str | None:
     except FlowError as exc:
         return str(exc).removeprefix(f"{where}: ")
     return None
+
+
+def check_between(values: Mapping[str, Any], errors: Mapping[str, str]) -> dict[str, str]:
+    """Problems between fields, named on a field: a word in both lists of a language."""
+    problems = {}
+    for name, emergency in values.items():
+        language, _, rest = name.partition(".")
+        crisis_name = f"{language}.crisis_words"
+        if rest != "emergency_words" or name in errors or crisis_name in errors:
+            continue
+        try:
+            check_word_lists(values.get(crisis_name) or [], emergency, name)
+        except FlowError as exc:
+            problems[name] = str(exc).removeprefix(f"{name}: ")
+    return problems
+
+
+def upgraded(defaults: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A version's stored values over the defaults, read by today's rules.
+
+    A version made before the medical emergency words existed gets the shipped ones, and its
+    crisis words lose any that are now emergency words (they would be matched as such
+    anyway), so that it stays valid and a caller not breathing hears 911 first.
+    """
+    values = {**defaults, **{k: v for k, v in stored.items() if k in defaults}}
+    for name in defaults:
+        language, _, rest = name.partition(".")
+        crisis_name = f"{language}.crisis_words"
+        if rest != "emergency_words" or name in stored or not isinstance(
+                values.get(crisis_name), list):
+            continue
+        emergency = {fold(w) for w in values[name]}
+        kept = [w for w in values[crisis_name] if fold(w) not in emergency]
+        values[crisis_name] = kept or [w for w in defaults[crisis_name]
+                                       if fold(w) not in emergency]
+    return values
 
 
 def _not_a_flag(where: str) -> None:

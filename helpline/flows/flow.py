@@ -29,9 +29,10 @@ VOICES = {
 }
 
 REQUIRED_PROMPTS: dict[str, set[str]] = {
-    "greeting": {"helpline"}, "language_offer": set(), "menu_intro": set(),
-    "not_an_option": {"key"}, "not_understood": set(), "no_input": set(),
+    "greeting": {"helpline"}, "safety_line": set(), "language_offer": set(),
+    "menu_intro": set(), "not_an_option": {"key"}, "not_understood": set(), "no_input": set(),
     "to_counselor": set(), "crisis_transfer": set(), "crisis_queue": set(),
+    "medical_emergency": set(),
     "crisis_failed": set(), "queue_enter": set(), "queue_position": {"position"},
     "queue_estimate": {"minutes"}, "queue_callback_offer": set(),
     "queue_voicemail_offer": set(), "queue_still_holding": set(), "queue_calm": set(),
@@ -65,11 +66,14 @@ PLACEHOLDERS = {
     "number": "the helpline's phone number",
     "centers": "the names and phone numbers of the centers found",
 }
-# Whatever else changes, the greeting tells every caller where emergencies go.
-MUST_MENTION = {"greeting": ("911", "988")}
+# Whatever else changes, every caller hears where emergencies go (the safety line, in each
+# language), and a caller heard describing a medical emergency is told to dial 911.
+MUST_MENTION = {"safety_line": ("911", "988"), "medical_emergency": ("911",)}
+_MENTIONED_FOR = {"911": "medical emergencies", "988": "suicidal crisis"}
 MAX_PROMPT = 1000  # characters: a longer prompt is a lecture, not a menu
 MAX_SMS = 320  # two SMS segments at most
 MAX_CRISIS_WORDS, MAX_CRISIS_WORD = 100, 60
+MAX_QUEUE_PRIORITY = 1000
 MAX_URL = 500
 # Where crisis calls may be transferred: 988, a three-digit N11 code such as 911, or E.164.
 _CRISIS_NUMBER = re.compile(r"^(988|[2-9]11|\+[1-9]\d{6,14})$")
@@ -126,6 +130,7 @@ class Flow:
     prompts: dict[str, str]
     sms: dict[str, str]
     crisis_words: tuple[str, ...]
+    emergency_words: tuple[str, ...]
     options: tuple[MenuOption, ...]
     queues: dict[str, QueueSpec]
     pause_seconds: int
@@ -152,7 +157,8 @@ class Flow:
 
     @property
     def hints(self) -> str:
-        words = [w for o in self.options for w in o.words] + list(self.crisis_words)
+        words = [w for o in self.options for w in o.words] + list(self.crisis_words) + list(
+            self.emergency_words)
         return ", ".join(dict.fromkeys(words))
 
 
@@ -228,7 +234,7 @@ def check_prompt(key: str, value: object, where: str) -> str:
     missing = [n for n in MUST_MENTION.get(key, ()) if n not in spoken_digits]
     if missing:
         raise FlowError(f"{where}: must still tell callers about {' and '.join(missing)} "
-                        "(medical emergencies, suicidal crisis)")
+                        f"({', '.join(_MENTIONED_FOR[n] for n in missing)})")
     return text
 
 
@@ -248,6 +254,16 @@ def check_crisis_words(value: object, where: str) -> tuple[str, ...]:
     if any(_NOT_XML.search(w) for w in value):
         raise FlowError(f"{where}: holds a control character")
     return tuple(value)
+
+
+def check_word_lists(crisis: tuple[str, ...] | list[str],
+                     emergency: tuple[str, ...] | list[str], where: str) -> None:
+    """A word or phrase belongs to one list: medical emergency or suicide crisis."""
+    crisis_folded = {fold(w) for w in crisis}
+    both = [w for w in emergency if fold(w) in crisis_folded]
+    if both:
+        raise FlowError(f"{where}: {both[0]!r} is also a crisis word; keep each word in one "
+                        "list (medical emergency words are matched first)")
 
 
 def check_pause_seconds(value: object, where: str) -> int:
@@ -332,6 +348,11 @@ def parse_flow(data: dict[str, Any], source: str) -> Flow:
     crisis = data.get("crisis")
     crisis_words = check_crisis_words(crisis.get("words") if isinstance(crisis, dict) else None,
                                       f"{source}: crisis.words")
+    emergency = data.get("emergency")
+    emergency_words = check_crisis_words(
+        emergency.get("words") if isinstance(emergency, dict) else None,
+        f"{source}: emergency.words")
+    check_word_lists(crisis_words, emergency_words, f"{source}: emergency.words")
 
     queues_table = need("queues")
     queues: dict[str, QueueSpec] = {}
@@ -340,8 +361,9 @@ def parse_flow(data: dict[str, Any], source: str) -> Flow:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", group):
             raise FlowError(f"{where}: a queue name is lower-case letters and digits")
         priority = spec.get("priority") if isinstance(spec, dict) else None
-        if not isinstance(priority, int) or not 0 <= priority <= 1000:
-            raise FlowError(f"{where}.priority: a whole number from 0 to 1000 is needed")
+        if not isinstance(priority, int) or not 0 <= priority <= MAX_QUEUE_PRIORITY:
+            raise FlowError(f"{where}.priority: a whole number from 0 to {MAX_QUEUE_PRIORITY} "
+                            "is needed")
         queues[group] = QueueSpec(group, priority)
     for group in REQUIRED_QUEUES - set(queues):
         raise FlowError(f"{source}: queues.{group}: missing")
@@ -381,8 +403,8 @@ def parse_flow(data: dict[str, Any], source: str) -> Flow:
     pause = check_pause_seconds(hold.get("pause_seconds", 20), f"{source}: hold.pause_seconds")
     music = check_music_url(hold.get("music_url", ""), f"{source}: hold.music_url")
     return Flow(language, str(need("name")), language_key, say_language, voice,
-                gather_language, prompts, sms, crisis_words, tuple(options), queues,
-                pause, music)
+                gather_language, prompts, sms, crisis_words, emergency_words, tuple(options),
+                queues, pause, music)
 
 
 def read_flow_files(directory: Path | None = None) -> dict[str, dict[str, Any]]:

@@ -48,13 +48,15 @@ SAMPLE_URL = "https://" + "h" * 200 + "/ivr/queue/wait?lang=es&group=general&tri
     "&flow_version=999999999"
 
 # The IVR's answers: which prompts one document speaks, in order. "@options" is every menu
-# option's label, "@offers" every language's offer; the rest are prompt keys.
+# option's label, "@offers" every language's offer, "@safety" every language's safety line;
+# the rest are prompt keys.
 DOCUMENTS: dict[str, tuple[str, ...]] = {
-    "the greeting with the language offer": ("greeting", "@offers"),
-    "the greeting with the menu": ("greeting", "menu_intro", "@options"),
+    "the greeting with the language offer": ("greeting", "@safety", "@offers"),
+    "the greeting with the menu": ("greeting", "safety_line", "menu_intro", "@options"),
     "the menu after a wrong key": ("not_an_option", "not_understood", "no_input",
                                    "menu_intro", "@options"),
-    "the crisis transfer": ("crisis_transfer", "crisis_queue", "crisis_failed"),
+    "the crisis transfer": ("crisis_transfer", "crisis_queue", "crisis_failed",
+                            "medical_emergency", "queue_enter"),
     "the queue's wait message": ("queue_still_holding", "queue_position", "queue_estimate",
                                  "queue_callback_offer", "queue_voicemail_offer", "queue_calm",
                                  "@music"),
@@ -127,14 +129,15 @@ def documents(flows: Mapping[str, Flow]) -> Iterable[tuple[str, list[str], str]]
 def _piece(flows: Mapping[str, Flow], spoken: Mapping[str, Mapping[str, str]], flow: Flow,
            piece: str) -> Iterable[tuple[str, Flow, str]]:
     lang = flow.language
-    if piece == "@offers":
+    if piece in ("@offers", "@safety"):
+        key = "language_offer" if piece == "@offers" else "safety_line"
         for other in flows.values():
-            yield (f"{other.language}.prompts.language_offer", other,
-                   spoken[other.language]["language_offer"])
+            yield f"{other.language}.prompts.{key}", other, spoken[other.language][key]
     elif piece == "@options":
         for option in flow.options:
             yield f"{lang}.labels.{option.key}", flow, option.label
         yield f"{lang}.crisis_words", flow, ""
+        yield f"{lang}.emergency_words", flow, ""
     elif piece == "@music":
         yield f"{lang}.hold.music_url", flow, flow.music_url
     elif piece in spoken[lang]:
@@ -177,7 +180,7 @@ def _weight(flows: Mapping[str, Flow], field: str) -> int:
     if section == "labels":
         option = flow.option_for_key(key)
         return len(option.label) if option else 0
-    if section == "crisis_words":
+    if section in ("crisis_words", "emergency_words"):
         return len(flow.hints)
     if section == "hold":
         return len(flow.music_url)

@@ -111,6 +111,7 @@ def check_values(defaults: Defaults, values: dict[str, Any],
         problem = editable.check_field(field, values.get(field.name))
         if problem:
             errors[field.name] = problem
+    errors.update(editable.check_between(values, errors))
     if errors:
         raise InvalidVersion(errors)
     raw, line = editable.apply(defaults.raw_flows, values)
@@ -128,11 +129,11 @@ def check_values(defaults: Defaults, values: dict[str, Any],
 
 
 def values_of(defaults: Defaults, version: FlowVersion | None) -> dict[str, Any]:
-    """Every editable value of a version (fields added since it was made: the defaults)."""
+    """Every editable value of a version (fields added since it was made: the defaults,
+    as :func:`editable.upgraded` reads them)."""
     if version is None:
         return dict(defaults.values)
-    return {**defaults.values, **{k: v for k, v in version.values.items()
-                                  if k in defaults.values}}
+    return editable.upgraded(defaults.values, version.values)
 
 
 def live_pointer(session: Session) -> tuple[int | None, int]:

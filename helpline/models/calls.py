@@ -80,7 +80,7 @@ class Call(Base):
     previous_call_id: Mapped[int | None] = mapped_column(
         ForeignKey("calls.id", ondelete="SET NULL"), default=None
     )
-    # The phone menu heard an overdose (helpline.overdose.OVERDOSE_WORDS): the screen pop
+    # The phone menu heard a medical emergency (the flows' emergency words): the screen pop
     # opens the overdose protocol and the wallboard shows the call at once.
     overdose_suspected: Mapped[bool] = mapped_column(default=False, server_default=false())
     # STIR/SHAKEN attestation of the caller ID as Twilio passed it on the first webhook

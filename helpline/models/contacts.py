@@ -53,6 +53,15 @@ class Contact(Base):
     notes: Mapped[str | None] = deferred(
         mapped_column(EncryptedText("contacts.notes"), default=None)
     )
+    # Why no crisis step was possible at imminent risk, and why a record was closed with
+    # something missing: free text that may hold caller data, so sealed and deferred like the
+    # notes (read through helpline.records.contacts.read_reasons, which audits).
+    no_crisis_step_reason: Mapped[str | None] = deferred(
+        mapped_column(EncryptedText("contacts.no_crisis_step_reason"), default=None)
+    )
+    wrap_up_override_reason: Mapped[str | None] = deferred(
+        mapped_column(EncryptedText("contacts.wrap_up_override_reason"), default=None)
+    )
     status: Mapped[str] = mapped_column(String(16), default=ContactStatus.OPEN)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

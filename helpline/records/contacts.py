@@ -20,6 +20,7 @@ from helpline.models import (
     Call,
     Contact,
     ContactStatus,
+    OverdoseProtocol,
     Referral,
     User,
 )
@@ -55,10 +56,27 @@ STATES = frozenset({
 })
 REFERRAL_KINDS = ("center", "group", "resource")
 MAX_NOTES = 20_000
+MAX_REASON = 500
+# What wrap-up asks for before a record closes, by code (audit) and in a counselor's words.
+WRAP_UP_NEEDS = {
+    "outcome": "the outcome of the contact",
+    "crisis_steps": "the crisis steps taken for the imminent risk, or why none was possible",
+    "suicide_risk": "the suicide risk level (the overdose protocol ran on this call)",
+    "overdose_risk": "the overdose risk level (the overdose protocol ran on this call)",
+}
 
 
 class ContactError(ValueError):
     """A change to a record that cannot be made; the message says why (never quotes a value)."""
+
+
+class WrapUpRefused(ContactError):
+    """Wrap-up refused: ``missing`` lists, in plain words, everything still to record."""
+
+    def __init__(self, codes: list[str]) -> None:
+        self.codes = codes
+        self.missing = [WRAP_UP_NEEDS[code] for code in codes]
+        super().__init__("still to record: " + "; ".join(self.missing))
 
 
 # --- access rules (re-exported by dashboard.access) ---------------------------------------
@@ -148,6 +166,7 @@ def update_draft(session: Session, contact: Contact, by: User, form: Mapping[str
     """Save the fields present in ``form`` (a draft: all optional); return the changed names.
 
     ``form`` values are strings, except ``substances`` and ``crisis_steps`` (lists).
+    ``notes`` and ``no_crisis_step_reason`` are sealed.
     """
     if not can_edit_contact(by, contact):
         raise ContactError("this record is closed or not yours to edit")
@@ -179,6 +198,15 @@ def update_draft(session: Session, contact: Contact, by: User, form: Mapping[str
         if zip_code is not None and not (len(zip_code) == 5 and zip_code.isdigit()):
             raise ContactError("zip_code: a ZIP code is 5 digits")
         put("zip_code", zip_code)
+    if "no_crisis_step_reason" in form:
+        reason = str(form["no_crisis_step_reason"] or "").strip()
+        if len(reason) > MAX_REASON:
+            raise ContactError(f"no_crisis_step_reason: at most {MAX_REASON} characters")
+        current = session.scalar(select(Contact.no_crisis_step_reason)
+                                 .where(Contact.id == contact.id))
+        if (current or "") != reason:
+            contact.no_crisis_step_reason = reason or None
+            changed.append("no_crisis_step_reason")
     if "notes" in form:
         notes = str(form["notes"] or "")
         if len(notes) > MAX_NOTES:
@@ -203,13 +231,68 @@ def read_notes(session: Session, viewer: User, contact: Contact, address: str | 
                              record_type="contact", record_id=contact.id, address=address)
 
 
+def missing_for_wrap_up(session: Session, contact: Contact) -> list[str]:
+    """The codes of :data:`WRAP_UP_NEEDS` still missing before ``contact`` may close: its
+    outcome; at imminent risk, a crisis step or why none was possible; after an overdose
+    protocol on the record or its call, both risk levels. Empty when it may close."""
+    session.flush()
+    missing: list[str] = []
+    if not contact.outcome:
+        missing.append("outcome")
+    if "imminent" in (contact.suicide_risk, contact.overdose_risk) and not contact.crisis_steps:
+        # Asked of the database: the reason is sealed, and its presence is all that counts.
+        has_reason = session.scalar(select(Contact.id).where(
+            Contact.id == contact.id, Contact.no_crisis_step_reason.is_not(None)))
+        if has_reason is None:
+            missing.append("crisis_steps")
+    if contact.suicide_risk is None or contact.overdose_risk is None:
+        ran_here = OverdoseProtocol.contact_id == contact.id
+        protocol = session.scalar(select(OverdoseProtocol.id).where(
+            or_(ran_here, OverdoseProtocol.call_id == contact.call_id)
+            if contact.call_id is not None else ran_here).limit(1))
+        if protocol is not None:
+            missing += [risk for risk in ("suicide_risk", "overdose_risk")
+                        if getattr(contact, risk) is None]
+    return missing
+
+
 def wrap_up(session: Session, contact: Contact, by: User, now: dt.datetime | None = None) -> None:
-    """Close the record and make the counselor available for the next caller."""
+    """Close the record and make the counselor available for the next caller; refused
+    (:class:`WrapUpRefused`, naming everything missing) until the record is documented."""
     if not can_edit_contact(by, contact):
         raise ContactError("this record is closed or not yours to edit")
-    if "imminent" in (contact.suicide_risk, contact.overdose_risk) and not contact.crisis_steps:
-        raise ContactError("imminent risk: record the crisis steps taken before wrapping up")
-    now = now or utcnow()
+    missing = missing_for_wrap_up(session, contact)
+    if missing:
+        raise WrapUpRefused(missing)
+    _close(session, contact, by, now or utcnow())
+    audit.record(session, "contact.wrap_up", actor=by, record_type="contact",
+                 record_id=contact.id)
+
+
+def wrap_up_anyway(session: Session, contact: Contact, by: User, reason: str,
+                   now: dt.datetime | None = None) -> list[str]:
+    """Close a record with something missing, for the ``reason`` given (sealed on the record);
+    return the codes of what was missing. Recorded as ``contact.wrap_up_override``, which the
+    supervisors' audit review lists as an alert; the reason itself stays out of the audit."""
+    if not can_edit_contact(by, contact):
+        raise ContactError("this record is closed or not yours to edit")
+    reason = reason.strip()
+    if not reason:
+        raise ContactError("reason: say why the record closes with something missing")
+    if len(reason) > MAX_REASON:
+        raise ContactError(f"reason: at most {MAX_REASON} characters")
+    missing = missing_for_wrap_up(session, contact)
+    if not missing:
+        wrap_up(session, contact, by, now)
+        return []
+    contact.wrap_up_override_reason = reason
+    _close(session, contact, by, now or utcnow())
+    audit.record(session, "contact.wrap_up_override", actor=by, record_type="contact",
+                 record_id=contact.id, detail={"missing": missing})
+    return missing
+
+
+def _close(session: Session, contact: Contact, by: User, now: dt.datetime) -> None:
     contact.status = ContactStatus.CLOSED
     contact.closed_at = now
     call = session.get(Call, contact.call_id) if contact.call_id else None
@@ -217,8 +300,22 @@ def wrap_up(session: Session, contact: Contact, by: User, now: dt.datetime | Non
         contact.wrapup_seconds = int((now - call.ended_at).total_seconds())
     by.status = AgentStatus.AVAILABLE
     by.status_since = now
-    audit.record(session, "contact.wrap_up", actor=by, record_type="contact",
-                 record_id=contact.id)
+
+
+def read_reasons(session: Session, viewer: User, contact: Contact,
+                 address: str | None) -> dict[str, str]:
+    """The record's sealed reasons that are set (``no_crisis_step_reason``,
+    ``wrap_up_override_reason``), decrypted for ``viewer``; each read audited."""
+    reasons: dict[str, str] = {}
+    for column in (Contact.no_crisis_step_reason, Contact.wrap_up_override_reason):
+        if session.scalar(select(Contact.id).where(Contact.id == contact.id,
+                                                   column.is_not(None))) is None:
+            continue
+        reasons[column.key] = audit.read_sealed(
+            session, viewer, column, Contact.id == contact.id,
+            allowed=can_read_notes(viewer, contact), action=f"contact.{column.key}",
+            record_type="contact", record_id=contact.id, address=address)
+    return reasons
 
 
 def earlier_contacts(session: Session, contact: Contact, limit: int = 20) -> list[Contact]:

@@ -40,16 +40,6 @@ from helpline.records import contacts
 from helpline.staff.softphone import ring_into_room
 from helpline.telephony import Telephony
 
-# Heard in the phone menu (any language: callers mix them), matched as whole words or
-# phrases after folding case and accents.
-OVERDOSE_WORDS: tuple[str, ...] = (
-    "overdose", "overdosing", "overdosed", "od", "not breathing", "stopped breathing",
-    "can't wake", "cannot wake", "won't wake up", "unresponsive", "blue lips", "narcan",
-    "naloxone",
-    "sobredosis", "no respira", "no está respirando", "dejó de respirar", "no despierta",
-    "no reacciona", "labios azules", "naloxona",
-)
-
 STEP_LABELS = {
     "started": "Overdose protocol started",
     "location_confirmed": "Location confirmed",

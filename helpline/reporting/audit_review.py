@@ -92,6 +92,15 @@ def list_events(session: Session, filters: AuditFilter, *, page: int = 1,
     return AuditPage(items=items, total=total, page=page, per_page=per_page)
 
 
+def wrap_up_overrides(session: Session, since: dt.datetime, *,
+                      limit: int = 50) -> list[AuditEvent]:
+    """Records closed with something missing (``contact.wrap_up_override``) since ``since``,
+    newest first: the supervisors' alert to look at those records."""
+    return list(session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "contact.wrap_up_override", AuditEvent.at >= since)
+        .order_by(AuditEvent.id.desc()).limit(limit)))
+
+
 def iter_events(session: Session, filters: AuditFilter) -> Iterator[AuditEvent]:
     """Every matching event, oldest first, streamed in batches."""
     query = select(AuditEvent).where(*filters.conditions()).order_by(AuditEvent.id)

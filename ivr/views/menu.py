@@ -8,7 +8,6 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from helpline.app.runtime import settings
 from helpline.flows.flow import Flow, mentions
 from helpline.models import Outcome
-from helpline.records.overdose import OVERDOSE_WORDS
 from ivr.blueprint import blueprint
 from ivr.steps import menu, step
 from ivr.twiml import (
@@ -57,6 +56,9 @@ def _greeting() -> VoiceResponse:
     english = flow_for("en")
     g = gather(english, url("language"), timeout=4)
     say(g, english, english.say("greeting", helpline=settings().helpline_name))
+    # Where emergencies go, before anything must be chosen: in every language, in its voice.
+    for flow in flows().values():
+        say(g, flow, flow.prompts["safety_line"])
     for flow in flows().values():
         say(g, flow, flow.prompts["language_offer"])
     response.append(g)
@@ -67,6 +69,7 @@ def _greeting() -> VoiceResponse:
 def _greeting_and_menu(flow: Flow) -> VoiceResponse:
     response = VoiceResponse()
     say(response, flow, flow.say("greeting", helpline=settings().helpline_name))
+    say(response, flow, flow.prompts["safety_line"])
     return menu(response, flow)
 
 
@@ -104,9 +107,13 @@ def is_crisis(words: str) -> bool:
     return bool(words) and any(mentions(words, f.crisis_words) for f in flows().values())
 
 
-def hears_overdose(words: str) -> bool:
-    """Overdose words (helpline.overdose.OVERDOSE_WORDS, every language) in what was said."""
-    return bool(words) and mentions(words, OVERDOSE_WORDS)
+def emergency_list(words: str) -> str | None:
+    """The medical emergency list (``es.emergency_words``) with a word or phrase in what was
+    said, any language's (a caller may mix them), or None."""
+    if not words:
+        return None
+    return next((f"{f.language}.emergency_words" for f in flows().values()
+                 if mentions(words, f.emergency_words)), None)
 
 
 @blueprint.post("/menu/choice")
@@ -114,11 +121,12 @@ def menu_choice():  # type: ignore[no-untyped-def]
     flow = current_flow()
     tries, wrong = arg_int("tries"), arg_int("wrong")
     key, heard = digits(), speech()
-    overdose = hears_overdose(heard)
-    if overdose:
-        # The screen pop opens the overdose protocol; the wallboard shows the call at once.
-        step("overdose_heard", updates={"overdose_suspected": True})
-    if overdose or (heard and is_crisis(heard)):
+    # Someone not breathing needs 911 before a crisis line: medical words win over crisis.
+    matched = emergency_list(heard)
+    if matched:
+        step("menu", detail={"by": "speech", "route": "medical_emergency"})
+        return twiml(medical_emergency_response(flow, matched))
+    if heard and is_crisis(heard):
         step("menu", detail={"by": "speech", "route": "crisis"})
         return twiml(crisis_response(flow))
     option = flow.option_for_key(key) if len(key) == 1 else None
@@ -160,6 +168,21 @@ def crisis_response(flow: Flow) -> VoiceResponse:
     dial.number(settings_of_line.crisis_number)
     response.append(dial)
     return response
+
+
+def medical_emergency_response(flow: Flow, matched: str) -> VoiceResponse:
+    """911 first, then the in-house crisis queue (served before every other queue), whatever
+    the line does with crisis calls: a counselor there can run the overdose protocol.
+
+    In arrival order within that queue: a counselor's leg takes the first caller of a Twilio
+    queue, so a caller placed ahead by priority alone would open one caller's record while
+    the counselor hears another."""
+    # Which list matched, never the words: what a caller says stays off the record.
+    step("medical_emergency", detail={"list": matched},
+         updates={"need": "crisis", "step": "medical_emergency", "overdose_suspected": True})
+    response = VoiceResponse()
+    say(response, flow, flow.prompts["medical_emergency"])
+    return enqueue_response(flow, "crisis", "crisis", response, check_staffed=False)
 
 
 @blueprint.post("/crisis/done")

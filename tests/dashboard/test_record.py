@@ -143,7 +143,8 @@ def test_script_in_notes_and_text_fields_is_shown_as_text(counselor_client, supe
 
 def test_imminent_risk_needs_crisis_steps_before_wrap_up(counselor_client, session):
     contact = open_record(session, counselor_client)
-    counselor_client.post(f"/records/{contact.id}/draft", {"overdose_risk": "imminent"})
+    counselor_client.post(f"/records/{contact.id}/draft",
+                          {"overdose_risk": "imminent", "outcome": "emergency"})
     page = counselor_client.get(f"/records/{contact.id}").data
     assert b'id="crisis-steps" class="crisis">' in page  # shown, not hidden
     counselor_client.post(f"/records/{contact.id}/wrap-up")
@@ -156,8 +157,66 @@ def test_imminent_risk_needs_crisis_steps_before_wrap_up(counselor_client, sessi
     assert session.get(Contact, contact.id).status == "closed"
 
 
+HX = {"HX-Request": "true"}
+
+
+def test_a_refused_wrap_up_lists_everything_missing_next_to_wrap_up(counselor_client, session):
+    contact = open_record(session, counselor_client)
+    counselor_client.post(f"/records/{contact.id}/draft", {"suicide_risk": "imminent"})
+    # Without HTMX: back on the record, the list beside the button.
+    page = counselor_client.post(f"/records/{contact.id}/wrap-up", follow_redirects=True)
+    html = page.get_data(as_text=True)
+    box = html[html.index('id="wrap-up-box"'):]
+    assert 'id="wrap-up-missing"' in box
+    for code in ("outcome", "crisis_steps"):
+        assert contacts.WRAP_UP_NEEDS[code] in box
+    # With HTMX: a 200 (htmx swaps no 4xx) holding the box, the list and the override.
+    fragment = counselor_client.post(f"/records/{contact.id}/wrap-up", headers=HX)
+    assert fragment.status_code == 200
+    text = fragment.get_data(as_text=True)
+    assert "<html" not in text and 'id="wrap-up-box"' in text
+    assert contacts.WRAP_UP_NEEDS["outcome"] in text and 'id="wrap-up-override"' in text
+    session.expire_all()
+    assert session.get(Contact, contact.id).status == "open"
+
+
+def test_a_documented_record_wraps_up_through_htmx(counselor_client, session):
+    contact = open_record(session, counselor_client)
+    counselor_client.post(f"/records/{contact.id}/draft", {
+        "suicide_risk": "imminent", "outcome": "crisis_transfer",
+        "crisis_steps_present": "1", "crisis_steps": ["warm_transfer_988"]})
+    resp = counselor_client.post(f"/records/{contact.id}/wrap-up", headers=HX)
+    assert resp.status_code == 200 and resp.headers["HX-Redirect"] == "/"
+    session.expire_all()
+    assert session.get(Contact, contact.id).status == "closed"
+
+
+def test_closing_anyway_with_a_reason_alerts_the_supervisors(counselor_client,
+                                                             supervisor_client, session):
+    contact = open_record(session, counselor_client)
+    counselor_client.post(f"/records/{contact.id}/draft", {"suicide_risk": "imminent"})
+    no_reason = counselor_client.post(f"/records/{contact.id}/wrap-up/override",
+                                      {"reason": ""}, headers=HX)
+    assert no_reason.status_code == 200 and b'id="override-error"' in no_reason.data
+    session.expire_all()
+    assert session.get(Contact, contact.id).status == "open"
+    resp = counselor_client.post(f"/records/{contact.id}/wrap-up/override",
+                                 {"reason": "The line dropped mid-sentence"})
+    assert resp.status_code == 302
+    session.expire_all()
+    assert session.get(Contact, contact.id).status == "closed"
+    audit_page = supervisor_client.get("/supervisor/audit").get_data(as_text=True)
+    panel = audit_page[audit_page.index('id="wrap-up-overrides"'):]
+    assert f"Record #{contact.id}" in panel
+    assert contacts.WRAP_UP_NEEDS["crisis_steps"] in panel
+    assert "line dropped" not in audit_page
+    record = supervisor_client.get(f"/records/{contact.id}").get_data(as_text=True)
+    assert "The line dropped mid-sentence" in record
+
+
 def test_wrap_up_closes_the_record_and_frees_the_counselor(counselor_client, session):
     contact = open_record(session, counselor_client)
+    counselor_client.post(f"/records/{contact.id}/draft", {"outcome": "information"})
     resp = counselor_client.post(f"/records/{contact.id}/wrap-up")
     assert resp.status_code == 302
     session.expire_all()

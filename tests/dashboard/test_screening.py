@@ -105,6 +105,7 @@ def test_a_closed_record_cannot_be_screened_but_shows_its_result(counselor_clien
     contact = open_record(session, counselor_client)
     counselor_client.post(f"/records/{contact.id}/screenings/single_drug", {"times": "3"},
                           headers=HX)
+    counselor_client.post(f"/records/{contact.id}/draft", {"outcome": "information"})
     counselor_client.post(f"/records/{contact.id}/wrap-up")
     refused = counselor_client.post(f"/records/{contact.id}/screenings/single_drug", {"times": "0"},
                                     headers=HX)

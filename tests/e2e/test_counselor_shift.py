@@ -73,6 +73,7 @@ def test_counselor_takes_a_call_logs_it_refers_and_wraps_up(page, session):
 
     page.get_by_label("Caller", exact=True).select_option("self")
     page.get_by_label("Opioids and fentanyl").check()
+    page.get_by_label("Outcome", exact=True).select_option("referred")
     page.get_by_label("Confidential notes").fill("Wants detox near home. <script>x()</script>")
     page.get_by_label(re.compile("agreed to receive the referrals by text")).check()
     page.locator("#save-state").filter(has_text="Saved at").wait_for()

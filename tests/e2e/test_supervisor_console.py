@@ -150,18 +150,20 @@ def test_an_ivr_prompt_change_is_previewed_published_and_rolled_back(
     assert page.locator("#version-state").inner_text() == "draft"
 
     # A mistake is named by its field, and nothing is kept.
-    page.locator("#f-en-prompts-greeting").fill("Welcome to {helpline}.")
+    page.locator("#f-en-prompts-safety_line").fill("Emergencies: dial 9 1 1.")
     page.locator("#f-line-crisis_number").fill("98")
     page.get_by_role("button", name=f"Save draft {number}").click()
     summary = page.locator("#error-summary")
     summary.wait_for()
     assert "The draft was not saved: 2 problems" in summary.inner_text()
     assert "Crisis line number: '98' is not 988" in summary.inner_text()
-    assert "Greeting (before the language choice" in summary.inner_text()
-    assert "must still tell callers about 911 and 988" in summary.inner_text()
+    assert "Safety line: 911 and 988" in summary.inner_text()
+    assert "must still tell callers about 988" in summary.inner_text()
     shot(page, "13-ivr-draft-errors")
     summary.get_by_role("link", name=re.compile("Crisis line number")).click()
     page.locator("#f-line-crisis_number").fill("988")
+    page.locator("#f-en-prompts-safety_line").fill(
+        "Emergencies: dial 9 1 1. Suicidal crisis: 9 8 8.")
     page.locator("#f-en-prompts-greeting").fill(NEW_GREETING)
     page.get_by_role("button", name=f"Save draft {number}").click()
     page.get_by_text(f"Draft {number} saved (1 field changed)").wait_for()

@@ -20,15 +20,15 @@ def test_crisis_key_transfers_to_the_crisis_line_at_once(phone, session):
     assert call.outcome == "crisis_transfer"
 
 
-@pytest.mark.parametrize("words", ["I want to kill myself", "my friend is not breathing",
-                                   "I think I took an overdose", "suicide"])
+@pytest.mark.parametrize("words", ["I want to kill myself", "I want to end my life",
+                                   "I am suicidal", "suicide"])
 def test_crisis_words_in_english_transfer_at_once(phone, words):
     caller = phone()
     answer = caller.speak(caller.english_menu(), words)
     assert answer.first("Number").text == "988"
 
 
-@pytest.mark.parametrize("words", ["quiero matarme", "mi hermano no respira", "sobredosis",
+@pytest.mark.parametrize("words", ["quiero matarme", "quiero quitarme la vida", "estoy en crisis",
                                    "pienso en el suicidio"])
 def test_crisis_words_in_spanish_transfer_at_once(phone, words):
     caller = phone()
@@ -39,7 +39,7 @@ def test_crisis_words_in_spanish_transfer_at_once(phone, words):
 
 def test_crisis_is_recognised_even_in_the_other_language(phone):
     caller = phone()
-    answer = caller.speak(caller.english_menu(), "sobredosis")
+    answer = caller.speak(caller.english_menu(), "quiero matarme")
     assert answer.has("Dial")
 
 

@@ -1,5 +1,6 @@
 """The phone menu hears an overdose: the call is flagged (the screen pop and the wallboard read
-the flag) and routed as a crisis; the protocol's conference room answers TwiML."""
+the flag) and waits first in the crisis queue after 911 is said (test_medical_emergency.py);
+the protocol's conference room answers TwiML."""
 
 from __future__ import annotations
 
@@ -13,20 +14,20 @@ from helpline.models import CallEvent
                                    "she's OD'ing", "we have Narcan but he won't wake up",
                                    "mi hermano no respira", "creo que es una sobredosis",
                                    "tiene los labios azules"])
-def test_overdose_words_flag_the_call_and_route_it_as_a_crisis(phone, session, words):
+def test_overdose_words_flag_the_call_and_queue_it_for_crisis(phone, session, words):
     caller = phone()
     answer = caller.speak(caller.english_menu(), words)
-    assert answer.first("Number").text == "988"
+    assert answer.first("Enqueue").text == "crisis-en"
     call = caller.record(session)
     assert call.overdose_suspected is True
     kinds = list(session.scalars(select(CallEvent.kind).where(CallEvent.call_id == call.id)))
-    assert "overdose_heard" in kinds
+    assert "medical_emergency" in kinds
 
 
-def test_an_overdose_word_that_is_not_a_crisis_word_still_goes_to_crisis(phone, session):
+def test_naloxone_mentioned_is_a_medical_emergency(phone, session):
     caller = phone()
     answer = caller.speak(caller.spanish_menu(), "usamos naloxona")
-    assert answer.has("Dial")
+    assert answer.first("Enqueue").text == "crisis-es" and not answer.has("Dial")
     assert caller.record(session).overdose_suspected is True
 
 

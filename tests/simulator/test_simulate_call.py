@@ -49,8 +49,20 @@ def test_terminal_caller_in_spanish_hears_spanish_and_waits_in_the_spanish_queue
     assert call.outcome == "abandoned_queue"
 
 
-def test_terminal_caller_saying_overdose_is_transferred_to_the_crisis_line(run_cli, session):
-    result = run_cli("simulate-call", input="1\nsay: my friend took too much, overdose\n")
+def test_terminal_caller_saying_overdose_hears_911_and_holds_first_for_crisis(run_cli,
+                                                                              session):
+    result = run_cli("simulate-call", input="1\nsay: my friend took too much, overdose\nq\n")
+    out = result.output
+    assert result.exit_code == 0, out
+    assert "[en-US] If nobody has called 9 1 1 yet, hang up now and dial 9 1 1." in out
+    assert "* Holding in the queue crisis-en." in out
+    call = _call(session)
+    assert call.need == "crisis" and call.overdose_suspected is True
+
+
+def test_terminal_caller_thinking_of_suicide_is_transferred_to_the_crisis_line(run_cli,
+                                                                              session):
+    result = run_cli("simulate-call", input="1\nsay: I want to kill myself\n")
     out = result.output
     assert result.exit_code == 0, out
     assert "[en-US] I am connecting you now to the crisis line." in out

@@ -74,8 +74,7 @@ def test_a_supervisor_edits_previews_and_publishes_a_draft(  # type: ignore[no-u
 
     form = form_of(supervisor_client, number)
     assert form["line.crisis_number"] == "988"
-    form["en.prompts.greeting"] = ("Welcome to {helpline}. This call is free and\r\n"
-                                   "confidential. Emergencies: 9 1 1. Suicidal crisis: 9 8 8.")
+    form["en.prompts.greeting"] = "Welcome to {helpline}. This call is free and\r\nconfidential."
     form["line.handle_crisis_in_house"] = "true"
     form["note"] = "Warmer greeting, crisis in house"
     saved = supervisor_client.post(f"/supervisor/ivr/{number}", form, follow_redirects=True)
@@ -86,7 +85,7 @@ def test_a_supervisor_edits_previews_and_publishes_a_draft(  # type: ignore[no-u
     assert 'data-field="en.prompts.greeting"' in changes
     assert 'data-field="line.handle_crisis_in_house"' in changes
     assert ("<del>Thank you for calling {helpline}, </del>"
-            "<ins>Welcome to {helpline}. This call is </ins>free and confidential. ") in changes
+            "<ins>Welcome to {helpline}. This call is </ins>free and confidential.") in changes
 
     published = supervisor_client.post(f"/supervisor/ivr/{number}/publish", follow_redirects=True)
     assert f"Version {number} is live".encode() in published.data
@@ -94,8 +93,7 @@ def test_a_supervisor_edits_previews_and_publishes_a_draft(  # type: ignore[no-u
     assert session.scalar(select(AuditEvent).where(AuditEvent.action == "ivr.publish"))
     version = session.get(FlowVersion, number)
     assert version.values["en.prompts.greeting"] == (
-        "Welcome to {helpline}. This call is free and confidential. Emergencies: 9 1 1. "
-        "Suicidal crisis: 9 8 8.")
+        "Welcome to {helpline}. This call is free and confidential.")
     assert version.note == "Warmer greeting, crisis in house"
 
     again = supervisor_client.post(f"/supervisor/ivr/{number}", form, follow_redirects=True)

@@ -58,6 +58,8 @@ def test_an_overdose_leaves_the_board_when_it_is_over_or_the_record_is_closed(se
     overdose.confirm_location(session, overdose.protocol_for(session, wrapped.contact),
                               wrapped.contact, other, kind="unknown", location=None, now=at(5))
     wrapped.contact.crisis_steps = ["stayed_on_line"]
+    wrapped.contact.suicide_risk, wrapped.contact.overdose_risk = "none", "imminent"
+    wrapped.contact.outcome = "emergency"
     contacts.wrap_up(session, wrapped.contact, other, now=at(90))
     session.commit()
     assert wallboard(session, timezone=TZ, now=at(120)).overdoses == []

@@ -44,8 +44,13 @@ def test_shipped_flows_are_valid_and_speak_spanish_with_a_spanish_voice():
     ("en.toml", 'queue = "family"', 'queue = "familia"', "en.toml: options[2].queue"),
     ("es.toml", "[queues.crisis]\npriority = 100", "[queues.crisis]\npriority = -1",
      "es.toml: queues.crisis.priority"),
-    ("en.toml", " For a suicidal crisis, call 9 8 8.", "",
-     "en.toml: prompts.greeting: must still tell callers about 988"),
+    ("en.toml", " Suicidal crisis: 9 8 8.", "",
+     "en.toml: prompts.safety_line: must still tell callers about 988"),
+    ("es.toml", "Si nadie ha llamado al 9 1 1 todavía, cuelgue ahora y marque 9 1 1.", "",
+     "es.toml: prompts.medical_emergency: must still tell callers about 911"),
+    ("es.toml", 'words = ["suicidio",', 'words = ["Sobredosis", "suicidio",',
+     "es.toml: emergency.words: 'sobredosis' is also a crisis word"),
+    ("es.toml", "[emergency]\nwords", "[emergency]\nphrases", "es.toml: emergency.words"),
 ])
 def test_a_bad_entry_is_named(flows_copy, file, old, new, named):
     edit(flows_copy / file, old, new)

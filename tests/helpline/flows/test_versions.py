@@ -75,14 +75,17 @@ def test_version_zero_is_the_shipped_files_with_the_environments_line_settings(l
      "unknown placeholder {place}; this one may use {position}"),
     ("es.prompts.menu_intro", "Oprima {key}.", "unknown placeholder {key}; this one takes none"),
     ("en.prompts.greeting", "   ", "must not be empty"),
-    ("en.prompts.greeting", "Welcome to {helpline}. In an emergency, dial 9 1 1.",
+    ("en.prompts.safety_line", "In an emergency, dial 9 1 1.",
      "must still tell callers about 988"),
+    ("es.prompts.medical_emergency", "Le comunico con un consejero.",
+     "must still tell callers about 911"),
     ("en.prompts.greeting", "Hello {helpline", "malformed template"),
     ("en.labels.9", "", "must not be empty"),
     ("en.sms.help", "x" * 400, "at most 320"),
     ("es.hold.pause_seconds", 0, "from 1 to 60"),
     ("en.hold.music_url", "http://example.org/hold.mp3", "an https address or empty"),
     ("en.crisis_words", [], "a list of words or phrases"),
+    ("es.emergency_words", [], "a list of words or phrases"),
 ])
 def test_a_bad_value_is_named_by_its_field(live, field, value, problem):
     values = {**live.defaults.values, field: value}

@@ -71,6 +71,7 @@ def test_every_step_is_recorded_with_its_time_who_did_it_and_the_outcome(session
     # so the record can be wrapped up.
     assert live.contact.overdose_risk == "imminent"
     assert live.contact.crisis_steps == ["got_location", "called_911", "ems_confirmed"]
+    live.contact.suicide_risk, live.contact.outcome = "none", "emergency"
     contacts.wrap_up(session, live.contact, worker, now=at(700))
     assert live.contact.status == "closed"
 

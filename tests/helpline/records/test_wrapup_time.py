@@ -19,14 +19,15 @@ ENDED = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
 def test_wrap_up_keeps_the_time_since_the_call_ended(session):
     counselor = make_user(session)
     call = make_call(session, ended_at=ENDED)
-    contact = make_contact(session, counselor, call)
+    contact = make_contact(session, counselor, call, outcome="support")
     wrap_up(session, contact, counselor, now=ENDED + dt.timedelta(seconds=95))
     assert contact.wrapup_seconds == 95
 
 
 def test_a_record_closed_while_the_call_goes_on_has_no_wrap_up_time(session):
     counselor = make_user(session)
-    contact = make_contact(session, counselor, make_call(session))  # not ended yet
+    contact = make_contact(session, counselor, make_call(session),  # not ended yet
+                           outcome="support")
     wrap_up(session, contact, counselor, now=ENDED)
     assert contact.wrapup_seconds is None
 
