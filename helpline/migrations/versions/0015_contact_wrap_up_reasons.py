@@ -23,6 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_column("wrap_up_override_reason")
-        batch_op.drop_column("no_crisis_step_reason")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy of the table would trip the foreign
+    # keys of the rows that point at contacts.
+    op.drop_column("contacts", "wrap_up_override_reason")
+    op.drop_column("contacts", "no_crisis_step_reason")
