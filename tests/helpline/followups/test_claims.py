@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from twilio.http.response import Response
 
 from helpline import audit
 from helpline.config import ConfigError, Settings, load_settings
-from helpline.db import Database
 from helpline.followups import claims
 from helpline.followups.delivery import DeliveryReport, checkin_text, deliver_due_followups
 from helpline.models import AuditEvent, OutboxMessage
@@ -30,7 +28,7 @@ from helpline.models.users import AgentStatus
 from helpline.telephony import OutboxTelephony, TwilioTelephony
 from tests.factories import make_user
 from tests.fakes.twilio_api import FakeTwilioApi
-from tests.fixtures.followups import CALLER, NOW, due_checkins
+from tests.fixtures.followups import CALLER, NOW, due_checkins, race
 
 SECOND = dt.timedelta(seconds=1)
 
@@ -151,27 +149,8 @@ def test_runs_racing_over_expired_claims_deliver_each_once(session, db, settings
     _die(lambda: deliver_due_followups(db, DyingOutbox(settings, 1), settings, now=NOW,
                                        batch_size=200))
     assert _states(session) == {FollowUpState.SENDING: 120}
-    barrier = threading.Barrier(runs)
-    reports: list[DeliveryReport] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        own = Database(settings.database_url)  # its own engine, like another scheduler
-        try:
-            barrier.wait()
-            reports.append(deliver_due_followups(own, OutboxTelephony(settings), settings,
-                                                 now=_expired(settings), batch_size=10))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            own.dispose()
-
-    threads = [threading.Thread(target=run) for _ in range(runs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    reports = race(settings, runs, lambda own: deliver_due_followups(
+        own, OutboxTelephony(settings), settings, now=_expired(settings), batch_size=10))
     assert sum(r.retaken for r in reports) == 120
     assert sorted(i for r in reports for i in r.delivered) == ids
     _assert_each_sent_once(session, ids)

@@ -4,43 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
 
 import pytest
 from sqlalchemy import func, select
 
-from helpline.db import Database
 from helpline.followups.delivery import deliver_due_followups
 from helpline.models import OutboxMessage
 from helpline.models.followups import FollowUp, FollowUpAttempt, FollowUpState
-from tests.fixtures.followups import NOW, due_checkins
+from tests.fixtures.followups import NOW, due_checkins, race
 
 N = 150
-
-
-def _race(settings, outbox, runs: int = 2) -> list:  # type: ignore[no-untyped-def]
-    """Each run has its own engine, like two scheduler processes."""
-    barrier = threading.Barrier(runs)
-    reports: list = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        db = Database(settings.database_url)
-        try:
-            barrier.wait()
-            reports.append(deliver_due_followups(db, outbox, settings, now=NOW))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            db.dispose()
-
-    threads = [threading.Thread(target=run) for _ in range(runs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return reports
 
 
 def _assert_each_once(session, ids: list[int]) -> None:  # type: ignore[no-untyped-def]
@@ -57,7 +30,7 @@ def _assert_each_once(session, ids: list[int]) -> None:  # type: ignore[no-untyp
 def test_two_racing_runs_on_this_database_deliver_each_follow_up_once(session, settings,
                                                                      outbox):
     ids = due_checkins(session, N)
-    reports = _race(settings, outbox)
+    reports = race(settings, 2, lambda db: deliver_due_followups(db, outbox, settings, now=NOW))
     assert sum(len(r.delivered) for r in reports) == N
     _assert_each_once(session, ids)
 
@@ -69,7 +42,7 @@ def test_two_schedulers_over_one_postgresql_database_deliver_each_once(session, 
                                                                       outbox):
     ids = due_checkins(session, 300)
     # Batches are claimed with SKIP LOCKED: the runs share the work instead of colliding.
-    reports = _race(settings, outbox, runs=4)
+    reports = race(settings, 4, lambda db: deliver_due_followups(db, outbox, settings, now=NOW))
     assert sum(len(r.delivered) for r in reports) == 300
     _assert_each_once(session, ids)
 
@@ -103,22 +76,8 @@ def test_racing_runs_over_small_batches_deliver_every_kind_once_and_keep_the_aud
                   for n in range(10)]
     session.commit()
     ids = _mixed(session, make_followup, counselors)
-    barrier = threading.Barrier(runs)
-    reports: list = []
-
-    def run() -> None:
-        db = Database(settings.database_url)
-        try:
-            barrier.wait()
-            reports.append(deliver_due_followups(db, outbox, settings, now=NOW, batch_size=5))
-        finally:
-            db.dispose()
-
-    threads = [threading.Thread(target=run) for _ in range(runs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    reports = race(settings, runs, lambda db: deliver_due_followups(
+        db, outbox, settings, now=NOW, batch_size=5))
     assert sorted(i for r in reports for i in r.delivered) == sorted(ids)
     session.expire_all()
     # One outbox row per text and per ringing counselor; a reminder texts its counselor once.
