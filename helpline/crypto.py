@@ -41,6 +41,7 @@ class Keyring:
             raise ValueError(f"the hash key must be 32 bytes, got {len(hash_key)}")
         self._keys = {v: AESGCM(k) for v, k in data_keys.items()}
         self.current_version = max(data_keys)
+        self.versions = frozenset(data_keys)
         self._hash_key = hash_key
 
     def encrypt(self, plaintext: str, purpose: str) -> str:

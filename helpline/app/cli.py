@@ -120,6 +120,30 @@ def rotate_keys_cmd(ctx: CliContext) -> None:
     )
 
 
+@cli.command("check-keys")
+@pass_ctx
+@friendly_errors
+def check_keys_cmd(ctx: CliContext) -> None:
+    """Check that HELPLINE_DATA_KEYS opens every sealed value and HELPLINE_HASH_KEY matches the
+    stored caller hashes (after a restore, or before retiring an old key); exit 1 if not."""
+    from helpline.rotation import check_keys
+
+    with ctx.session() as session:
+        check = check_keys(session)
+    opened = ", ".join(f"{n} under key version {v}" for v, n in sorted(check.opened.items()))
+    click.echo(f"Opened {sum(check.opened.values())} sealed values"
+               + (f" ({opened})" if opened else "") + "; "
+               f"{check.hashes_checked - check.hashes_differing} of {check.hashes_checked} "
+               "caller hashes match.")
+    if not check.ok:
+        for problem in check.problems():
+            click.echo(f"Error: {problem}.", err=True)
+        click.echo("These keys are not the ones this database was written with: restore "
+                   "HELPLINE_DATA_KEYS and HELPLINE_HASH_KEY from the key backup "
+                   "(docs/operations.md, \"Backups\").", err=True)
+        raise SystemExit(1)
+
+
 @cli.group()
 def export() -> None:
     """Export records (never notes or phone numbers)."""

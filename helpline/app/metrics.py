@@ -6,7 +6,8 @@ counselor status words: never anything about a caller.
 
 - Counted as requests are answered: each IVR webhook's time and answer, by route.
 - Read at scrape time: the spool and the breaker of this process; from the database, within
-  a webhook's wait (IVR_DB_WAIT_SECONDS), the queues, counselors, follow-ups and refused texts.
+  a webhook's wait (IVR_DB_WAIT_SECONDS), the queues, counselors, follow-ups, refused texts
+  and the scheduler (its most overdue job, and each job's last run).
   A database that does not answer leaves those out and sets ``helpline_database_up`` to 0.
 
 Under gunicorn (PROMETHEUS_MULTIPROC_DIR set), every worker writes its counts to that folder
@@ -19,7 +20,7 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
@@ -45,6 +46,7 @@ from helpline.config import Settings
 from helpline.db import utcnow, within
 from helpline.followups.lists import console_counts
 from helpline.models import OutboxMessage, Role, User
+from helpline.models.followups import SchedulerJobRun, apscheduler_jobs
 from helpline.sms_limits import REFUSED
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,8 @@ def _database_metrics(rt: Runtime) -> Iterator[Metric]:
             followups = console_counts(session, now=now)
             refused = session.scalar(select(func.count(OutboxMessage.id))
                                      .where(OutboxMessage.status == REFUSED)) or 0
+            next_run = session.scalar(select(func.min(apscheduler_jobs.c.next_run_time)))
+            runs = session.scalars(select(SchedulerJobRun).order_by(SchedulerJobRun.job_id)).all()
     except SQLAlchemyError as exc:
         log.warning("the database did not answer /metrics (%s)", type(exc).__name__)
         yield _gauge("helpline_database_up", "1 when the database answered this scrape", 0)
@@ -134,6 +138,30 @@ def _database_metrics(rt: Runtime) -> Iterator[Metric]:
                  "Follow-ups late, stuck, unscheduled or without a result", followups["overdue"])
     yield _gauge("helpline_texts_refused",
                  "Texts refused by the caps or the allowed countries (outbox rows kept)", refused)
+    yield from _scheduler_metrics(next_run, runs)
+
+
+def _scheduler_metrics(next_run: float | None, runs: Sequence[SchedulerJobRun]
+                       ) -> Iterator[Metric]:
+    # The job store holds each job's next run time: one in the past means no scheduler is
+    # running it (none active, or the active one stuck), whatever the processes say of
+    # themselves.
+    yield _gauge("helpline_scheduler_lag_seconds",
+                 "How long the most overdue scheduler job has been due (0: none overdue)",
+                 max(0.0, time.time() - next_run) if next_run is not None else 0.0)
+    last = GaugeMetricFamily("helpline_scheduler_last_run_timestamp_seconds",
+                             "When each scheduler job's last run ended (Unix time)",
+                             labels=["job"])
+    late = GaugeMetricFamily("helpline_scheduler_last_run_late_seconds",
+                             "From when each job's last run was due to when it ended",
+                             labels=["job"])
+    ok = GaugeMetricFamily("helpline_scheduler_last_run_ok",
+                           "1 when each job's last run ended without an error", labels=["job"])
+    for run in runs:
+        last.add_metric([run.job_id], run.finished_at.timestamp())
+        late.add_metric([run.job_id], max(0.0, (run.finished_at - run.due_at).total_seconds()))
+        ok.add_metric([run.job_id], 1 if run.ok else 0)
+    yield from (last, late, ok)
 
 
 def registry_for(settings: Settings, floor: FloorCollector) -> CollectorRegistry:

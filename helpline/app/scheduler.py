@@ -35,13 +35,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine, or_, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from helpline.app import jobs
-from helpline.db import Database, affected_rows, utcnow
-from helpline.models.followups import SchedulerLease
+from helpline.db import Database, affected_rows, utcnow, within
+from helpline.models.followups import SchedulerJobRun, SchedulerLease
 
 if TYPE_CHECKING:
     from helpline.app.cli_context import CliContext
@@ -237,6 +237,25 @@ def build_apscheduler(db: Database) -> BackgroundScheduler:
     )
 
 
+RUN_NOTE_SECONDS = 5  # a hung database must not hold the job's thread to note a run
+
+
+def note_run(db: Database, event: JobExecutionEvent) -> None:
+    """Keep the end of a job's run (when it was due, when it ended, whether it raised) for
+    /metrics. A run that cannot be noted is only logged: the job itself has done its work."""
+    due = event.scheduled_run_time.astimezone(dt.UTC)
+    values = {"due_at": due, "finished_at": utcnow(), "ok": event.exception is None}
+    try:
+        with within(RUN_NOTE_SECONDS), db.session() as session:
+            updated = session.execute(update(SchedulerJobRun)
+                                      .where(SchedulerJobRun.job_id == event.job_id)
+                                      .values(**values))
+            if not affected_rows(updated):
+                session.add(SchedulerJobRun(job_id=event.job_id, **values))
+    except SQLAlchemyError as exc:
+        log.warning("the run of %s could not be noted (%s)", event.job_id, type(exc).__name__)
+
+
 class HelplineScheduler:
     """One candidate in the election; runs APScheduler while it is the active one."""
 
@@ -279,6 +298,8 @@ class HelplineScheduler:
         if not self.start_jobs:
             return
         scheduler = build_apscheduler(rt.db)
+        scheduler.add_listener(lambda event: note_run(rt.db, event),
+                               EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         if self.job_listener is not None:
             scheduler.add_listener(self.job_listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         scheduler.start(paused=True)

@@ -185,6 +185,18 @@ class SchedulerLease(Base):
     expires_at: Mapped[dt.datetime]
 
 
+class SchedulerJobRun(Base):
+    """The last run of each scheduler job, written by the active scheduler as a run ends: what
+    /metrics reads to show a job that stopped running or keeps failing, from any process."""
+
+    __tablename__ = "scheduler_job_runs"
+
+    job_id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    due_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime]
+    ok: Mapped[bool]
+
+
 # APScheduler's SQLAlchemyJobStore table, declared here so that migrations create it (the job
 # store would otherwise create it behind Alembic's back). Same shape as APScheduler 3.x makes.
 apscheduler_jobs = Table(

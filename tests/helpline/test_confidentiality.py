@@ -13,7 +13,7 @@ from helpline import crypto
 from helpline.config import Settings
 from helpline.db import Database
 from helpline.models import Call, Contact, User
-from helpline.rotation import rotate_keys
+from helpline.rotation import check_keys, rotate_keys
 from tests.factories import make_call, make_contact, make_user
 
 NOTE = "Caller disclosed daily fentanyl use; sister Marisol worried"
@@ -121,5 +121,29 @@ def test_rotate_keys_reseals_everything_under_the_newest_key(
         with db.sessions() as session:
             assert session.scalars(select(Contact)).one().notes == NOTE
             assert session.scalars(select(User)).one().phone == "+15555550100"
+    finally:
+        crypto.install(crypto.Keyring(settings.data_keys, settings.hash_key))
+
+
+def test_check_keys_names_a_missing_version_a_wrong_key_and_a_wrong_hash_key(
+    db: Database, settings: Settings
+) -> None:
+    with db.session() as session:
+        counselor = make_user(session, phone="+15555550100")
+        make_contact(session, counselor, make_call(session, number=NUMBER), notes=NOTE)
+    with db.session() as session:
+        check = check_keys(session)
+    assert check.ok and check.opened == {1: 3} and check.hashes_checked == 1
+
+    try:
+        for keys, hash_key, said in [
+                ({2: b"\x05" * 32}, settings.hash_key, "key version 1, which HELPLINE_DATA_KEYS"),
+                ({1: b"\x05" * 32}, settings.hash_key, "do not open with the configured key"),
+                (settings.data_keys, b"\x06" * 32, "1 of 1 calls have a caller hash")]:
+            crypto.install(crypto.Keyring(keys, hash_key))
+            with db.session() as session:
+                check = check_keys(session)
+            assert not check.ok
+            assert any(said in problem for problem in check.problems()), check.problems()
     finally:
         crypto.install(crypto.Keyring(settings.data_keys, settings.hash_key))

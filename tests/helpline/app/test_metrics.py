@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpline.config import Settings, settings_for_tests
 from helpline.db import Database, utcnow
 from helpline.models import OutboxMessage
+from helpline.models.followups import SchedulerJobRun, apscheduler_jobs
 from tests.factories import make_call, make_user
 from tests.fixtures.followups import due_checkins
 from tests.fixtures.twilio import UNREACHABLE
@@ -74,6 +75,30 @@ def test_a_scraper_with_the_token_reads_the_floor(client: FlaskClient, session) 
     assert value(samples, "helpline_followups_due") == 2
     assert value(samples, "helpline_followups_overdue") == 2  # due last March
     assert value(samples, "helpline_texts_refused") == 1
+
+
+def test_the_scheduler_shows_its_most_overdue_job_and_each_jobs_last_run(
+        client: FlaskClient, session) -> None:  # type: ignore[no-untyped-def]
+    now = utcnow()
+    session.execute(apscheduler_jobs.insert(), [
+        {"id": "followups.deliver", "next_run_time": now.timestamp() - 120, "job_state": b"-"},
+        {"id": "sms.pending", "next_run_time": now.timestamp() + 5, "job_state": b"-"}])
+    session.add_all([
+        SchedulerJobRun(job_id="followups.deliver", due_at=now - dt.timedelta(seconds=140),
+                        finished_at=now - dt.timedelta(seconds=135), ok=True),
+        SchedulerJobRun(job_id="sms.pending", due_at=now - dt.timedelta(seconds=5),
+                        finished_at=now - dt.timedelta(seconds=4), ok=False)])
+    session.commit()
+
+    samples = scrape(client)
+    # No scheduler has run the delivery for two minutes: that is what an operator alerts on.
+    assert 120 <= (value(samples, "helpline_scheduler_lag_seconds") or 0) < 180
+    ended = value(samples, "helpline_scheduler_last_run_timestamp_seconds", job="sms.pending")
+    assert ended is not None and abs(ended - (now.timestamp() - 4)) < 1
+    assert value(samples, "helpline_scheduler_last_run_late_seconds",
+                 job="followups.deliver") == pytest.approx(5, abs=0.01)
+    assert value(samples, "helpline_scheduler_last_run_ok", job="followups.deliver") == 1
+    assert value(samples, "helpline_scheduler_last_run_ok", job="sms.pending") == 0
 
 
 def test_no_label_holds_caller_data(client: FlaskClient, phone) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from helpline.app import jobs
 from helpline.app.runtime import Runtime
 from helpline.app.scheduler import AdvisoryLockElector, HelplineScheduler, LeaseElector, job_specs
 from helpline.models import OutboxMessage
-from helpline.models.followups import FollowUpDailySummary, FollowUpState
+from helpline.models.followups import FollowUpDailySummary, FollowUpState, SchedulerJobRun
 from tests.fixtures.followups import NOW
 
 SECOND = dt.timedelta(seconds=1)
@@ -104,6 +104,12 @@ def test_jobs_and_their_times_survive_a_restart_and_a_missed_run_happens_once(ru
     assert runs.count("followups.summary") == 1
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(FollowUpDailySummary)) == 1
+    # Its run is noted for /metrics: due while nothing ran (coalesced runs count as the last
+    # one missed), ended now, without an error.
+    noted = session.get(SchedulerJobRun, "followups.summary")
+    assert noted is not None and noted.ok
+    assert past <= noted.due_at < noted.finished_at
+    assert noted.finished_at > past + dt.timedelta(hours=3)
 
 
 @pytest.mark.postgres
