@@ -22,14 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from requests import exceptions as http_errors
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3 import exceptions as urllib3_errors
 
-from helpline import crypto
+from helpline import crypto, phones
 from helpline.config import Settings
 from helpline.db import affected_rows, utcnow
 from helpline.models import OutboxMessage
@@ -42,6 +44,29 @@ FIND_SENT_LIMIT = 50
 
 #: Twilio's statuses of a call that has not ended.
 LIVE_CALL_STATUSES = frozenset({"queued", "ringing", "in-progress"})
+#: Outbox status of a text or call the provider may have taken: the request went out and no
+#: answer came back (a timeout, a dropped connection, a 5xx). Neither sent nor failed.
+UNKNOWN = "unknown"
+
+
+def _maybe_taken(exc: Exception) -> bool:
+    """Whether the provider may have acted on a request that ended in ``exc``: only a request
+    that never left (no connection, no TLS) or that the provider answered with a 4xx surely
+    did nothing."""
+    if isinstance(exc, TwilioRestException):
+        return exc.status >= 500
+    if isinstance(exc, http_errors.ConnectTimeout):
+        return False
+    if isinstance(exc, http_errors.ConnectionError):
+        cause = exc.args[0] if exc.args else None
+        reason = cause.reason if isinstance(cause, urllib3_errors.MaxRetryError) else cause
+        return not isinstance(reason, (urllib3_errors.NewConnectionError,
+                                       urllib3_errors.SSLError, urllib3_errors.ConnectTimeoutError))
+    return isinstance(exc, (http_errors.Timeout, http_errors.ChunkedEncodingError))
+
+
+def _failed(exc: Exception) -> str:
+    return UNKNOWN if _maybe_taken(exc) else "failed"
 
 
 @dataclass(frozen=True)
@@ -89,6 +114,21 @@ class Telephony(Protocol):
     ) -> OutboxMessage | None: ...
 
 
+def _dialled(to: str) -> str | None:
+    """``to`` as Twilio is given it (E.164, a service code or a browser phone: the one
+    normaliser, :func:`helpline.phones.dial_target`); None when it cannot be dialled."""
+    try:
+        return phones.dial_target(to)
+    except phones.PhoneNumberError:
+        return None
+
+
+def _undiallable(session: Session, to: str, **fields: object) -> OutboxMessage:
+    """A call not placed: its number is not one Twilio could dial. Recorded as failed."""
+    return _record(session, kind="call", to_number=to, status="failed",
+                   error="the number to call is not a phone number", **fields)
+
+
 def _record(session: Session, **fields: object) -> OutboxMessage:
     to = str(fields["to_number"])
     msg = OutboxMessage(to_hash=crypto.caller_hash(to), **fields)
@@ -109,6 +149,7 @@ class OutboxTelephony:
     def send_sms(self, session: Session, to: str, body: str, *, purpose: str,
                  status_callback: str | None = None,
                  call_sid: str | None = None) -> OutboxMessage:
+        to = _dialled(to) or to  # a number that is none is refused by the limits
         refused = admit_sms(session, self.settings, to, purpose=purpose, provider=self.name,
                             call_sid=call_sid)
         if refused is not None:
@@ -129,7 +170,11 @@ class OutboxTelephony:
     def place_call(self, session: Session, to: str, url: str, *, purpose: str,
                    status_callback: str | None = None,
                    caller_id: str | None = None) -> OutboxMessage:
-        return _record(session, kind="call", to_number=to,
+        number = _dialled(to)
+        if number is None:
+            return _undiallable(session, to, from_number=caller_id or self.from_number,
+                                twiml_url=url, provider=self.name, purpose=purpose)
+        return _record(session, kind="call", to_number=number,
                        from_number=caller_id or self.from_number, twiml_url=url,
                        provider=self.name, purpose=purpose,
                        provider_sid="CA" + secrets.token_hex(16))
@@ -170,6 +215,7 @@ class TwilioTelephony:
     def send_sms(self, session: Session, to: str, body: str, *, purpose: str,
                  status_callback: str | None = None,
                  call_sid: str | None = None) -> OutboxMessage:
+        to = _dialled(to) or to  # a number that is none is refused by the limits
         refused = admit_sms(session, self.settings, to, purpose=purpose, provider=self.name,
                             call_sid=call_sid)
         if refused is not None:
@@ -180,13 +226,14 @@ class TwilioTelephony:
             kwargs = {"status_callback": status_callback} if status_callback else {}
             sent = self.client.messages.create(to=to, from_=self.from_number, body=body, **kwargs)
         except (TwilioRestException, TwilioException, OSError) as exc:
-            return _record(session, status="failed", error=_error_text(exc), **fields)
+            return _record(session, status=_failed(exc), error=_error_text(exc), **fields)
         return _record(session, status=sent.status or "queued", provider_sid=sent.sid, **fields)
 
     def queue_sms(self, session: Session, to: str, body: str, *, purpose: str,
                   call_sid: str | None = None) -> OutboxMessage:
         """Record the text as pending, for a scheduler job to send: no REST call, for a
         webhook. The limits are taken now, so the caller hears a refusal at once."""
+        to = _dialled(to) or to
         refused = admit_sms(session, self.settings, to, purpose=purpose, provider=self.name,
                             call_sid=call_sid)
         if refused is not None:
@@ -200,7 +247,7 @@ class TwilioTelephony:
             sent = self.client.messages.create(to=message.to_number, from_=message.from_number,
                                                body=message.body or "")
         except (TwilioRestException, TwilioException, OSError) as exc:
-            message.status, message.error = "failed", _error_text(exc)
+            message.status, message.error = _failed(exc), _error_text(exc)
             return
         message.status, message.provider_sid = sent.status or "queued", sent.sid
 
@@ -208,13 +255,17 @@ class TwilioTelephony:
                    status_callback: str | None = None,
                    caller_id: str | None = None) -> OutboxMessage:
         from_number = caller_id or self.from_number
-        fields: dict[str, object] = dict(kind="call", to_number=to, from_number=from_number,
+        number = _dialled(to)
+        if number is None:
+            return _undiallable(session, to, from_number=from_number, twiml_url=url,
+                                provider=self.name, purpose=purpose)
+        fields: dict[str, object] = dict(kind="call", to_number=number, from_number=from_number,
                                          twiml_url=url, provider=self.name, purpose=purpose)
         try:
             kwargs = {"status_callback": status_callback} if status_callback else {}
-            call = self.client.calls.create(to=to, from_=from_number, url=url, **kwargs)
+            call = self.client.calls.create(to=number, from_=from_number, url=url, **kwargs)
         except (TwilioRestException, TwilioException, OSError) as exc:
-            return _record(session, status="failed", error=_error_text(exc), **fields)
+            return _record(session, status=_failed(exc), error=_error_text(exc), **fields)
         return _record(session, status=call.status or "queued", provider_sid=call.sid, **fields)
 
     def redirect_call(self, session: Session, call_sid: str, to: str, url: str, *,
@@ -319,6 +370,8 @@ def send_pending_texts(sessions: Callable[[], Session], telephony: Telephony, *,
                 telephony.send_queued(message)
                 sent += 1
             session.commit()
-            if message.status == "failed":
-                log.warning("queued text %d not sent: %s", message.id, message.error)
+            if message.status in ("failed", UNKNOWN):
+                log.warning("queued text %d %s: %s", message.id,
+                            "not sent" if message.status == "failed" else "may not have gone",
+                            message.error)
     return sent

@@ -58,7 +58,7 @@ from helpline.models.followups import (
 from helpline.models.users import AgentStatus, Role
 from helpline.staff.roles import Action, roles_for
 from helpline.staff.softphone import ring_destination
-from helpline.telephony import Telephony
+from helpline.telephony import UNKNOWN, Telephony
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ def next_available_counselor(session: Session, language: str) -> User | None:
         if language in user.language_list:
             return user
     return None
+
+
+class OutcomeUnknown(Exception):
+    """The provider may or may not have taken a text or call: its claim is left to expire."""
 
 
 @dataclass
@@ -526,6 +530,10 @@ def _call_provider(session: Session, followup: FollowUp, telephony: Telephony,
         msg = telephony.place_call(session, send.to, send.url or "", purpose=send.purpose,
                                    status_callback=send.status_callback,
                                    caller_id=settings.helpline_number)
+    if msg.status == UNKNOWN:
+        # Not failed: the provider may have it. Retrying would perhaps text twice; the claim
+        # is left instead, and the run that takes it up asks the provider (find_sent).
+        raise OutcomeUnknown(f"follow-up {followup.id}: {msg.error or 'no answer'}")
     return _result(followup.kind, msg), msg
 
 

@@ -24,7 +24,7 @@ from helpline.db import utcnow
 from helpline.followups import safe_contact
 from helpline.models import Call, Consent, Contact, OutboxMessage, Referral, User
 from helpline.records.contacts import ContactError, can_edit_contact, directory_entry
-from helpline.telephony import Telephony
+from helpline.telephony import UNKNOWN, Telephony
 
 SCRIPT_VERSION = terms.SCRIPT_FOR[("sms", "referral")]
 
@@ -125,6 +125,12 @@ def text_referrals(session: Session, contact: Contact, by: User, telephony: Tele
         audit.record(session, "contact.referral_sms_refused", actor=by, record_type="contact",
                      record_id=contact.id, detail={"outbox_id": message.id})
         raise TextRefused(message.error or "the text was refused")
+    if message.status == "failed":
+        raise ContactError("the text service did not take the text; nothing was sent. "
+                           "Try again, or read the referrals to the caller")
+    if message.status == UNKNOWN:
+        raise ContactError("the text service did not answer, so the text may or may not have "
+                           "gone. Ask the caller whether it arrived before sending again")
     for referral in unsent:
         referral.sent_by_sms_at = now
         referral.outbox_id = message.id

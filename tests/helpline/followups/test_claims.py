@@ -220,6 +220,40 @@ def test_with_twilio_a_text_the_dead_run_sent_is_recorded_and_not_sent_again(
     assert audit.verify_chain(session) is None
 
 
+def test_with_twilio_a_text_whose_answer_timed_out_is_recorded_once_not_retried(
+        session, db, twilio_settings, make_followup):
+    from requests.exceptions import ReadTimeout
+
+    fu = make_followup(due=NOW)
+
+    class SlowTwilio(DyingTwilioApi):
+        def request(self, method: str, uri: str, *args: Any, **kwargs: Any) -> Response:
+            answer = super().request(method, uri, *args, **kwargs)
+            if method == "POST" and self.when == "slow":
+                raise ReadTimeout("Twilio took the text; its answer came after the timeout")
+            return answer
+
+    api = SlowTwilio("slow")
+    api.clock = NOW + SECOND
+    report = deliver_due_followups(db, TwilioTelephony(twilio_settings, api), twilio_settings,
+                                   now=NOW)
+    # Neither sent nor failed: the claim is kept, not a retry that might text twice.
+    assert report.delivered == [] and report.failed == 1
+    session.refresh(fu)
+    assert fu.state == FollowUpState.SENDING
+    assert [a.result for a in fu.attempt_log] == [claims.INTENT]
+
+    api.when = "never"
+    report = deliver_due_followups(db, TwilioTelephony(twilio_settings, api), twilio_settings,
+                                   now=_expired(twilio_settings))
+    assert report.delivered == [fu.id]
+    assert _posts(api, "/Messages.json") == 1
+    session.refresh(fu)
+    [attempt] = fu.attempt_log
+    assert attempt.result == "sent" and attempt.provider_sid == api.created[0]["sid"]
+    assert _actions(session, "followup.deliver_error") == [str(fu.id)]
+
+
 def test_with_twilio_a_text_the_dead_run_never_sent_is_sent_once(
         session, db, twilio_settings, make_followup):
     fu = make_followup(due=NOW)

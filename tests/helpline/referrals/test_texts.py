@@ -82,3 +82,23 @@ def test_no_referral_text_to_a_caller_who_said_texts_are_not_safe(session, couns
         texts.text_referrals(session, rec.contact, counselor,
                                       OutboxTelephony(settings), settings,
                                       now=NOW)
+
+
+@pytest.mark.parametrize(("status", "said"), [
+    ("failed", "nothing was sent"), ("unknown", "may or may not have gone")])
+def test_a_text_the_service_did_not_take_is_not_marked_sent(session, counselor, settings,
+                                                            status, said):
+    rec = _record_with_referral(session, counselor)
+    texts.set_referral_text_consent(session, rec.contact, counselor, True, settings, now=NOW)
+
+    class Failing(OutboxTelephony):
+        def send_sms(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            message = super().send_sms(*args, **kwargs)
+            message.status = status
+            return message
+
+    with pytest.raises(ContactError, match=said):
+        texts.text_referrals(session, rec.contact, counselor, Failing(settings), settings,
+                             now=NOW)
+    assert all(r.sent_by_sms_at is None for r in rec.contact.referrals)
+    assert session.scalar(select(Disclosure.id)) is None
