@@ -10,9 +10,17 @@ test numbers in the 555 range are possible but not valid, and a helpline must no
 real caller's number because the library's tables lag behind a new area code. A number that is
 possible only as a local number (seven digits with no area code) is refused: it cannot be
 dialled from elsewhere.
+
+An extension ("555-555-0100 x12", "ext. 12", ";ext=12") is never part of the E.164 number:
+:func:`to_dialable` returns it apart, for the TwiML to send as keypad digits once the line
+answers. Twilio dials only what it is given: a number with " x12" in it is a number it
+cannot dial.
 """
 
 from __future__ import annotations
+
+import re
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
@@ -33,6 +41,12 @@ _LENGTH_WORDS = {
 }
 
 
+# Three-digit service codes dialled as they are (911, 988, 211, Twilio's 933 address test):
+# not numbers of any country. The settings that hold them (EMERGENCY_NUMBER, CRISIS_NUMBER)
+# are checked when they are read.
+SERVICE_CODE = re.compile(r"[0-9]{3}")
+
+
 class PhoneNumberError(ValueError):
     """A typed number that is not a phone number; the message names the field."""
 
@@ -42,14 +56,29 @@ class PhoneNumberError(ValueError):
         self.reason = reason
 
 
+class Dialable(NamedTuple):
+    """A number as Twilio dials it: E.164, and the extension to key in once it answers."""
+
+    e164: str
+    extension: str | None = None
+
+
 def to_e164(raw: str | None, *, field: str = "The phone number",
             region: str = DEFAULT_REGION) -> str:
     """The E.164 form of ``raw`` (e.g. ``+15555550123``), or :class:`PhoneNumberError`.
 
     ``field`` names the input in the refusal ("The follow-up number is too short for a phone
     number"). Letters are read as on a keypad, as libphonenumber does for vanity numbers.
-    The refusal never repeats the number (it may reach a log or a page).
+    The refusal never repeats the number (it may reach a log or a page). An extension is
+    left out: use :func:`to_dialable` where one must be keyed in.
     """
+    return to_dialable(raw, field=field, region=region).e164
+
+
+def to_dialable(raw: str | None, *, field: str = "The phone number",
+                region: str = DEFAULT_REGION) -> Dialable:
+    """``raw`` as E.164 with its extension apart (digits only, or None), or
+    :class:`PhoneNumberError` as :func:`to_e164` refuses it."""
     text = (raw or "").strip()
     if not text:
         raise PhoneNumberError(field, "is empty")
@@ -60,7 +89,33 @@ def to_e164(raw: str | None, *, field: str = "The phone number",
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
         raise PhoneNumberError(field, _LENGTH_WORDS.get(reason, "is not a phone number"))
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    extension = "".join(c for c in number.extension or "" if c.isascii() and c.isdigit())
+    return Dialable(phonenumbers.format_number(number, PhoneNumberFormat.E164),
+                    extension or None)
+
+
+def dial_target(raw: str | None, *, field: str = "The number to dial") -> str:
+    """What Twilio is given to dial or text: a browser phone (``client:...``) and a service
+    code (911, 988) as they are, any other number in E.164; or :class:`PhoneNumberError`,
+    also for a number with an extension, which a REST call cannot key in.
+
+    Every call and text the helpline places goes through this (helpline.telephony).
+    """
+    text = (raw or "").strip()
+    if text.startswith("client:") or SERVICE_CODE.fullmatch(text):
+        return text
+    dialable = to_dialable(text, field=field)
+    if dialable.extension:
+        raise PhoneNumberError(field, "has an extension, which can only be keyed in by TwiML")
+    return dialable.e164
+
+
+def extension_digits(extension: str | None) -> str | None:
+    """The keypad digits that reach ``extension`` once the line answers, for ``<Play
+    digits>``: each ``w`` waits half a second, so a switchboard's greeting can start first."""
+    if not extension:
+        return None
+    return "ww" + extension
 
 
 def caller_id(raw: str | None) -> str | None:

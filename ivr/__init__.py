@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import Flask
 
 from ivr.blueprint import blueprint
-from ivr.views import conference, followup, handoff, info, menu, queue, webhooks
+from ivr.views import conference, followup, handoff, info, meetings, menu, queue, webhooks
 
-VIEWS = (conference, followup, handoff, info, menu, queue, webhooks)
+VIEWS = (conference, followup, handoff, info, meetings, menu, queue, webhooks)
 
 
 def init_app(app: Flask) -> None:

@@ -19,6 +19,7 @@ from helpline import audit
 from helpline.db import utcnow
 from helpline.directory.vocabulary import UnknownOffering
 from helpline.models import TreatmentCenter, User
+from helpline.plurals import plural
 
 MAX_WAITLIST_DAYS = 730
 
@@ -33,6 +34,9 @@ _ALIASES = {
     "same_day_moud": "same_day_moud", "same_day": "same_day_moud",
     "same_day_mat": "same_day_moud",
 }
+# Not offered to staff, who see every center with its capacity: the IVR locator leaves out
+# only the centers confirmed not to take new patients (unknown may still take them).
+NOT_FULL = "not_full"
 
 
 class CapacityError(ValueError):
@@ -55,7 +59,8 @@ def normalise_filters(values: str | Iterable[str] | None) -> tuple[str, ...]:
         values = (values,)
     names: list[str] = []
     for value in values:
-        name = _ALIASES.get(value.strip().lower().replace("-", "_").replace(" ", "_"))
+        key = value.strip().lower().replace("-", "_").replace(" ", "_")
+        name = NOT_FULL if key == NOT_FULL else _ALIASES.get(key)
         if name is None:
             raise UnknownOffering(f"unknown capacity filter: {value!r}")
         if name not in names:
@@ -71,6 +76,8 @@ def filter_clauses(values: str | Iterable[str] | None) -> list[ColumnElement[boo
             clauses.append(TreatmentCenter.accepting_patients.is_(True))
         elif name == "no_waitlist":
             clauses.append(TreatmentCenter.waitlist.is_(False))
+        elif name == NOT_FULL:
+            clauses.append(TreatmentCenter.accepting_patients.is_not(False))
         else:
             clauses.append(TreatmentCenter.same_day_moud.is_(True))
     return clauses
@@ -138,7 +145,7 @@ def status_parts(center: TreatmentCenter) -> list[str]:
         parts.append("accepting new patients" if center.accepting_patients
                      else "not accepting new patients")
     if center.waitlist:
-        parts.append(f"waitlist of about {center.waitlist_days} days"
+        parts.append(f"waitlist of about {plural(center.waitlist_days, 'day')}"
                      if center.waitlist_days else "waitlist")
     elif center.waitlist is False:
         parts.append("no waitlist")

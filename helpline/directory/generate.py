@@ -97,6 +97,7 @@ def generate_groups(count: int = 400, seed: int = SEED) -> list[dict[str, object
             "zip_code": "" if online else p.zip_code,
             "latitude": None if online else lat, "longitude": None if online else lon,
             "online_url": f"https://meetings.example.org/demo-{i}" if online else "",
+            "attendance": "online" if online else "in_person",
             "language": "es" if spanish else "en",
             "source": "demo", "source_id": f"demo-group-{i:05d}",
         })

@@ -3,6 +3,9 @@
 ZIP data comes from the `zipcodes` package (coordinates from GeoNames, CC BY 4.0). A ZIP code's
 point is the centre of its area, not an address: in rural ZIPs it can be several miles off, so
 any distance measured from or to a ZIP centre is approximate.
+
+One ZIP code is read from the shipped file of the same rows (helpline.directory.zip_file), a
+block at a time: a command that looks up one ZIP code answers without building the whole table.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import math
 import re
 import threading
 from dataclasses import dataclass
+
+from helpline.directory.zip_file import open_zip_file, package_rows
 
 EARTH_RADIUS_MILES = 3958.8
 
@@ -35,18 +40,8 @@ def _zip_table() -> dict[str, ZipPoint]:
     if _ZIPS is None:
         with _LOCK:
             if _ZIPS is None:
-                import zipcodes
-
-                table: dict[str, ZipPoint] = {}
-                for z in zipcodes.list_all():
-                    try:
-                        lat, lon = float(z["lat"]), float(z["long"])
-                    except (TypeError, ValueError):
-                        continue
-                    table[z["zip_code"]] = ZipPoint(
-                        z["zip_code"], lat, lon, z.get("timezone") or "", z.get("state") or "",
-                        z.get("city") or "")
-                _ZIPS = table
+                _ZIPS = {z: ZipPoint(z, lat, lon, tz, state, city)
+                         for z, lat, lon, state, tz, city in package_rows()}
     return _ZIPS
 
 
@@ -61,7 +56,16 @@ def normalise_zip(zip_code: str | int | None) -> str | None:
 def zip_point(zip_code: str | int | None) -> ZipPoint | None:
     """The centre of a US ZIP code, or None for a malformed or unknown one."""
     z = normalise_zip(zip_code)
-    return _zip_table().get(z) if z else None
+    if not z:
+        return None
+    shipped = open_zip_file() if _ZIPS is None else None
+    if shipped is None:
+        return _zip_table().get(z)
+    row = shipped.row(z)
+    if row is None:
+        return None
+    z, lat, lon, state, tz, city = row
+    return ZipPoint(z, lat, lon, tz, state, city)
 
 
 def all_zip_points() -> list[ZipPoint]:

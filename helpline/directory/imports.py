@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from helpline import audit
-from helpline.directory import hsds, samhsa, vocabulary
+from helpline.directory import hsds, samhsa, schedules, vocabulary
 from helpline.directory.records import (
     CenterRecord,
     ImportRefused,
@@ -25,7 +25,7 @@ from helpline.directory.records import (
     Rejection,
     bulk_insert_centers,
 )
-from helpline.models import CenterService, TreatmentCenter, User
+from helpline.models import CenterSchedule, CenterService, TreatmentCenter, User
 
 FORMATS = ("samhsa", "hsds")
 _LOCAL_ID = re.compile(r"local-(\d+)")
@@ -41,10 +41,18 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    # Records imported with a value changed on the way in, and why.
+    flagged: list[Rejection] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
         return len(self.rejections)
+
+    @property
+    def nothing_imported(self) -> bool:
+        """No record of the file was taken (all rejected, or none): a failed import."""
+        return self.added + self.updated + self.unchanged == 0
 
     def lines(self) -> list[str]:
         """The report as printed by `helpline directory import`."""
@@ -56,6 +64,10 @@ class ImportReport:
                       f"unchanged {self.unchanged}, rejected {self.rejected}")
         out = [f"{self.file}: {self.format}", counts]
         out += [f"  rejected {r.where}: {r.reason}" for r in self.rejections]
+        out += [f"  flagged {r.where}: {r.reason}" for r in self.flagged]
+        if self.ignored:
+            out.append("Not imported (the directory has no place for them):")
+            out += [f"  ignored {what}" for what in self.ignored]
         if self.dry_run:
             out.append("Dry run: nothing was written.")
         return out
@@ -100,7 +112,8 @@ def _existing(session: Session, records: list[CenterRecord]) -> dict[tuple[str, 
     for source, ids in wanted.items():
         for start in range(0, len(ids), _CHUNK):
             for center in session.scalars(
-                select(TreatmentCenter).options(selectinload(TreatmentCenter.services))
+                select(TreatmentCenter).options(selectinload(TreatmentCenter.services),
+                                                selectinload(TreatmentCenter.schedules))
                 .where(TreatmentCenter.source == source,
                        TreatmentCenter.source_id.in_(ids[start:start + _CHUNK]))
             ):
@@ -120,6 +133,9 @@ def _differs(center: TreatmentCenter, record: CenterRecord) -> bool:
         return True
     if {(s.facet, s.code) for s in center.services} != record.offerings:
         return True
+    if record.schedules is not None and \
+            [schedules.stored_values(s) for s in center.schedules] != record.schedules:
+        return True
     return (center.source_extra or {}) != record.extra
 
 
@@ -133,6 +149,10 @@ def _update(center: TreatmentCenter, record: CenterRecord) -> None:
                       code_list=vocabulary.CODE_LIST)
         for facet, code in sorted(record.offerings - have)]
     center.source_extra = dict(record.extra)
+    if record.schedules is not None and \
+            [schedules.stored_values(s) for s in center.schedules] != record.schedules:
+        center.schedules = [CenterSchedule(position=position, **values)
+                            for position, values in enumerate(record.schedules)]
 
 
 def apply_records(session: Session, parsed: ParsedFile, report: ImportReport) -> None:
@@ -163,11 +183,15 @@ def import_file(session: Session, path: Path, *, dry_run: bool = False, fmt: str
     Raises ImportRefused (nothing imported) for a file that is not what it claims to be.
     """
     parsed = parse_file(path, fmt)
-    report = ImportReport(parsed.format, path.name, dry_run, rejections=parsed.rejections)
+    report = ImportReport(parsed.format, path.name, dry_run, rejections=parsed.rejections,
+                          ignored=parsed.ignored,
+                          flagged=[Rejection(where, flag) for where, record in parsed.records
+                                   for flag in record.flags])
     apply_records(session, parsed, report)
     if not dry_run:
         audit.record(session, "directory.import", actor=actor, record_type="directory",
                      detail={"file": path.name[:120], "format": parsed.format,
                              "added": report.added, "updated": report.updated,
-                             "unchanged": report.unchanged, "rejected": report.rejected})
+                             "unchanged": report.unchanged, "rejected": report.rejected,
+                             "flagged": len(report.flagged)})
     return report

@@ -49,7 +49,8 @@ class GroupInput:
                    twelve_step=group.twelve_step, day=str(group.day),
                    time=group.time.strftime("%H:%M"), timezone=group.timezone,
                    duration_minutes=str(group.duration_minutes),
-                   mode="online" if group.online_url else "in_person", street=group.street,
+                   mode="online" if group.attendance == "online" else "in_person",
+                   street=group.street,
                    city=group.city, state=group.state, zip_code=group.zip_code,
                    online_url=group.online_url, language=group.language, notes=group.notes,
                    active=group.active)
@@ -83,6 +84,7 @@ def _checked(data: GroupInput) -> dict[str, object]:
     except ValueError:
         errors["duration_minutes"] = "Give the length in minutes, 15 to 600."
     online = data.mode == "online"
+    values["attendance"] = "online" if online else "in_person"
     point = None
     if online:
         values["online_url"] = checks.url(errors, "online_url", data.online_url, limit=500,

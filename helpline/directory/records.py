@@ -11,8 +11,8 @@ from sqlalchemy import String, insert
 from sqlalchemy.orm import Session
 
 from helpline.directory import vocabulary
-from helpline.directory.geo import normalise_zip, zip_point
-from helpline.models.directory import CenterService, TreatmentCenter
+from helpline.directory.geo import haversine_miles, normalise_zip, zip_point
+from helpline.models.directory import CenterSchedule, CenterService, TreatmentCenter
 
 # Columns of TreatmentCenter that an import may set (and compare on re-import).
 CENTER_FIELDS = ("name", "alternate_name", "street1", "street2", "city", "state", "zip_code",
@@ -28,6 +28,11 @@ class CenterRecord:
     # (facet, code) pairs in the vocabulary; labels and code list are filled in on insert.
     offerings: set[tuple[str, str]] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Opening hours as CenterSchedule column values, in order; None: the source has no word
+    # on them (they stay as they are).
+    schedules: list[dict[str, Any]] | None = None
+    # What was changed on the way in, for the import report ("flagged record 3: ...").
+    flags: list[str] = field(default_factory=list)
 
 
 class ImportRefused(ValueError):
@@ -51,6 +56,8 @@ class ParsedFile:
     format: str
     records: list[tuple[str, CenterRecord]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    # What the file holds that the directory has no place for ("funding.csv (3 rows)").
+    ignored: list[str] = field(default_factory=list)
 
 
 def _string_lengths() -> dict[str, int]:
@@ -81,6 +88,13 @@ def _coordinate(raw: Any, name: str, limit: float) -> float | None:
     return value
 
 
+# Coordinates farther than this from their ZIP code's centre are not that ZIP's: the largest
+# ZIP areas (rural Alaska, Nevada) reach about this far from their centre, and a wrong sign or
+# a row's coordinates pasted into another's lands hundreds or thousands of miles away, where
+# no search near the address would ever find the entry.
+PLAUSIBLE_MILES = 100.0
+
+
 @dataclass(frozen=True)
 class Place:
     zip_code: str
@@ -88,6 +102,11 @@ class Place:
     longitude: float
     approximate: bool
     zip_state: str  # the ZIP code's state, for an address that names none
+    # Why the coordinates given were not used (they were implausible for the ZIP code).
+    flag: str | None = None
+
+    def flags(self) -> list[str]:
+        return [self.flag] if self.flag else []
 
     def fields(self) -> dict[str, Any]:
         return {"zip_code": self.zip_code, "latitude": self.latitude,
@@ -98,7 +117,9 @@ def place(zip_raw: Any, latitude_raw: Any, longitude_raw: Any) -> Place:
     """ZIP code and point of an address.
 
     Every entry needs a known US ZIP code. Without coordinates (or with 0, 0, which some
-    exports write for "none") the point is the ZIP's centre, marked approximate.
+    exports write for "none") the point is the ZIP's centre, marked approximate. Coordinates
+    more than :data:`PLAUSIBLE_MILES` from the ZIP's centre are flagged and replaced by it:
+    the ZIP code is what a person searching by it gives.
     """
     raw_zip = "" if zip_raw is None else str(zip_raw).strip()
     if not raw_zip:
@@ -115,6 +136,12 @@ def place(zip_raw: Any, latitude_raw: Any, longitude_raw: Any) -> Place:
         raise RowError("latitude without longitude, or the other way round")
     if lat is None or lon is None or (lat == 0 and lon == 0):
         return Place(zip_code, point.latitude, point.longitude, True, point.state)
+    miles = haversine_miles(point.latitude, point.longitude, lat, lon)
+    if miles > PLAUSIBLE_MILES:
+        return Place(zip_code, point.latitude, point.longitude, True, point.state,
+                     f"latitude {lat}, longitude {lon} are {miles:,.0f} miles from ZIP "
+                     f"code {zip_code} ({point.city}, {point.state}): placed at the ZIP "
+                     "code's center instead")
     return Place(zip_code, lat, lon, False, point.state)
 
 
@@ -143,5 +170,10 @@ def bulk_insert_centers(session: Session, records: list[CenterRecord],
                     for row in service_rows(cid, r.offerings)]
         if services:
             session.execute(insert(CenterService), services)
+        schedules = [{**values, "center_id": cid, "position": position}
+                     for cid, r in zip(new_ids, part, strict=True)
+                     for position, values in enumerate(r.schedules or ())]
+        if schedules:
+            session.execute(insert(CenterSchedule), schedules)
         ids.extend(new_ids)
     return ids

@@ -5,10 +5,15 @@ Each row's ``services`` is a list of ``{"f1": category name, "f2": category code
 separated by "; "}``. Labels map onto our vocabulary by category; SAMHSA has renamed labels over
 the years, so a label we do not know is kept as it came (code, label, code list) for export
 rather than guessed at.
+
+A row is known by its ``frid``. Rows without one (SAMHSA's own front-end fixtures, hand-made
+extracts) are known by an id derived from their name and address (:func:`derived_id`): the
+same row imported again matches the same entry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -93,6 +98,11 @@ _LABELS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
 _MEDICATION_PREFIXES = (("methadone", "METH"), ("buprenorphine", "BU"), ("naltrexone", "NU"))
 # "Residential" on its own, beside "Short-term residential", says nothing more.
 _GENERIC_RESIDENTIAL = "residential"
+# Detox named for what is withdrawn from ("Alcohol Detoxification", "Opioids detoxification",
+# "Benzodiazepines Detoxification"): detox, whatever the substance.
+_SUBSTANCE_DETOX = re.compile(r"[a-z][a-z /,()-]* detox(?:ification)?")
+# The prefix of ids derived for rows without a frid (a frid is 64 hexadecimal digits).
+DERIVED_PREFIX = "derived-"
 
 
 def map_label(category: str, label: str) -> tuple[tuple[str, str], ...]:
@@ -102,6 +112,8 @@ def map_label(category: str, label: str) -> tuple[tuple[str, str], ...]:
     if known:
         return known
     facets = CATEGORY_FACETS.get(category, ())
+    if "care" in facets and _SUBSTANCE_DETOX.fullmatch(key):
+        return (("care", "DT"),)
     if "medication" in facets and "/" not in key:
         for prefix, code in _MEDICATION_PREFIXES:
             if key.startswith(prefix):
@@ -155,18 +167,26 @@ def _text(row: dict[str, Any], *names: str) -> str:
     return ""
 
 
+def derived_id(row: dict[str, Any]) -> str:
+    """A stable id for a row without a frid: a digest of its name, street, city, state and
+    ZIP code, compared without case, spacing or punctuation. The same facility exported again
+    gets the same id; one renamed or moved becomes a new entry (the old one stays, as for any
+    entry missing from a later file)."""
+    parts = [_text(row, name) for name in ("name1", "street1", "city", "state", "zip")]
+    canonical = "|".join(" ".join(re.sub(r"[^\w\s]", " ", p.lower()).split()) for p in parts)
+    return DERIVED_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:40]
+
+
 def record_of(row: Any) -> CenterRecord:
     """One locator row as a center record; raises RowError with the reason it cannot be."""
     if not isinstance(row, dict):
         raise RowError("not an object")
-    frid = _text(row, "frid")
-    if not frid:
-        raise RowError("no frid (the locator's id for the facility)")
-    if len(frid) > 128:
-        raise RowError("frid is longer than 128 characters")
     name = _text(row, "name1")
     if not name:
         raise RowError("no name (name1)")
+    frid = _text(row, "frid")
+    if len(frid) > 128:
+        raise RowError("frid is longer than 128 characters")
     where = place(row.get("zip"), row.get("latitude"), row.get("longitude"))
     state = _text(row, "state").upper()
     if state and not re.fullmatch(r"[A-Z]{2}", state):
@@ -188,7 +208,8 @@ def record_of(row: Any) -> CenterRecord:
     hotline = _text(row, "hotline1")
     if hotline:
         extra["hotline"] = hotline
-    return CenterRecord(SOURCE, frid, fields, offerings, extra)
+    return CenterRecord(SOURCE, frid or derived_id(row), fields, offerings, extra,
+                        flags=where.flags())
 
 
 def parse(data: bytes) -> ParsedFile:
@@ -218,8 +239,10 @@ def parse(data: bytes) -> ParsedFile:
             parsed.rejections.append(Rejection(where, str(exc)))
             continue
         if record.source_id in seen:
+            same = ("the same name and address" if record.source_id.startswith(DERIVED_PREFIX)
+                    else "the same frid")
             parsed.rejections.append(Rejection(
-                where, f"the same frid as record {seen[record.source_id]}"))
+                where, f"{same} as record {seen[record.source_id]}"))
             continue
         seen[record.source_id] = number
         parsed.records.append((where, record))

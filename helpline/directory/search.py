@@ -12,11 +12,15 @@ A radius search runs in two steps, the same on SQLite and PostgreSQL without ext
    box's corners are outside it), nearest first; then one query loads the page's centers,
    without their offerings unless asked (building those objects cost more than the search).
 Within one facet the values are alternatives (Medicaid or sliding scale); facets combine with AND
-(detox and Medicaid), and so do capacity filters (see capacity.py).
+(detox and Medicaid), and so do capacity filters (see capacity.py). Meeting filters follow the
+same rule: several fellowships, ways of attending or times of day are alternatives, and each
+kind of filter narrows the others. A meeting's day and time of day are its own local ones, as
+Meeting Guide gives them, so "evening" is an evening where the meeting is held.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -46,8 +50,85 @@ CELL_OFFSET = 400
 MAX_CELLS = 100
 
 
+# When a meeting starts, in its own local time: (label, from, until). Night runs past midnight.
+TIMES_OF_DAY: dict[str, tuple[str, dt.time, dt.time]] = {
+    "morning": ("Morning (5:00 to noon)", dt.time(5), dt.time(12)),
+    "afternoon": ("Afternoon (noon to 17:00)", dt.time(12), dt.time(17)),
+    "evening": ("Evening (17:00 to 21:00)", dt.time(17), dt.time(21)),
+    "night": ("Night (21:00 to 5:00)", dt.time(21), dt.time(5)),
+}
+ATTENDANCE: dict[str, str] = {"in_person": "In person", "online": "Online",
+                              "hybrid": "Hybrid (in person and online)"}
+
+
 class UnknownZipError(ValueError):
     """The ZIP code is malformed or not a US ZIP code."""
+
+
+@dataclass(frozen=True)
+class MeetingFilters:
+    """What a meeting must be: each field empty for "any". The rule in one place, both as SQL
+    (for search_groups) and for meetings already loaded (the ones starting soon)."""
+
+    fellowships: tuple[str, ...] = ()
+    language: str | None = None
+    attendance: tuple[str, ...] = ()
+    day: int | None = None
+    times_of_day: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for mode in self.attendance:
+            if mode not in ATTENDANCE:
+                raise ValueError(f"unknown way of attending: {mode!r}")
+        for part in self.times_of_day:
+            if part not in TIMES_OF_DAY:
+                raise ValueError(f"unknown time of day: {part!r}")
+        if self.day is not None and not 0 <= self.day <= 6:
+            raise ValueError("day: 0 (Sunday) to 6 (Saturday)")
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if self.fellowships:
+            wanted = {f.lower() for f in self.fellowships}
+            clauses.append(func.lower(SupportGroup.fellowship).in_(wanted))
+        if self.language:
+            clauses.append(SupportGroup.language == self.language)
+        if self.attendance:
+            clauses.append(SupportGroup.attendance.in_(self.attendance))
+        if self.day is not None:
+            clauses.append(SupportGroup.day == self.day)
+        if self.times_of_day:
+            spans = []
+            for part in self.times_of_day:
+                _, start, until = TIMES_OF_DAY[part]
+                spans.append(and_(SupportGroup.time >= start, SupportGroup.time < until)
+                             if start < until else
+                             or_(SupportGroup.time >= start, SupportGroup.time < until))
+            clauses.append(or_(*spans))
+        return clauses
+
+    def matches(self, group: SupportGroup) -> bool:
+        if self.fellowships and group.fellowship.lower() not in {
+                f.lower() for f in self.fellowships}:
+            return False
+        if self.language and group.language != self.language:
+            return False
+        if self.attendance and group.attendance not in self.attendance:
+            return False
+        if self.day is not None and group.day != self.day:
+            return False
+        return not self.times_of_day or any(
+            (start <= group.time < until) if start < until
+            else (group.time >= start or group.time < until)
+            for _, start, until in (TIMES_OF_DAY[p] for p in self.times_of_day))
+
+    @property
+    def wants_in_person(self) -> bool:
+        return not self.attendance or bool({"in_person", "hybrid"} & set(self.attendance))
+
+    @property
+    def wants_online(self) -> bool:
+        return not self.attendance or "online" in self.attendance
 
 
 @dataclass
@@ -240,6 +321,29 @@ def nearest_centers(session: Session, zip_code: str, limit: int = 3,
     return result.items if result else []
 
 
+def locator_centers(session: Session, zip_code: str, limit: int = 3) -> list[CenterHit]:
+    """The centers the IVR locator reads to a caller: near, and able to take them.
+
+    A center confirmed not to accept new patients is left out. The circle widens as in
+    :func:`nearest_centers` until it holds ``limit`` of the others; inside it, the centers
+    confirmed to accept new patients come first (nearest first), then those whose capacity
+    is not known, so a confirmed opening a few miles farther is read before an unknown one.
+    """
+    if zip_point(zip_code) is None:
+        return []
+    not_full = (capacity_filters.NOT_FULL,)
+    for radius in NEAREST_RADII:
+        candidates = search_centers(session, zip_code=zip_code, within_miles=radius,
+                                    per_page=limit, capacity=not_full)
+        if candidates.total >= limit or radius == NEAREST_RADII[-1]:
+            break
+    accepting = search_centers(session, zip_code=zip_code, within_miles=radius,
+                               per_page=limit, capacity=("accepting",)).items
+    chosen = {hit.center.id for hit in accepting}
+    unknown = [hit for hit in candidates.items if hit.center.id not in chosen]
+    return (accepting + unknown)[:limit]
+
+
 def search_groups(
     session: Session,
     *,
@@ -251,31 +355,33 @@ def search_groups(
     language: str | None = None,
     online: bool | None = None,
     day: int | None = None,
+    attendance: str | Sequence[str] = (),
+    time_of_day: str | Sequence[str] = (),
     text: str | None = None,
     include_inactive: bool = False,
     limit: int = 50,
 ) -> list[GroupHit]:
     """Support groups: in-person ones within the radius (nearest first) and, unless
     ``online=False``, online ones after them (by day and time). ``online=True``: online only.
-    Without a place, in-person groups are listed by day and time."""
+    Without a place, in-person groups are listed by day and time.
+
+    ``attendance`` ("in_person", "online", "hybrid") and ``time_of_day`` (the keys of
+    :data:`TIMES_OF_DAY`) narrow the list as :class:`MeetingFilters` does; an unknown value
+    raises ValueError."""
     _, lat, lon = _resolve_point(zip_code, latitude, longitude)
+    filters = MeetingFilters(fellowships=_as_tuple(fellowship), language=language or None,
+                             attendance=_as_tuple(attendance), day=day,
+                             times_of_day=_as_tuple(time_of_day))
     clauses: list[ColumnElement[bool]] = [] if include_inactive else [
         SupportGroup.active.is_(True)]
-    fellowships = _as_tuple(fellowship)
-    if fellowships:
-        wanted = {f.lower() for f in fellowships}
-        clauses.append(func.lower(SupportGroup.fellowship).in_(wanted))
-    if language:
-        clauses.append(SupportGroup.language == language)
-    if day is not None:
-        clauses.append(SupportGroup.day == day)
+    clauses.extend(filters.clauses())
     if text and text.strip():
         clauses.append(func.lower(SupportGroup.name).contains(text.strip().lower(),
                                                                autoescape=True))
     order = (SupportGroup.day, SupportGroup.time, SupportGroup.id)
     hits: list[GroupHit] = []
-    if online is not True:
-        in_person = [*clauses, SupportGroup.online_url == ""]
+    if online is not True and filters.wants_in_person:
+        in_person = [*clauses, SupportGroup.attendance != "online"]  # hybrid ones too
         if lat is not None and lon is not None:
             in_person.append(_box_clause(SupportGroup.latitude, SupportGroup.longitude,
                                          bounding_box(lat, lon, within_miles)))
@@ -291,9 +397,12 @@ def search_groups(
         else:
             hits.extend(GroupHit(g, None) for g in session.scalars(
                 select(SupportGroup).where(*in_person).order_by(*order).limit(limit)))
-    if online is not False and len(hits) < limit:
+    if online is not False and len(hits) < limit and (filters.wants_online or online):
+        # Hybrid meetings are listed with the in-person ones unless only online ones are asked.
+        remote = (SupportGroup.attendance.in_(("online", "hybrid")) if online is True
+                  else SupportGroup.attendance == "online")
         hits.extend(GroupHit(g, None) for g in session.scalars(
-            select(SupportGroup).where(*clauses, SupportGroup.online_url != "")
+            select(SupportGroup).where(*clauses, remote)
             .order_by(*order).limit(limit - len(hits))))
     return hits[:limit]
 
@@ -317,5 +426,5 @@ def search_resources(session: Session, *, kind: str | None = None, language: str
                                 .limit(limit)))
 
 
-__all__ = ["CenterHit", "CenterPage", "GroupHit", "UnknownZipError", "nearest_centers",
-           "search_centers", "search_groups", "search_resources"]
+__all__ = ["CenterHit", "CenterPage", "GroupHit", "UnknownZipError", "locator_centers",
+           "nearest_centers", "search_centers", "search_groups", "search_resources"]

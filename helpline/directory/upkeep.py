@@ -18,8 +18,10 @@ from helpline.directory import checks, vocabulary
 from helpline.models import CenterService, TreatmentCenter, User
 
 STALE_MONTHS = 6
-_TEXT_FIELDS = {"name": 255, "alternate_name": 255, "street1": 255, "street2": 255,
-                "city": 120}
+#: The longest text each field of the edit form takes (the form tells the browser the same).
+TEXT_LIMITS = {"name": 255, "alternate_name": 255, "street1": 255, "street2": 255,
+               "city": 120}
+DESCRIPTION_LIMIT = 5000
 
 
 @dataclass
@@ -58,13 +60,14 @@ def _checked(data: CenterInput) -> dict[str, object]:
     errors: dict[str, str] = {}
     values: dict[str, object] = {
         name: checks.text(errors, name, getattr(data, name), limit, required=name == "name")
-        for name, limit in _TEXT_FIELDS.items()}
+        for name, limit in TEXT_LIMITS.items()}
     point = checks.zip_code(errors, "zip_code", data.zip_code)
     values["state"] = checks.state(errors, data.state, point)
     values["phone"] = checks.phone(errors, "phone", data.phone)
     values["intake_phone"] = checks.phone(errors, "intake_phone", data.intake_phone)
     values["website"] = checks.url(errors, "website", data.website)
-    values["description"] = checks.text(errors, "description", data.description, 5000)
+    values["description"] = checks.text(errors, "description", data.description,
+                                       DESCRIPTION_LIMIT)
     values["active"] = bool(data.active)
     exact = checks.coordinates(errors, data.latitude, data.longitude)
     for facet, codes in data.offerings.items():

@@ -47,10 +47,14 @@ PROMPT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "callback_confirm", "callback_enter", "callback_bad_number", "callback_recorded",
         "callback_goodbye", "voicemail_prompt", "voicemail_thanks")),
     ("Treatment locator", ("zip_ask", "zip_unknown", "zip_none_found", "locator_unavailable",
-                           "center", "locator_choices", "sms_sent", "sms_opted_out",
+                           "center", "center_waitlist", "center_waitlist_days",
+                           "locator_choices", "sms_sent", "sms_opted_out",
                            "sms_no_number", "sms_refused")),
     ("Support groups, resources and goodbyes", ("info_choices", "groups_info",
                                                 "resources_info", "goodbye", "trouble")),
+    ("Tonight's meetings", ("groups_choices", "meetings_zip_ask", "meeting", "meeting_online",
+                            "meeting_today", "meeting_tomorrow", "meetings_none_found",
+                            "meetings_unavailable", "meetings_choices")),
 )
 
 PROMPT_LABELS = {
@@ -90,6 +94,8 @@ PROMPT_LABELS = {
     "zip_none_found": "No center near the ZIP code",
     "locator_unavailable": "The search is not available",
     "center": "Reading one center",
+    "center_waitlist": "After a center with a waitlist (its length not known)",
+    "center_waitlist_days": "After a center with a waitlist of a known length",
     "locator_choices": "Choices after the centers",
     "sms_sent": "A text was sent",
     "sms_opted_out": "The number asked for no texts",
@@ -100,6 +106,15 @@ PROMPT_LABELS = {
     "resources_info": "Other resources",
     "goodbye": "Goodbye",
     "trouble": "Something went wrong",
+    "groups_choices": "Choices after the support groups (with tonight's meetings)",
+    "meetings_zip_ask": "Asking for the ZIP code for tonight's meetings",
+    "meeting": "Reading one meeting near the caller",
+    "meeting_online": "Reading one online meeting",
+    "meeting_today": "A meeting starting today",
+    "meeting_tomorrow": "A meeting starting tomorrow (after midnight)",
+    "meetings_none_found": "No meeting starting soon near the ZIP code",
+    "meetings_unavailable": "The meeting search is not available",
+    "meetings_choices": "Choices after the meetings",
 }
 
 SMS_LABELS = {
@@ -110,6 +125,7 @@ SMS_LABELS = {
     "centers": "The treatment centers found",
     "groups": "Support groups",
     "resources": "Other resources",
+    "meetings": "Tonight's meetings found",
 }
 
 LINE_DEFAULT_KEYS = ("crisis_number", "handle_crisis_in_house", "max_hold_seconds",
@@ -161,7 +177,8 @@ def fields_for(raw_flows: Mapping[str, Mapping[str, Any]]) -> list[Field]:
                         REQUIRED_PROMPTS[key])
                 for option in data.get("options", []):
                     add("label", f"labels.{option.get('key')}",
-                        f"Menu option {option.get('key')} ({option.get('need')})", group)
+                        f"Menu option {option.get('key')} "
+                        f"({str(option.get('need')).replace('_', ' ')})", group)
                 keys = keys[4:]
             for key in keys:
                 add("prompt", f"prompts.{key}", PROMPT_LABELS[key], group, REQUIRED_PROMPTS[key])

@@ -15,17 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpline import phones
 from helpline.models import Need
 
 FLOWS_DIR = Path(__file__).parent
 ROUTES = {"queue", "crisis", "locator", "groups", "resources"}
 VALID_KEYS = set("0123456789*")
 # Language/voice pairs Twilio's <Say> accepts for the languages we ship; a wrong pair breaks
-# <Say> for every caller, so it is refused at start-up.
+# <Say> for every caller, so it is refused at start-up. No voice ("") is Twilio's default,
+# which speaks English only: a Spanish flow must name a Spanish voice.
 VOICES = {
     "en-US": {"", "alice", "Polly.Joanna", "Polly.Matthew", "Polly.Salli", "Polly.Joanna-Neural"},
-    "es-MX": {"", "Polly.Mia", "Polly.Mia-Neural", "Polly.Andres-Neural"},
-    "es-US": {"", "Polly.Lupe", "Polly.Penelope", "Polly.Miguel", "Polly.Lupe-Neural"},
+    "es-MX": {"Polly.Mia", "Polly.Mia-Neural", "Polly.Andres-Neural"},
+    "es-US": {"Polly.Lupe", "Polly.Penelope", "Polly.Miguel", "Polly.Lupe-Neural",
+              "Google.es-US-Standard-A", "Google.es-US-Neural2-A"},
 }
 
 REQUIRED_PROMPTS: dict[str, set[str]] = {
@@ -42,13 +45,19 @@ REQUIRED_PROMPTS: dict[str, set[str]] = {
     "callback_goodbye": set(), "voicemail_prompt": set(), "voicemail_thanks": set(),
     "zip_ask": set(), "zip_unknown": set(), "zip_none_found": set(),
     "locator_unavailable": set(), "center": {"n", "name", "distance", "phone"},
+    "center_waitlist": set(), "center_waitlist_days": {"days"},
     "locator_choices": set(), "sms_sent": set(), "sms_opted_out": set(),
     "sms_no_number": set(), "sms_refused": set(), "info_choices": set(), "groups_info": set(),
     "resources_info": set(), "goodbye": set(), "trouble": set(),
+    "groups_choices": set(), "meetings_zip_ask": set(), "meetings_none_found": set(),
+    "meetings_unavailable": set(), "meeting": {"n", "name", "when", "distance", "place"},
+    "meeting_online": {"name", "when"}, "meeting_today": {"time"},
+    "meeting_tomorrow": {"time"}, "meetings_choices": set(),
 }
 REQUIRED_SMS: dict[str, set[str]] = {
     "help": {"helpline", "number"}, "stopped": set(), "started": set(), "other": {"number"},
     "centers": {"centers"}, "groups": {"number"}, "resources": {"number"},
+    "meetings": {"meetings"},
 }
 REQUIRED_QUEUES = {"general", "crisis"}
 # What each placeholder is filled with, for the people who edit the prompts.
@@ -59,12 +68,17 @@ PLACEHOLDERS = {
     "minutes": "the estimated wait, in whole minutes",
     "last_four": "the last four digits of the caller's number, read one by one",
     "digits": "the callback number, read digit by digit",
-    "n": "the center's place in the list (1 to 3)",
-    "name": "the center's name",
-    "distance": "the distance in miles from the ZIP code's centre",
+    "n": "the center's or meeting's place in the list (1 to 3)",
+    "name": "the center's or meeting's name",
+    "distance": "the distance in miles from the ZIP code's center",
     "phone": "the center's phone number, read digit by digit",
     "number": "the helpline's phone number",
     "centers": "the names and phone numbers of the centers found",
+    "days": "the center's waitlist, in days (said only when the center gave its length)",
+    "when": "when the meeting starts: the 'today' or 'tomorrow' prompt filled in",
+    "place": "the meeting's building, or its street",
+    "time": "the meeting's start time, in the time zone of the caller's ZIP code",
+    "meetings": "the meetings found: name, day and time, address or link",
 }
 # Whatever else changes, every caller hears where emergencies go (the safety line, in each
 # language), and a caller heard describing a medical emergency is told to dial 911.
@@ -281,10 +295,19 @@ def check_music_url(value: object, where: str) -> str:
 
 
 def check_crisis_number(value: object, where: str) -> str:
-    if not isinstance(value, str) or not _CRISIS_NUMBER.match(value):
+    if not isinstance(value, str) or not _CRISIS_NUMBER.match(value) or (
+            value.startswith("+") and not _is_e164(value)):
         raise FlowError(f"{where}: {value!r} is not 988, a three-digit code such as 911, "
                         "or an E.164 number such as +18005550100")
     return value
+
+
+def _is_e164(value: str) -> bool:
+    # A number the one normaliser leaves as it is: possible, and written in E.164.
+    try:
+        return phones.to_e164(value) == value
+    except phones.PhoneNumberError:
+        return False
 
 
 def check_max_hold_seconds(value: object, where: str) -> int:

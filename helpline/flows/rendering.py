@@ -42,6 +42,13 @@ SAMPLE_VALUES: dict[str, str] = {
     "phone": "5 5 5 5 5 5 5 5 5 5",
     "number": "+18005550100",
     "centers": "; ".join(["N" * 255 + " +18005550100"] * 3),
+    "days": "730",  # capacity.MAX_WAITLIST_DAYS
+    # Tonight's meetings: "when" is the today or tomorrow prompt filled in, the rest as
+    # ivr/views/meetings.py cuts them (a text's body is cut at 600 characters).
+    "when": "W" * 200,
+    "place": "P" * 255,
+    "time": "12:59 PM",
+    "meetings": "M" * 600,
 }
 # The longest address a <Gather>, <Redirect> or <Enqueue> sends Twilio back to.
 SAMPLE_URL = "https://" + "h" * 200 + "/ivr/queue/wait?lang=es&group=general&tries=99&wrong=99" \
@@ -66,10 +73,16 @@ DOCUMENTS: dict[str, tuple[str, ...]] = {
                      "callback_recorded", "callback_goodbye", "voicemail_prompt",
                      "voicemail_thanks", "queue_connected"),
     "the treatment locator": ("zip_ask", "zip_unknown", "zip_none_found",
-                              "locator_unavailable", "center", "center", "center",
-                              "locator_choices", "sms_sent", "sms_opted_out",
-                              "sms_no_number", "sms_refused"),
-    "information": ("groups_info", "resources_info", "info_choices", "goodbye", "trouble"),
+                              "locator_unavailable", "center", "center_waitlist_days",
+                              "center", "center_waitlist_days", "center",
+                              "center_waitlist_days", "locator_choices", "sms_sent",
+                              "sms_opted_out", "sms_no_number", "sms_refused"),
+    "information": ("groups_info", "resources_info", "info_choices", "groups_choices",
+                    "goodbye", "trouble"),
+    "tonight's meetings": ("meetings_zip_ask", "zip_unknown", "meetings_none_found",
+                           "meetings_unavailable", "meeting", "meeting", "meeting",
+                           "meeting_online", "meeting_online", "meetings_choices", "sms_sent",
+                           "sms_opted_out", "sms_no_number", "sms_refused"),
 }
 
 

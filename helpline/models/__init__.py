@@ -1,10 +1,18 @@
 """Every model, imported so that the metadata is complete for Alembic and tests."""
 
+from helpline.models.api import ApiRequestCount, ApiToken
 from helpline.models.audit import AuditEvent
 from helpline.models.calls import FULL_ATTESTATION, Call, CallEvent, Need, Outcome
 from helpline.models.consent import Consent, Disclosure, SafeContactPreferences
 from helpline.models.contacts import Contact, ContactStatus, Referral
-from helpline.models.directory import CenterService, Resource, SupportGroup, TreatmentCenter
+from helpline.models.directory import (
+    CenterSchedule,
+    CenterService,
+    MeetingFeed,
+    Resource,
+    SupportGroup,
+    TreatmentCenter,
+)
 from helpline.models.flow_versions import FlowPublication, FlowVersion
 from helpline.models.followups import (
     FollowUp,
@@ -23,10 +31,13 @@ from helpline.models.users import AgentStatus, Role, User
 __all__ = [
     "FULL_ATTESTATION",
     "AgentStatus",
+    "ApiRequestCount",
+    "ApiToken",
     "AppliedOperation",
     "AuditEvent",
     "Call",
     "CallEvent",
+    "CenterSchedule",
     "CenterService",
     "Consent",
     "Contact",
@@ -40,6 +51,7 @@ __all__ = [
     "FollowUpKind",
     "FollowUpNotice",
     "FollowUpState",
+    "MeetingFeed",
     "Need",
     "OutboxMessage",
     "Outcome",

@@ -84,6 +84,12 @@ class TreatmentCenter(Base):
         order_by="(CenterService.facet, CenterService.code)",
     )
 
+    # Opening hours, as the source published them (HSDS schedules); loaded only when asked for.
+    schedules: Mapped[list[CenterSchedule]] = relationship(
+        back_populates="center", cascade="all, delete-orphan", lazy="select",
+        order_by="CenterSchedule.position",
+    )
+
     def codes(self, facet: str) -> list[str]:
         return [s.code for s in self.services if s.facet == facet]
 
@@ -115,6 +121,49 @@ class CenterService(Base):
     center: Mapped[TreatmentCenter] = relationship(back_populates="services")
 
 
+class CenterSchedule(Base):
+    """When a center is open: one HSDS 3.0 schedule (an iCalendar-like recurrence and hours).
+
+    Every field of the source's row is kept so that an export writes it back unchanged;
+    helpline/directory/schedules.py turns them into the words staff read. ``link_type`` and
+    ``link_id`` say what the source attached the schedule to (its service, location or
+    service-at-location) and ``source_id`` is the schedule's own id there.
+    """
+
+    __tablename__ = "center_schedules"
+    __table_args__ = (Index("ix_center_schedules_center", "center_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    center_id: Mapped[int] = mapped_column(
+        ForeignKey("treatment_centers.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(default=0)
+    source_id: Mapped[str] = mapped_column(String(128), default="")
+    link_type: Mapped[str] = mapped_column(String(24), default="location")
+    link_id: Mapped[str] = mapped_column(String(128), default="")
+    freq: Mapped[str] = mapped_column(String(8), default="")
+    interval: Mapped[int | None] = mapped_column(default=None)
+    byday: Mapped[str] = mapped_column(String(64), default="")
+    bymonthday: Mapped[str] = mapped_column(String(128), default="")
+    byweekno: Mapped[str] = mapped_column(String(128), default="")
+    byyearday: Mapped[str] = mapped_column(String(255), default="")
+    wkst: Mapped[str] = mapped_column(String(2), default="")
+    count: Mapped[int | None] = mapped_column(default=None)
+    dtstart: Mapped[dt.date | None] = mapped_column(default=None)
+    until: Mapped[dt.date | None] = mapped_column(default=None)
+    valid_from: Mapped[dt.date | None] = mapped_column(default=None)
+    valid_to: Mapped[dt.date | None] = mapped_column(default=None)
+    opens_at: Mapped[dt.time | None] = mapped_column(Time, default=None)
+    closes_at: Mapped[dt.time | None] = mapped_column(Time, default=None)
+    # HSDS 3.0 gives the time zone as an offset from UTC in hours (a number, not a name).
+    timezone: Mapped[float | None] = mapped_column(Float, default=None)
+    description: Mapped[str] = mapped_column(Text, default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    attending_type: Mapped[str] = mapped_column(String(255), default="")
+    schedule_link: Mapped[str] = mapped_column(String(500), default="")
+
+    center: Mapped[TreatmentCenter] = relationship(back_populates="schedules")
+
+
 class SupportGroup(Base):
     """A recurring meeting (Meeting Guide shape): weekday 0 = Sunday, local time and zone."""
 
@@ -140,19 +189,58 @@ class SupportGroup(Base):
     latitude: Mapped[float | None] = mapped_column(Float, default=None)
     longitude: Mapped[float | None] = mapped_column(Float, default=None)
     approximate_location: Mapped[bool] = mapped_column(default=False)
-    # Set for online meetings; an in-person meeting has an address and a point instead.
+    # Set for online and hybrid meetings (Meeting Guide's conference_url); an in-person
+    # meeting has an address and a point instead, a hybrid one both.
     online_url: Mapped[str] = mapped_column(String(500), default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
     notes: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(default=True)
-    source: Mapped[str] = mapped_column(String(16), default="manual")
+    # "manual", "demo", or for a Meeting Guide import the feed's own URL (file:// for a file).
+    source: Mapped[str] = mapped_column(String(500), default="manual")
+    # A feed's meeting is one row per weekday it meets: "<slug>@<day>" (see meeting_guide.py).
     source_id: Mapped[str | None] = mapped_column(String(128), default=None)
     last_verified_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # "in_person", "online" or "hybrid" (both a place and a conference link or phone).
+    attendance: Mapped[str] = mapped_column(String(16), default="in_person",
+                                            server_default="in_person")
+    # The Meeting Guide fields kept as given: the feed's slug, its type codes (O, C, S, ...),
+    # the building, the meeting's page, and the dial-in with the notes on joining.
+    slug: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    location: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    listing_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    conference_phone: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    conference_url_notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    conference_phone_notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     @property
     def online(self) -> bool:
-        return bool(self.online_url)
+        """Can be joined from a distance (online or hybrid)."""
+        return self.attendance in ("online", "hybrid") or bool(self.online_url)
+
+    @property
+    def in_person(self) -> bool:
+        return self.attendance in ("in_person", "hybrid")
+
+
+class MeetingFeed(Base):
+    """A Meeting Guide feed that supervisors configured: refreshed by the scheduler."""
+
+    __tablename__ = "meeting_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(500), unique=True)
+    # For meetings that name no time zone of their own (Meeting Guide's is optional).
+    default_timezone: Mapped[str] = mapped_column(String(64))
+    fellowship: Mapped[str] = mapped_column(String(16), default="AA")
+    added_by: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_refreshed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # The last refresh's counts (imported, created, updated, unchanged, retired, refused).
+    last_counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    last_error: Mapped[str] = mapped_column(Text, default="")
 
 
 class Resource(Base):

@@ -93,9 +93,12 @@ def provider_consent(session: Session, referral: Referral,
                            recipient(center), PURPOSE, now)
 
 
-def room_url(settings: Settings, room: str, role: str, language: str) -> str:
-    """The TwiML address that puts one leg into the handoff's conference room."""
-    return webhook_url(settings, "handoff/join", room=room, role=role, lang=language)
+def room_url(settings: Settings, room: str, role: str, language: str,
+             extension: str | None = None) -> str:
+    """The TwiML address that puts one leg into the handoff's conference room; for the intake
+    line, the extension its TwiML keys in once the line answers."""
+    return webhook_url(settings, "handoff/join", room=room, role=role, lang=language,
+                       ext=extension)
 
 
 def summary_lines(session: Session, contact: Contact, consent: Consent, center_name: str,
@@ -106,6 +109,20 @@ def summary_lines(session: Session, contact: Contact, consent: Consent, center_n
              f"{now:%Y-%m-%d %H:%M} UTC.",
              f"Shared with the caller's consent #{consent.id} ({consent.recorded_at:%Y-%m-%d}), "
              f"for: {PURPOSES[consent.purpose].lower()}."]
+    lines += shared_facts(session, contact, consent)
+    shared = set(consent.information)
+    not_shared = [INFORMATION[c] for c in INFORMATION if c not in shared and c not in (
+        "followup_contact", "referral_list")]
+    if not_shared:
+        lines.append("Not to be shared: " + "; ".join(not_shared) + ".")
+    lines += [REDISCLOSURE_NOTICE, NOTICE_EXPLAINED]
+    return lines
+
+
+def shared_facts(session: Session, contact: Contact, consent: Consent) -> list[str]:
+    """What of the record the consent releases to the provider, one sentence each (the warm
+    handoff's summary and the FHIR referral both say exactly this)."""
+    lines: list[str] = []
     shared = set(consent.information)
     if "seeking_treatment" in shared:
         lines.append("The caller is looking for substance use treatment.")
@@ -125,11 +142,6 @@ def summary_lines(session: Session, contact: Contact, consent: Consent, center_n
         lines.append(f"Age range: {contacts.AGE_RANGES.get(contact.age_range, '-')}.")
     if "location" in shared and (contact.state or contact.zip_code):
         lines.append(f"Location: {contact.state or ''} {contact.zip_code or ''}".rstrip() + ".")
-    not_shared = [INFORMATION[c] for c in INFORMATION if c not in shared and c not in (
-        "followup_contact", "referral_list")]
-    if not_shared:
-        lines.append("Not to be shared: " + "; ".join(not_shared) + ".")
-    lines += [REDISCLOSURE_NOTICE, NOTICE_EXPLAINED]
     return lines
 
 
@@ -158,8 +170,10 @@ def warm_handoff(session: Session, referral: Referral, by: User, telephony: Tele
     if not number:
         raise HandoffError(f"{center.name} has no intake or main phone number in the directory")
     try:
-        # The directory keeps numbers as written ("555-555-0100 x12"); Twilio dials E.164.
-        number = phones.to_e164(number, field=f"{center.name}'s phone number in the directory")
+        # The directory keeps numbers as written ("555-555-0100 x12"); Twilio dials E.164 and
+        # the extension is keyed in by the intake leg's TwiML once the line answers.
+        dialable = phones.to_dialable(number,
+                                      field=f"{center.name}'s phone number in the directory")
     except phones.PhoneNumberError as exc:
         raise HandoffError(str(exc)) from None
     consent = provider_consent(session, referral, now)
@@ -173,13 +187,15 @@ def warm_handoff(session: Session, referral: Referral, by: User, telephony: Tele
     legs.append(ring_into_room(session, telephony, by, settings,
                                room_url(settings, room, "counselor", language),
                                purpose="handoff_conference"))
-    intake = telephony.place_call(session, number, room_url(settings, room, "intake", language),
+    intake = telephony.place_call(session, dialable.e164,
+                                  room_url(settings, room, "intake", language,
+                                           dialable.extension),
                                   purpose="handoff_intake", caller_id=settings.helpline_number)
     legs.append(intake)
     if intake.status == "failed":
         audit.record(session, "referral.handoff_failed", actor=by, record_type="referral",
                      record_id=referral.id, detail={"outbox_id": intake.id})
-        raise HandoffError("the intake line could not be dialled; try again or give the "
+        raise HandoffError("the intake line could not be dialed; try again or give the "
                            "caller the number")
 
     referral.handed_off_at = now

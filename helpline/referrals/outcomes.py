@@ -58,6 +58,22 @@ def record_outcome(session: Session, referral: Referral, outcome: str, *, by: Us
     now = now or utcnow()
     if not can_record_outcome(by, referral, followup):
         raise PermissionError("not allowed to record this referral's outcome")
+    return _apply(session, referral, outcome, reason=reason, by=by, followup=followup, now=now)
+
+
+def record_provider_outcome(session: Session, referral: Referral, outcome: str, *,
+                            reason: str | None, source: str,
+                            now: dt.datetime | None = None) -> Referral:
+    """Record how a referral turned out as the treatment provider reported it (a FHIR Task
+    update): no staff member, ``source`` names the report in the audit event. The same rules
+    as :func:`record_outcome` otherwise."""
+    return _apply(session, referral, outcome, reason=reason, by=None, followup=None,
+                  now=now or utcnow(), source=source)
+
+
+def _apply(session: Session, referral: Referral, outcome: str, *, reason: str | None,
+           by: User | None, followup: FollowUp | None, now: dt.datetime,
+           source: str | None = None) -> Referral:
     if outcome not in OUTCOMES:
         raise OutcomeError("choose an outcome from the list")
     if outcome == "not_admitted":
@@ -69,13 +85,16 @@ def record_outcome(session: Session, referral: Referral, outcome: str, *, by: Us
     referral.outcome = outcome
     referral.outcome_reason = reason
     referral.outcome_at = now
-    referral.outcome_by_id = by.id
+    referral.outcome_by_id = by.id if by else None
     referral.outcome_followup_id = followup.id if followup else None
     session.flush()
-    audit.record(session, "referral.outcome", actor=by, record_type="referral",
-                 record_id=referral.id,
-                 detail={"contact_id": referral.contact_id, "from": before, "to": outcome,
-                         "reason": reason, "followup_id": referral.outcome_followup_id})
+    detail: dict[str, object] = {"contact_id": referral.contact_id, "from": before,
+                                 "to": outcome, "reason": reason,
+                                 "followup_id": referral.outcome_followup_id}
+    if source:
+        detail["source"] = source
+    audit.record(session, "referral.outcome", actor=by or source, record_type="referral",
+                 record_id=referral.id, detail=detail)
     if outcome in FINAL_OUTCOMES and referral.kind == "center":
         door.expire_on_event(session, "referral_closed", caller=referral.contact.caller_hash,
                                 center_id=referral.target_id, now=now)

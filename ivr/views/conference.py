@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from helpline.app.runtime import settings
 from ivr.blueprint import blueprint
 from ivr.fallback import fallback_twiml
-from ivr.twiml import current_flow, say, twiml
+from ivr.twiml import flow_for, say, twiml
 
 ROOM = re.compile(r"overdose-\d{1,12}")
 ROLES = {"caller", "counselor", "emergency"}
@@ -31,7 +31,9 @@ def conference_join():  # type: ignore[no-untyped-def]
     response = VoiceResponse()
     if role == "emergency":
         # What the dispatcher hears first; the counselor then gives the caller's location.
-        say(response, current_flow(),
+        # In English, with the English voice, whatever the caller's language: a Spanish voice
+        # reading English is hard to follow for a dispatcher with seconds to spare.
+        say(response, flow_for("en"),
             f"This is {settings().helpline_name}. A caller needs emergency help. The caller "
             "and a counselor are on this line.")
     dial = Dial()

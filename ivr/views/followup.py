@@ -31,12 +31,12 @@ from helpline.followups import lifecycle, safe_contact
 from helpline.models import Disclosure, User
 from helpline.models.followups import AttemptResult, FollowUp, FollowUpKind, FollowUpState
 from ivr.blueprint import blueprint
+from ivr.twiml import flow_for, say
 
 #: Twilio's AnsweredBy values that mean no person picked up.
 MACHINE = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other",
            "fax"}
 
-_LANG = {"en": "en-US", "es": "es-US"}
 _TEXT = {
     "en": {
         "intro": "This is a follow-up call back requested by a caller. Press 1 to connect now.",
@@ -84,8 +84,10 @@ def _url(followup_id: int, step: str) -> str:
 
 def _say(response: VoiceResponse | Gather, followup: FollowUp | None, key: str,
          **fill: str) -> None:
+    """Say ``key`` in the follow-up's language, with that language's voice from the call
+    flow (a ``language`` without a voice that speaks it is read by an English voice)."""
     lang = followup.language if followup is not None and followup.language in _TEXT else "en"
-    response.say(_TEXT[lang][key].format(**fill), language=_LANG[lang])
+    say(response, flow_for(lang), _TEXT[lang][key].format(**fill))
 
 
 def _waiting_bridge(followup_id: int) -> FollowUp | None:

@@ -15,6 +15,7 @@ import re
 from flask import Response, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from helpline import phones
 from helpline.app.runtime import settings
 from helpline.consent.terms import REDISCLOSURE_NOTICE
 from ivr.blueprint import blueprint
@@ -22,6 +23,7 @@ from ivr.fallback import fallback_twiml
 from ivr.twiml import flow_for, say, twiml
 
 ROOM = re.compile(r"handoff-\d{1,12}")
+EXTENSION = re.compile(r"[0-9]{1,10}")
 ROLES = {"caller", "counselor", "intake"}
 
 
@@ -41,6 +43,10 @@ def handoff_join():  # type: ignore[no-untyped-def]
         return Response(fallback_twiml(), mimetype="text/xml")
     response = VoiceResponse()
     if role == "intake":
+        extension = request.args.get("ext", "")
+        if EXTENSION.fullmatch(extension):
+            # The extension is keyed in once the switchboard answers; the greeting follows.
+            response.play(digits=phones.extension_digits(extension))
         # In English: the intake worker's language, whatever the caller's.
         say(response, flow_for("en"), intake_greeting(settings().helpline_name))
     dial = Dial()

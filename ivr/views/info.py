@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask import request
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,7 +15,7 @@ from helpline.app.runtime import runtime, settings
 from helpline.calls import records
 from helpline.consent.optouts import is_opted_out
 from helpline.directory.geo import zip_point
-from helpline.directory.search import nearest_centers
+from helpline.directory.search import locator_centers
 from helpline.flows.flow import Flow
 from ivr.blueprint import blueprint
 from ivr.steps import menu, reading_back, step
@@ -47,12 +48,24 @@ def locator_again():  # type: ignore[no-untyped-def]
     return twiml(locator_response(flow, tries, response))
 
 
-def _centers(session: Session, zip_code: str) -> list[tuple[str, float | None, str]]:
-    return [(hit.center.name, hit.distance_miles, hit.center.phone)
-            for hit in nearest_centers(session, zip_code, limit=3)]
+@dataclass(frozen=True)
+class _Center:
+    """What the caller hears of a center, read while its session is open."""
+
+    name: str
+    distance: float | None
+    phone: str
+    waitlist: bool
+    waitlist_days: int | None
 
 
-def _miles(distance: float | None) -> str:
+def _centers(session: Session, zip_code: str) -> list[_Center]:
+    return [_Center(hit.center.name, hit.distance_miles, hit.center.phone,
+                    bool(hit.center.waitlist), hit.center.waitlist_days)
+            for hit in locator_centers(session, zip_code, limit=3)]
+
+
+def spoken_miles(distance: float | None) -> str:
     if distance is None:
         return "?"
     return f"{distance:.0f}" if distance >= 10 else f"{distance:.1f}"
@@ -67,9 +80,14 @@ def _read_centers(flow: Flow, zip_code: str, response: VoiceResponse) -> VoiceRe
         return _choices(flow, response)
     if not centers:
         say(response, flow, flow.prompts["zip_none_found"])
-    for n, (name, distance, phone) in enumerate(centers, start=1):
-        say(response, flow, flow.say("center", n=n, name=name, distance=_miles(distance),
-                                     phone=spaced(phone)))
+    for n, center in enumerate(centers, start=1):
+        say(response, flow, flow.say("center", n=n, name=center.name,
+                                     distance=spoken_miles(center.distance),
+                                     phone=spaced(center.phone)))
+        if center.waitlist_days:
+            say(response, flow, flow.say("center_waitlist_days", days=center.waitlist_days))
+        elif center.waitlist:
+            say(response, flow, flow.prompts["center_waitlist"])
     return _choices(flow, response)
 
 
@@ -95,7 +113,8 @@ def locator_zip():  # type: ignore[no-untyped-def]
     return twiml(_read_centers(flow, entered, response))
 
 
-def _zip_of_call() -> str | None:
+def zip_of_call() -> str | None:
+    """The ZIP code this call entered earlier (stored with its step), if any."""
     sid = call_sid()
     if not sid:
         return None
@@ -114,7 +133,7 @@ def locator_choice():  # type: ignore[no-untyped-def]
         return twiml(menu(response, flow))
     if key in {"1", "2"}:
         try:
-            zip_code = _zip_of_call()
+            zip_code = zip_of_call()
         except SQLAlchemyError:
             zip_code = None
         if zip_code is None:
@@ -124,7 +143,7 @@ def locator_choice():  # type: ignore[no-untyped-def]
         try:
             with runtime().db.sessions() as session:
                 body = flow.sms["centers"].format(centers="; ".join(
-                    f"{name} {phone}" for name, _, phone in _centers(session, zip_code)))
+                    f"{c.name} {c.phone}" for c in _centers(session, zip_code)))
         except SQLAlchemyError:
             say(response, flow, flow.prompts["locator_unavailable"])
             return twiml(_choices(flow, response))
@@ -175,7 +194,8 @@ def info_response(flow: Flow, topic: str, response: VoiceResponse | None = None)
 
 def _info_choices(flow: Flow, topic: str, response: VoiceResponse) -> VoiceResponse:
     g = gather(flow, url("info/choice", lang=flow.language, topic=topic))
-    say(g, flow, flow.prompts["info_choices"])
+    # Support groups offer tonight's meetings near a ZIP code too (ivr/views/meetings.py).
+    say(g, flow, flow.prompts["groups_choices" if topic == "groups" else "info_choices"])
     response.append(g)
     response.redirect(url("menu", lang=flow.language), method="POST")
     return response
@@ -195,6 +215,9 @@ def info_choice():  # type: ignore[no-untyped-def]
         return twiml(enqueue_response(flow, "general", topic))
     if key == "0":
         return twiml(menu(response, flow))
+    if key == "3" and topic == "groups":
+        response.redirect(url("meetings/ask", lang=flow.language), method="POST")
+        return twiml(response)
     if key:
         say(response, flow, flow.say("not_an_option", key=" ".join(key[:3])))
         return twiml(_info_choices(flow, topic, response))

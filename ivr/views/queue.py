@@ -41,6 +41,9 @@ from ivr.twiml import (
 
 log = logging.getLogger(__name__)
 _GROUP = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+# Twilio transcribes only recordings longer than 2 and shorter than 120 seconds (warning
+# 13617): a longer message would be kept but never transcribed, so a voicemail stops short.
+VOICEMAIL_MAX_SECONDS = 119
 
 
 def _group(flow: Flow) -> str:
@@ -186,7 +189,7 @@ def _wait_message(flow: Flow, group: str, position: int, still_holding: bool,
         say(g, flow, flow.prompts["queue_still_holding"])
     if position:
         say(g, flow, flow.say("queue_position", position=position))
-    if minutes:
+    if minutes > 1:  # the prompt counts in "minutes": under two, the place in line says enough
         say(g, flow, flow.say("queue_estimate", minutes=minutes))
     callbacks = line().callbacks_enabled
     say(g, flow, flow.prompts["queue_callback_offer" if callbacks else "queue_voicemail_offer"])
@@ -320,7 +323,8 @@ def voicemail_response(flow: Flow, response: VoiceResponse | None = None) -> Voi
     step("voicemail_started", updates={"step": "voicemail"})
     say(response, flow, flow.prompts["voicemail_prompt"])
     response.record(action=url("voicemail/done", lang=flow.language), method="POST",
-                    max_length=180, finish_on_key="#", play_beep=True, transcribe=True,
+                    max_length=VOICEMAIL_MAX_SECONDS, finish_on_key="#", play_beep=True,
+                    transcribe=True,
                     transcribe_callback=url("voicemail/transcription", lang=flow.language))
     say(response, flow, flow.prompts["voicemail_thanks"])
     response.hangup()

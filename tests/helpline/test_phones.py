@@ -64,3 +64,39 @@ def test_caller_ids_as_twilio_sends_them(caller_id: str | None, e164: str | None
 ])
 def test_the_region_of_a_number(number: str, region: str) -> None:
     assert phones.region_of(number) == region
+
+
+@pytest.mark.parametrize(("written", "dialable"), [
+    ("555-555-0102", ("+15555550102", None)),
+    ("555-555-0100 x12", ("+15555550100", "12")),
+    ("(555) 555-0100 ext. 12", ("+15555550100", "12")),
+    ("555-555-0100;ext=345", ("+15555550100", "345")),
+    ("+1 555 555 0100 extension 7", ("+15555550100", "7")),
+])
+def test_a_written_number_is_dialled_in_e164_with_its_extension_apart(
+        written: str, dialable: tuple[str, str | None]) -> None:
+    assert phones.to_dialable(written) == dialable
+    assert phones.to_e164(written) == dialable[0]
+
+
+def test_the_extension_is_keyed_in_after_a_short_wait() -> None:
+    assert phones.extension_digits("12") == "ww12"
+    assert phones.extension_digits(None) is None
+
+
+@pytest.mark.parametrize(("to", "target"), [
+    ("(555) 555-0147", "+15555550147"), ("+15555550147", "+15555550147"),
+    ("911", "911"), ("988", "988"), ("933", "933"),
+    ("client:counselor-3", "client:counselor-3"),
+])
+def test_what_twilio_is_given_to_dial(to: str, target: str) -> None:
+    assert phones.dial_target(to) == target
+
+
+@pytest.mark.parametrize(("to", "why"), [
+    ("555-0147", "needs its area code"), ("1234", "is too short for a phone number"),
+    ("555-555-0147 x2", "has an extension, which can only be keyed in by TwiML"),
+])
+def test_what_twilio_cannot_dial_is_refused(to: str, why: str) -> None:
+    with pytest.raises(phones.PhoneNumberError, match=why):
+        phones.dial_target(to)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from sqlalchemy import select
 
 from helpline.followups import lifecycle
@@ -126,3 +127,22 @@ def test_the_callback_steps_refuse_unsigned_requests(phone, available_counselor,
     assert twilio.post(path, {"CallSid": "CA" + "9" * 32}, forge=True).status_code == 403
     assert twilio.post(f"/ivr/followups/{followup.id}/connect", {"Digits": "1"},
                        forge=True).status_code == 403
+
+
+@pytest.mark.parametrize(("language", "words", "voice"), [
+    ("en", "Press 1 to connect", "Polly.Joanna"), ("es", "Pulse 1 para conectar", "Polly.Mia")])
+def test_both_legs_hear_the_callers_language_in_a_voice_that_speaks_it(
+        phone, available_counselor, session, app, settings, language, words, voice):
+    counselor_leg, followup, ring = _ring_counselor(phone, session, app, settings)
+    followup.language = language
+    session.commit()
+    answer = counselor_leg.post(ring.twiml_url)
+    assert words in answer.says
+    # The flow's voice for the language (es-MX, Polly.Mia as shipped): Twilio's default voice
+    # reads Spanish with English sounds. The TwiML rules refuse a Spanish <Say> with no voice.
+    said = answer.first("Say").attrib
+    assert (said["language"], said["voice"]) == (
+        {"en": "en-US", "es": "es-MX"}[language], voice)
+    bridge = counselor_leg.press(answer, "1")
+    caller_leg = phone(settings.helpline_number).post(bridge.first("Number").attrib["url"])
+    assert caller_leg.first("Say").attrib["voice"] == voice

@@ -64,3 +64,12 @@ def test_a_bad_room_sends_the_leg_to_the_fallback_not_an_error(phone):
     answer = phone().post("/ivr/conference/join?room=../etc&role=caller")
     assert answer.status_code == 200
     assert not answer.has("Conference")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_dispatcher_hears_english_in_the_english_voice_whatever_the_caller_speaks(phone,
+                                                                                    lang):
+    answer = phone().post(f"/ivr/conference/join?room=overdose-7&role=emergency&lang={lang}")
+    said = answer.first("Say")
+    assert "A caller needs emergency help" in (said.text or "")
+    assert (said.attrib["language"], said.attrib["voice"]) == ("en-US", "Polly.Joanna")

@@ -234,3 +234,17 @@ def test_a_caller_holding_leaves_a_trace_once_a_minute(phone, session, available
     assert kinds.count("holding") == 1
     holding = next(e for e in caller.record(session).events if e.kind == "holding")
     assert holding.detail == {"position": 1, "seconds": 75}
+
+
+@pytest.mark.parametrize(("menu", "words"), [("english_menu", "after the tone"),
+                                             ("spanish_menu", "después del tono")])
+def test_a_voicemail_stops_before_twilio_would_no_longer_transcribe_it(phone, session, menu,
+                                                                       words):
+    caller = phone()
+    offer = caller.press(getattr(caller, menu)(), "1")
+    record = caller.press(offer, "2")
+    assert words in record.says
+    # Twilio transcribes recordings shorter than 120 seconds only (warning 13617).
+    assert record.first("Record").attrib["maxLength"] == "119"
+    assert record.first("Record").attrib["transcribe"] == "true"
+    assert record.first("Say").attrib.get("voice")

@@ -137,8 +137,15 @@ def test_mistakes_are_shown_beside_their_fields_and_nothing_is_saved(supervisor_
         "name": "", "zip_code": "1234", "website": "harbor dot org", "active": "1"})
     assert resp.status_code == 422
     for text in (b"Name is required.", b"1234 is not a known US ZIP code.",
-                 b"starting with https://", b'aria-invalid="true"', b"3 fields to correct"):
+                 b"starting with https://", b'aria-invalid="true"', b"Not saved: 3 problems"):
         assert text in resp.data
+    # The summary at the top links each problem to its field; what was typed is kept.
+    page = resp.get_data(as_text=True)
+    assert '<a href="#f-zip_code">ZIP code</a>' in page and '<a href="#f-name">Name</a>' in page
+    assert 'value="1234"' in page and 'value="harbor dot org"' in page
+    # The browser is told the limits the server checks.
+    assert 'maxlength="255"' in page and 'maxlength="5000"' in page and " required" in page
+    assert "novalidate" not in page
     assert fresh(session, center).name == "Demo Harbor Recovery"
     assert "directory.center.update" not in actions(session)
 

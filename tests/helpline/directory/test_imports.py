@@ -153,7 +153,8 @@ def test_an_import_is_audited_with_its_counts(run_cli: CliInvoker, db: Database)
             AuditEvent.action == "directory.import")).one()
     assert event.actor == "cli"
     assert event.detail == {"file": "samhsa_bad_rows.json", "format": "SAMHSA locator JSON",
-                            "added": 1, "updated": 0, "unchanged": 0, "rejected": 5}
+                            "added": 1, "updated": 0, "unchanged": 0, "rejected": 5,
+                            "flagged": 0}
 
 
 def test_hsds_folder_is_imported_one_center_per_location(run_cli: CliInvoker,
@@ -232,4 +233,56 @@ def test_the_import_is_one_transaction(session: Session, db: Database) -> None:
 
     import_file(session, DATA / "samhsa_envelope.json")
     session.rollback()
+    assert count(db) == 0
+
+
+def test_coordinates_far_from_their_zip_code_are_flagged_and_the_zip_centre_used(
+        run_cli: CliInvoker, db: Database) -> None:
+    # SAMHSA's own front-end fixture: a Tucson ZIP code with coordinates in Arctic Alaska.
+    result = run_cli("directory", "import", str(DATA / "samhsa_checks.json"))
+    assert result.exit_code == 0, result.output
+    assert "added 3, updated 0, unchanged 0, rejected 1" in result.output
+    assert ("flagged record 1: latitude 71.2906, longitude -156.7886 are 3,182 miles from ZIP "
+            "code 85701 (Tucson, AZ): placed at the ZIP code's center instead") in result.output
+    assert "flagged record 4: latitude 32.2226, longitude 110.9747 are 7,211 miles" in result.output
+    desert = centers(db)["Demo Desert Sky Recovery"]
+    assert (desert.latitude, desert.longitude, desert.approximate_location) == (
+        32.2139, -110.9694, True)
+    search = run_cli("directory", "search", "--zip", "85701", "--within", "5", "--format",
+                     "json")
+    assert "Demo Desert Sky Recovery" in [r["name"] for r in json.loads(search.output)["results"]]
+    with db.sessions() as s:
+        audited = s.scalar(select(AuditEvent).where(AuditEvent.action == "directory.import"))
+        assert audited is not None and audited.detail["flagged"] == 2
+
+
+def test_rows_without_a_frid_are_known_by_their_name_and_address(run_cli: CliInvoker,
+                                                                  db: Database) -> None:
+    first = run_cli("directory", "import", str(DATA / "samhsa_checks.json"))
+    # The same name and address, written differently, is the same facility.
+    assert ("rejected record 3: the same name and address as record 2"
+            in first.output), first.output
+    saguaro = centers(db)["Demo Saguaro Outpatient"]
+    assert saguaro.source_id is not None and saguaro.source_id.startswith("derived-")
+    again = run_cli("directory", "import", str(DATA / "samhsa_checks.json"))
+    assert "added 0, updated 0, unchanged 3, rejected 1" in again.output
+    assert centers(db)["Demo Saguaro Outpatient"].source_id == saguaro.source_id
+
+
+def test_detox_named_for_a_substance_is_detox(run_cli: CliInvoker, db: Database) -> None:
+    run_cli("directory", "import", str(DATA / "samhsa_checks.json"))
+    got = centers(db)
+    assert got["Demo Desert Sky Recovery"].codes("care") == ["DT"]
+    assert got["Demo Saguaro Outpatient"].codes("care") == ["DT", "OP"]
+    assert "unmapped" not in got["Demo Desert Sky Recovery"].source_extra
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_import_in_which_every_record_is_rejected_fails(run_cli: CliInvoker, db: Database,
+                                                           dry_run: bool) -> None:
+    result = run_cli("directory", "import", str(DATA / "samhsa_all_rejected.json"),
+                     *(["--dry-run"] if dry_run else []))
+    assert result.exit_code != 0
+    assert "rejected record 1: unknown ZIP code 00000" in result.output
+    assert "nothing imported (no record was usable)" in result.output
     assert count(db) == 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpline.directory import vocabulary
@@ -12,11 +14,17 @@ from helpline.directory.generate import generate_centers
 from helpline.directory.geo import bounding_box, haversine_miles, zip_point
 from helpline.directory.records import CenterRecord, bulk_insert_centers
 from helpline.directory.search import (
+    ATTENDANCE,
+    TIMES_OF_DAY,
+    GroupHit,
+    MeetingFilters,
     UnknownZipError,
     nearest_centers,
     search_centers,
+    search_groups,
 )
-from tests.factories.directory import make_center
+from helpline.models import SupportGroup
+from tests.factories.directory import make_center, make_group
 
 
 def brute_force(records: list[CenterRecord], ids: list[int], lat: float, lon: float,
@@ -231,3 +239,74 @@ def test_capacity_filters_match_brute_force_on_generated_data(
                           capacity=("accepting",), per_page=200)
     assert [h.center.id for h in page.items] == [cid for _, cid in expected]
     assert len(expected) > 5
+
+
+def _names(hits: list[GroupHit]) -> set[str]:
+    return {h.group.name for h in hits}
+
+
+def test_meetings_are_found_by_day_time_of_day_way_of_attending_fellowship_and_language(
+        session: Session) -> None:
+    make_group(session, "Tuesday Evening NA", day=2, time=dt.time(19, 0))
+    make_group(session, "Tuesday Morning NA", day=2, time=dt.time(7, 30))
+    make_group(session, "Tuesday Evening AA", fellowship="AA", day=2, time=dt.time(19, 30))
+    make_group(session, "Tuesday Spanish NA", day=2, time=dt.time(20, 0), language="es")
+    make_group(session, "Tuesday Hybrid NA", day=2, time=dt.time(18, 0), attendance="hybrid",
+               location="St. Mark's hall")
+    make_group(session, "Tuesday Online NA", online_url="https://zoom.example/j/1", day=2,
+               time=dt.time(19, 0))
+    make_group(session, "Wednesday Evening NA", day=3, time=dt.time(19, 0))
+    session.flush()
+
+    evening = search_groups(session, zip_code="10001", day=2, time_of_day="evening",
+                            fellowship="NA", language="en")
+    assert _names(evening) == {"Tuesday Evening NA", "Tuesday Hybrid NA", "Tuesday Online NA"}
+    assert _names(search_groups(session, zip_code="10001", day=2, attendance="hybrid")) == {
+        "Tuesday Hybrid NA"}
+    assert _names(search_groups(session, zip_code="10001", day=2, time_of_day="evening",
+                                attendance=("online",))) == {"Tuesday Online NA"}
+    in_person = search_groups(session, zip_code="10001", day=2, attendance=("in_person",),
+                              time_of_day=("morning", "evening"), language="en")
+    assert _names(in_person) == {"Tuesday Evening NA", "Tuesday Morning NA",
+                                 "Tuesday Evening AA"}
+    assert _names(search_groups(session, zip_code="10001", language="es")) == {
+        "Tuesday Spanish NA"}
+
+
+def test_night_meetings_run_past_midnight(session: Session) -> None:
+    make_group(session, "Late Night", day=5, time=dt.time(23, 0))
+    make_group(session, "Small Hours", day=6, time=dt.time(1, 0))
+    make_group(session, "Sunrise", day=6, time=dt.time(5, 0))
+    session.flush()
+    assert _names(search_groups(session, time_of_day="night")) == {"Late Night", "Small Hours"}
+    assert _names(search_groups(session, time_of_day="morning")) == {"Sunrise"}
+
+
+def test_meeting_filters_agree_for_loaded_meetings_and_in_sql(session: Session) -> None:
+    rng = random.Random(5)
+    for n in range(120):
+        attendance = rng.choice(("in_person", "online", "hybrid"))
+        make_group(session, f"Meeting {n}", fellowship=rng.choice(("NA", "AA", "SMART")),
+                   day=rng.randrange(7), time=dt.time(rng.randrange(24), rng.choice((0, 30))),
+                   language=rng.choice(("en", "es")), attendance=attendance,
+                   online_url="" if attendance == "in_person" else "https://meet.example/x")
+    session.flush()
+    groups = session.scalars(select(SupportGroup)).all()
+    for _ in range(40):
+        filters = MeetingFilters(
+            fellowships=tuple(rng.sample(("NA", "aa", "SMART"), rng.randrange(3))),
+            language=rng.choice((None, "en", "es")),
+            attendance=tuple(rng.sample(tuple(ATTENDANCE), rng.randrange(3))),
+            day=rng.choice((None, *range(7))),
+            times_of_day=tuple(rng.sample(tuple(TIMES_OF_DAY), rng.randrange(3))))
+        in_sql = set(session.scalars(select(SupportGroup.id).where(*filters.clauses())))
+        assert in_sql == {g.id for g in groups if filters.matches(g)}, filters
+
+
+def test_unknown_meeting_filters_are_refused_by_name(session: Session) -> None:
+    with pytest.raises(ValueError, match="time of day: 'dusk'"):
+        search_groups(session, time_of_day="dusk")
+    with pytest.raises(ValueError, match="attending: 'carrier pigeon'"):
+        search_groups(session, attendance="carrier pigeon")
+    with pytest.raises(ValueError, match="day"):
+        MeetingFilters(day=7)

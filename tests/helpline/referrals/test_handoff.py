@@ -16,7 +16,7 @@ from helpline.models import AuditEvent, Disclosure, FollowUp, OutboxMessage
 from helpline.referrals import handoff
 from helpline.telephony import OutboxTelephony
 from tests.fixtures import twiml_rules
-from tests.fixtures.consent import NOW, on_call
+from tests.fixtures.consent import NOW, make_center, on_call
 from tests.fixtures.referrals import agree_to_calls, agree_to_share, refer
 
 
@@ -134,3 +134,50 @@ def test_the_intake_line_hears_who_is_calling_and_the_notice_before_joining(twil
         "/ivr/handoff/join?room=overdose-7&role=intake").get_data(as_text=True)
     assert twilio.post("/ivr/handoff/join?room=handoff-7&role=intake",
                        forge=True).status_code == 403
+
+
+@pytest.mark.parametrize(("stored", "extension"), [
+    ("555-555-0102", None), ("(555) 555-0102 ext. 14", "14"), ("555-555-0102 x7", "7")])
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_directory_number_as_written_is_dialled_in_e164_and_the_extension_keyed_in_after(
+        session, counselor, settings, twilio, stored, extension, language):
+    rec = on_call(session, counselor)
+    rec.contact.language = language
+    referral = refer(session, rec, make_center(session, name="Bay Intake", intake=stored))
+    agree_to_share(session, rec, referral.target_id, counselor)
+    handoff.warm_handoff(session, referral, counselor, OutboxTelephony(settings), settings,
+                         now=NOW)
+    intake = _outbox(session)[-1]
+    assert intake.to_number == "+15555550102"
+    assert parse_qs(urlparse(intake.twiml_url or "").query).get("ext") == (
+        [extension] if extension else None)
+
+    answer = twilio.post(intake.twiml_url.removeprefix(settings.public_base_url))
+    body = answer.get_data(as_text=True)
+    root = twiml_rules.check_voice(body)
+    verbs = [verb.tag for verb in root]
+    if extension:
+        # Keyed in once the switchboard answers, before the intake worker hears who calls.
+        assert verbs == ["Play", "Say", "Dial"]
+        assert root[0].attrib == {"digits": f"ww{extension}"}
+    else:
+        assert verbs == ["Say", "Dial"]
+    assert root.find("Say").attrib["language"] == "en-US"  # intake hears English
+
+
+def test_the_intake_leg_keys_in_only_digits(twilio):
+    body = twilio.post("/ivr/handoff/join?room=handoff-7&role=intake&ext=1%3B2").get_data(
+        as_text=True)
+    assert "<Play" not in body and "<Conference" in body
+
+
+def test_a_directory_number_that_cannot_be_dialled_refuses_the_handoff(session, counselor,
+                                                                      settings):
+    rec = on_call(session, counselor)
+    referral = refer(session, rec, make_center(session, name="Bay Intake", intake="555-0102"))
+    agree_to_share(session, rec, referral.target_id, counselor)
+    with pytest.raises(handoff.HandoffError, match="Bay Intake's phone number in the "
+                                                   "directory needs its area code"):
+        handoff.warm_handoff(session, referral, counselor, OutboxTelephony(settings),
+                             settings, now=NOW)
+    assert _outbox(session) == []
