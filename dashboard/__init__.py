@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from dashboard import (
+    api_tokens,
     consents,
     directory,
     followups,
@@ -26,8 +27,9 @@ from dashboard import (
 )
 from dashboard.blueprint import blueprint
 
-AREAS = (consents, directory, followups, handoff, history, home, my_followups, overdose, record,
-         referrals, safe_contact, screening, signin, softphone, staff, supervisor)
+AREAS = (api_tokens, consents, directory, followups, handoff, history, home, my_followups,
+         overdose, record, referrals, safe_contact, screening, signin, softphone, staff,
+         supervisor)
 
 
 def init_app(app: Flask) -> None:

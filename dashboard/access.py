@@ -1,8 +1,9 @@
 """Who may see what: every access rule of the dashboard lives here.
 
 Deny by default: :func:`gate` runs before every request of the app and refuses any view that
-is not on :data:`PUBLIC_ENDPOINTS` (or under /ivr/, whose webhooks check Twilio's signature)
-unless a staff member is fully signed in. Forgetting a decorator does not open a page.
+is not on :data:`PUBLIC_ENDPOINTS` (or under /ivr/, whose webhooks check Twilio's signature, or
+/api/, whose read-only API checks its own tokens) unless a staff member is fully signed in.
+Forgetting a decorator does not open a page.
 
 On top of the gate, a view names the action it performs (:func:`permission_required`; which
 roles may take it is data in :mod:`helpline.staff.roles`), and opens records by id through
@@ -19,6 +20,7 @@ from flask import abort, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from helpline import audit
+from helpline.app import fhir_api
 from helpline.app.runtime import commit_now, db_session, settings
 from helpline.followups.lifecycle import can_work_followup
 from helpline.models import Contact, FollowUp, StaffSession, User
@@ -54,6 +56,9 @@ PUBLIC_ENDPOINTS = frozenset({
     "health.readyz_ivr",
     # Its own rule: a bearer token or an allowed network, else 404 (helpline.app.metrics).
     "metrics.metrics",
+    # Its own rule: the FHIR integration's bearer token, else 401 or 404
+    # (helpline.app.fhir_api).
+    *fhir_api.ENDPOINTS,
 })
 # Reached half-way through signing in (password given, second factor not yet).
 SECOND_FACTOR_ENDPOINTS = frozenset({
@@ -63,11 +68,15 @@ SECOND_FACTOR_ENDPOINTS = frozenset({
 })
 # Requests a page makes on its own (live updates, the idle timer): they are not activity.
 PASSIVE_ENDPOINTS = frozenset({"dashboard.queue_events", "dashboard.session_status",
-                               "phone.poll", "dashboard.softphone_token"})
+                               "phone.poll", "dashboard.softphone_token",
+                               "dashboard.supervisor_wallboard_events",
+                               "dashboard.supervisor_wallboard_board"})
 # All that a user whose password an admin reset may reach until they choose a new one.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"dashboard.change_password", "dashboard.sign_out",
                                        "dashboard.session_status", "dashboard.keepalive"})
 SESSION_KEY = "staff_token"
+# Perimeters with their own rule: Twilio's signature (ivr), API_ACCESS and tokens (api).
+OWN_RULES = ("/ivr/", "/api/")
 
 
 def client_address() -> str:
@@ -129,7 +138,7 @@ def _refuse_anonymous() -> Response:
 def gate() -> Response | None:
     """Before every request: let public endpoints and /ivr/ through, require a user elsewhere."""
     endpoint = request.endpoint
-    if endpoint is None or endpoint in PUBLIC_ENDPOINTS or request.path.startswith("/ivr/"):
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS or request.path.startswith(OWN_RULES):
         return None
     if endpoint in SECOND_FACTOR_ENDPOINTS and pending_user() is not None:
         return None

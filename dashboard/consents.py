@@ -17,6 +17,7 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from dashboard import words
 from dashboard.access import (
     can_view_caller_consents,
     client_address,
@@ -100,10 +101,7 @@ def _zone() -> ZoneInfo:
 
 
 def _local(when: dt.datetime | None) -> str:
-    if when is None:
-        return "—"
-    local = when.astimezone(_zone())
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    return words.clock(when, "long")
 
 
 def _render(page: CallerPage) -> str:

@@ -12,6 +12,8 @@ import secrets
 
 from flask import abort, request, session
 
+from helpline.app import fhir_api
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
@@ -33,7 +35,12 @@ def rotate() -> None:
 
 def check() -> None:
     """Before every request: refuse an unsafe method whose token is missing or wrong."""
-    if request.method in SAFE_METHODS or request.path.startswith("/ivr/"):
+    # The read-only API (/api/) takes no cookie and makes no change: nothing to forge.
+    if request.method in SAFE_METHODS or request.path.startswith(("/ivr/", "/api/")):
+        return
+    if request.endpoint in fhir_api.ENDPOINTS:
+        # Authenticated by a bearer token alone, never the session cookie: a forged
+        # cross-site request carries no token.
         return
     expected = session.get(FIELD)
     given = request.headers.get(HEADER) or request.form.get(FIELD)

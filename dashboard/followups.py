@@ -99,7 +99,7 @@ def followup_extras(followup: FollowUp, user: User) -> dict[str, object]:
     """What the consent, safe-contact and closed-loop parts of the page need: the
     consent's state through the door, the caller's preferences, the record's referrals."""
     db = db_session()
-    refused = lifecycle.consent_refusal(db, followup)
+    refused = lifecycle.consent_refusal(db, followup, timezone=settings().default_timezone)
     prefs = safe_contact.preferences_for(db, followup.caller_hash)
     referrals = list(db.scalars(select(Referral).where(
         Referral.contact_id == followup.contact_id).order_by(Referral.id))

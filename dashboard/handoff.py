@@ -35,7 +35,7 @@ from helpline.db import utcnow
 from helpline.directory import capacity
 from helpline.models import Call, Contact, FollowUp, Referral, User
 from helpline.records import contacts
-from helpline.referrals import handoff, outcomes
+from helpline.referrals import fhir, handoff, outcomes
 
 PROVIDER_CODES = ("seeking_treatment", "substances", "screening", "insurance", "age_range",
                   "location")
@@ -177,13 +177,34 @@ def start_handoff(contact_id: int, referral_id: int) -> Response:
         flash("Handed off. Twilio is not connected: the conference call is recorded in the "
               "outbox instead.", "info")
     else:
-        flash("Intake is being dialled into a conference with you and the caller.", "info")
+        flash("Intake is being dialed into a conference with you and the caller.", "info")
     if result.followup is not None:
         flash(f"Follow-up #{result.followup.id} to confirm admission was proposed; a "
               "supervisor will schedule it.", "info")
     elif result.no_followup_because:
         flash(result.no_followup_because, "error")
     return _back(contact_id, referral_id)
+
+
+@blueprint.post("/records/<int:contact_id>/referrals/<int:referral_id>/fhir")
+def export_fhir_referral(contact_id: int, referral_id: int) -> Response:
+    """Download the referral as a FHIR Bundle for the center, through the consent door (the
+    export is a disclosure, logged)."""
+    contact = load_visible_contact(contact_id)
+    referral = _referral(contact, referral_id)
+    db = db_session()
+    try:
+        sent = fhir.export_referral(db, referral, _me(), settings())
+    except (fhir.FhirExportError, door.ConsentError) as exc:
+        db.rollback()  # the redirect below is a success to the transaction rule
+        flash(f"Referral not sent: {exc}.", "error")
+        return _back(contact_id, referral_id)
+    except PermissionError:
+        db.rollback()  # the refusal stores its audit event, and only that
+        refuse("referral.refused", "referral", referral.id)
+    response = Response(sent.json(), mimetype="application/fhir+json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{sent.filename}"'
+    return response
 
 
 # --- outcomes ------------------------------------------------------------------------------

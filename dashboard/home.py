@@ -17,15 +17,21 @@ from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import db_session, runtime
 from helpline.calls.queues import queue_snapshot, take_next_call
-from helpline.models import AgentStatus
+from helpline.followups import on_record
+from helpline.models import AgentStatus, User
 from helpline.records import contacts
 from helpline.staff.roles import Action, can
 
 # Statuses a counselor picks; "on a call" and "wrap-up" follow the call itself.
 CHOSEN_STATUSES = {AgentStatus.AVAILABLE: "Available", AgentStatus.AWAY: "Away",
                    AgentStatus.OFFLINE: "Offline"}
-STATUS_LABELS = {**CHOSEN_STATUSES, AgentStatus.ON_CALL: "On a call",
-                 AgentStatus.WRAP_UP: "Wrap-up"}
+STATUS_LABELS: dict[str, str] = {**CHOSEN_STATUSES, AgentStatus.ON_CALL: "On a call",
+                                 AgentStatus.WRAP_UP: "Wrap-up"}
+
+
+def _sees_queue_callbacks(user: User) -> bool:
+    # Whoever takes calls, or schedules follow-ups, meets the callers who chose a callback.
+    return can(user, Action.TAKE_CALLS) or can(user, Action.MANAGE_FOLLOWUPS)
 
 
 @blueprint.get("/")
@@ -35,10 +41,15 @@ def home() -> Response:
     db = db_session()
     open_contact = contacts.current_contact(db, user) if can(user, Action.TAKE_CALLS) else None
     phone_on = softphone.phone_on_page(user)
+    callbacks = on_record.queue_callbacks(db) if _sees_queue_callbacks(user) else []
+    ringing = {f.followup.bridged_to_id for f in callbacks} - {None}
     page = make_response(render_template(
         "dashboard/home.html", user=user, statuses=CHOSEN_STATUSES,
         status_label=STATUS_LABELS.get(user.status, user.status), queues=queue_snapshot(db),
-        open_contact=open_contact, softphone=phone_on))
+        open_contact=open_contact, softphone=phone_on, callbacks=callbacks,
+        sees_callbacks=_sees_queue_callbacks(user),
+        staff={u.id: u.display_name for u in db.query(User).filter(User.id.in_(ringing))}
+        if ringing else {}))
     return softphone.allow_twilio_voice(page) if phone_on else page
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from dashboard import words
 from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.followup_labels import KINDS, OUTCOMES, RESULTS, SOURCES, STATES
@@ -21,14 +21,23 @@ from helpline.staff.roles import Action, can
 
 def staff_clock(when: dt.datetime | None) -> str:
     """A moment in the helpline's own time zone, e.g. "Tue 10 Mar 11:00 EDT"."""
-    if when is None:
-        return "—"
-    local = when.astimezone(ZoneInfo(settings().default_timezone))
-    return f"{local:%a %d %b %H:%M} {local.tzname()}"
+    return words.clock(when)
 
 
 def caller_clock(followup: Any, when: dt.datetime | None) -> str:
     return "—" if when is None else lifecycle.caller_clock(followup, when)
+
+
+def followup_clock(followup: Any, when: dt.datetime | None) -> str:
+    """The helpline's time, labelled, with the caller's beside it when their clock differs:
+    "Tue 10 Mar 11:00 EDT (caller: Tue 10 Mar 08:00 PDT)"."""
+    if when is None:
+        return "—"
+    here = words.clock(when)
+    theirs = lifecycle.local_time(followup, when)
+    if theirs.utcoffset() == when.astimezone(words.helpline_zone()).utcoffset():
+        return here
+    return f"{here} (caller: {lifecycle.caller_clock(followup, when)})"
 
 
 def _notice_count() -> int:
@@ -51,6 +60,7 @@ def _notices() -> list[Any]:
 def _followup_helpers() -> dict[str, Any]:
     return {"followup_notice_count": _notice_count, "followup_notices": _notices,
             "staff_clock": staff_clock, "caller_clock": caller_clock,
+            "followup_clock": followup_clock,
             "fu_kinds": KINDS, "fu_states": STATES, "fu_results": RESULTS,
             "fu_outcomes": OUTCOMES, "fu_sources": SOURCES}
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from dashboard import words
 from dashboard.access import can_read_notes, client_address, current_user, load_visible_contact
 from dashboard.blueprint import blueprint
 from helpline import audit
@@ -56,9 +56,7 @@ def _next_step(protocol: OverdoseProtocol) -> str:
 
 
 def clock(when: dt.datetime | None) -> str:
-    if when is None:
-        return "-"
-    return when.astimezone(ZoneInfo(settings().default_timezone)).strftime("%H:%M:%S")
+    return words.clock(when, "time_seconds")
 
 
 def _elapsed(seconds: float) -> str:

@@ -12,8 +12,11 @@ from dashboard.access import can_read_notes, client_address, current_user, load_
 from dashboard.blueprint import blueprint
 from helpline import audit
 from helpline.app.runtime import db_session, settings
+from helpline.consent.door import CALLER
+from helpline.consent.on_file import OnFile, on_file
 from helpline.db import utcnow
-from helpline.models import Call, Contact, User
+from helpline.followups import on_record
+from helpline.models import Call, Contact, ContactStatus, User
 from helpline.records import contacts, overdose
 from helpline.referrals import texts
 
@@ -24,6 +27,23 @@ def _notes_for(user: User, contact: Contact) -> str | None:
     if not can_read_notes(user, contact):
         return None
     return contacts.read_notes(db_session(), user, contact, client_address())
+
+
+def call_state(contact: Contact, call: Call | None) -> str:
+    """Where the call stands, in words, for the record's header."""
+    if contact.status == ContactStatus.CLOSED:
+        return "Record closed"
+    if call is None:
+        return "No phone call (record opened by hand)"
+    if call.ended_at is not None:
+        return "Call ended: finish the record and wrap up"
+    if call.answered_at is not None:
+        return "On the call"
+    return "Connecting the caller"
+
+
+def _texting_on_file(contact: Contact) -> OnFile:
+    return on_file(db_session(), contact.caller_hash, "sms", CALLER, "referral")
 
 
 @blueprint.get("/records/<int:contact_id>")
@@ -59,15 +79,23 @@ def record(contact_id: int) -> str | Response:
     safe_contact_panel = safe_contact_views.panel_context(
         contact.caller_hash, url_for("dashboard.safe_contact_record", contact_id=contact.id),
         url_for("dashboard.ask_for_record", contact_id=contact.id))
-    texting_consent = texts.referral_text_consent(db, contact)
+    texting = _texting_on_file(contact)
+    followups = on_record.for_record(db, contact)
+    staff_ids = {f.requested_by_id for f in followups} | {f.bridged_to_id for f in followups}
+    if texting.consent is not None:
+        staff_ids.add(texting.consent.recorded_by_id)
+    staff = {u.id: u.display_name for u in db.query(User).filter(
+        User.id.in_({i for i in staff_ids if i is not None}))}
     return render_template(
         "dashboard/record.html", contact=contact, call=call, notes=notes, earlier=earlier,
         reasons=reasons, wrap_up_missing=wrap_up_missing, wrap_up_error=None,
         earlier_notes_hidden=earlier_notes_hidden,
         counselors=counselors, editable=contacts.can_edit_contact(user, contact), c=contacts,
         protocol=protocol, protocol_clock=protocol and overdose_views.clock(protocol.started_at),
-        texting_consent=texting_consent, texting_script=texts.script(settings()),
-        texting_version=texts.SCRIPT_VERSION, **screening_panel, **safe_contact_panel)
+        texting=texting, texting_script=texts.script(settings()),
+        texting_version=texts.SCRIPT_VERSION, staff=staff, followups=followups,
+        open_followups=[f for f in followups if on_record.is_open(f)],
+        call_state=call_state(contact, call), **screening_panel, **safe_contact_panel)
 
 
 @blueprint.post("/records/<int:contact_id>/draft")
@@ -92,6 +120,26 @@ def save_draft(contact_id: int) -> str | tuple[str, int]:
     except contacts.ContactError as exc:
         return render_template("dashboard/_save_state.html", error=str(exc)), 422
     return render_template("dashboard/_save_state.html", saved_at=utcnow())
+
+
+@blueprint.post("/records/<int:contact_id>/texting-consent/withdraw")
+def withdraw_texting_consent(contact_id: int) -> Response:
+    """The caller no longer agrees to the referral texts a consent on file allows."""
+    user = current_user()
+    assert user is not None
+    contact = load_visible_contact(contact_id)
+    db = db_session()
+    try:
+        # Every live consent that covers the texts: one left on file would still send them.
+        while texts.referral_text_consent(db, contact) is not None:
+            texts.set_referral_text_consent(db, contact, user, False, settings())
+    except contacts.ContactError as exc:
+        db.rollback()  # the redirect below is a success to the transaction rule
+        flash(f"Not withdrawn: {exc}.", "error")
+    else:
+        flash("The caller's consent to referral texts is withdrawn: no text will be sent.",
+              "info")
+    return redirect(url_for("dashboard.record", contact_id=contact_id) + "#texting")
 
 
 def _wrap_up_refused(contact: Contact, missing: list[str],

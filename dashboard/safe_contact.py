@@ -23,6 +23,7 @@ from helpline.app.runtime import db_session, settings
 from helpline.followups import limits, safe_contact
 from helpline.followups.scheduling import FollowUpError
 from helpline.models import User
+from helpline.plurals import plural
 from helpline.staff.roles import Action
 
 
@@ -136,5 +137,5 @@ def followup_max_attempts(followup_id: int) -> Response:
         db.rollback()  # the redirect below is a success to the transaction rule
         flash(f"Not changed: {exc}.", "error")
     else:
-        flash(f"Up to {followup.max_attempts} attempts allowed.", "info")
+        flash(f"Up to {plural(followup.max_attempts, 'attempt')} allowed.", "info")
     return redirect(url_for("dashboard.followup_page", followup_id=followup_id))

@@ -12,6 +12,28 @@ from helpline.app.runtime import commit_now, db_session, settings
 from helpline.models import User
 from helpline.staff import accounts, auth
 
+NEXT_KEY = "after_sign_in"
+
+
+def _next_path(raw: str | None) -> str | None:
+    """A page of this site to return to after signing in, or None.
+
+    Only a local path: never another site ("//host", "\\host", a scheme), never the sign-in
+    pages themselves.
+    """
+    if not raw or len(raw) > 500 or not raw.startswith("/") or raw.startswith("//"):
+        return None
+    if "\\" in raw or any(ord(ch) < 32 for ch in raw):
+        return None
+    if raw.startswith(("/sign-in", "/sign-out")):
+        return None
+    return raw
+
+
+def _after_sign_in() -> str:
+    """Where a completed sign-in goes: the page the tab was on when it was signed out, or Home."""
+    return _next_path(session.pop(NEXT_KEY, None)) or url_for("dashboard.home")
+
 
 def _begin(user_id: int, token: str) -> None:
     # A fresh cookie at every stage: a session id seen before signing in is worth nothing.
@@ -24,11 +46,12 @@ def _begin(user_id: int, token: str) -> None:
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
-def sign_in() -> str | Response:
+def sign_in() -> str | Response | tuple[str, int]:
     if request.method == "GET":
         if current_user() is not None:
-            return redirect(url_for("dashboard.home"))
-        return render_template("dashboard/sign_in.html", idle=bool(request.args.get("idle")))
+            return redirect(_next_path(request.args.get("next")) or url_for("dashboard.home"))
+        return render_template("dashboard/sign_in.html", idle=bool(request.args.get("idle")),
+                               next_path=_next_path(request.args.get("next")))
     db = db_session()
     address = client_address()
     try:
@@ -36,19 +59,23 @@ def sign_in() -> str | Response:
                                    request.form.get("password", ""), address, settings())
     except auth.SignInRefused as refused:
         commit_now()  # the failure counts toward the lockout although the answer is a 401
-        return render_template("dashboard/sign_in.html", error=str(refused)), 401
+        return render_template("dashboard/sign_in.html", error=str(refused),
+                               next_path=_next_path(request.form.get("next"))), 401
+    next_path = _next_path(request.form.get("next"))
     if auth.needs_second_factor(user, settings()):
         token = auth.start_session(db, user, address, "password")
         _begin(user.id, token)
+        if next_path:
+            session[NEXT_KEY] = next_path
         target = "dashboard.second_factor" if user.totp_enabled else "dashboard.enrol"
         return redirect(url_for(target))
     token = auth.start_session(db, user, address, "full")
     _begin(user.id, token)
-    return redirect(url_for("dashboard.home"))
+    return redirect(next_path or url_for("dashboard.home"))
 
 
 @blueprint.route("/sign-in/second-factor", methods=["GET", "POST"])
-def second_factor() -> str | Response:
+def second_factor() -> str | Response | tuple[str, int]:
     user = pending_user()
     if user is None:
         return redirect(url_for("dashboard.sign_in"))
@@ -71,11 +98,11 @@ def second_factor() -> str | Response:
                                error="That code is not right. Try the newest one."), 401
     auth.complete_session(db, g.staff_session, user, client_address())
     csrf.rotate()
-    return redirect(url_for("dashboard.home"))
+    return redirect(_after_sign_in())
 
 
 @blueprint.route("/sign-in/enrol", methods=["GET", "POST"])
-def enrol() -> str | Response:
+def enrol() -> str | Response | tuple[str, int]:
     """First sign-in of someone who needs a second factor: scan, confirm, keep the codes."""
     user = pending_user()
     if user is None:
@@ -96,7 +123,8 @@ def enrol() -> str | Response:
                                error="That code is not right. Check the phone's clock."), 401
     auth.complete_session(db, g.staff_session, user, client_address())
     csrf.rotate()
-    return render_template("dashboard/recovery_codes.html", codes=codes)
+    return render_template("dashboard/recovery_codes.html", codes=codes,
+                           continue_url=_after_sign_in())
 
 
 @blueprint.post("/sign-out")
@@ -160,6 +188,7 @@ def account_settings() -> str | Response:
                 flash(problem, "error")
         elif action == "recovery_codes" and user.totp_enabled:
             codes = auth.new_recovery_codes(db, user)
-            return render_template("dashboard/recovery_codes.html", codes=codes)
+            return render_template("dashboard/recovery_codes.html", codes=codes,
+                                   continue_url=url_for("dashboard.account_settings"))
         return redirect(url_for("dashboard.account_settings"))
     return render_template("dashboard/account.html", user=user)

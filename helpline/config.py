@@ -49,7 +49,7 @@ Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Secrets a container platform may hand over as files: NAME_FILE holds the path.
 SECRET_FILE_SETTINGS = ("SECRET_KEY", "HELPLINE_DATA_KEYS", "HELPLINE_HASH_KEY",
                         "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "DATABASE_URL",
-                        "AUDIT_CHECKPOINT_KEY", "METRICS_TOKEN")
+                        "AUDIT_CHECKPOINT_KEY", "METRICS_TOKEN", "FHIR_TASK_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,9 @@ class Settings:
     lost_queued_minutes: int = 10
 
     session_idle_minutes: int = 15
+    # A wallboard in display mode (/supervisor/wallboard?display=1, for a wall screen) stays
+    # signed in this long after someone last opened it, whatever session_idle_minutes says.
+    wallboard_display_idle_minutes: int = 720
     # Live dashboard streams (SSE) one process holds open at once; each holds a server thread.
     live_streams_max: int = 8
     require_second_factor_for_all: bool = False
@@ -153,6 +156,14 @@ class Settings:
     # gunicorn's workers write their counters here and any of them reads all (prometheus_client
     # multiprocess mode); None: each process reports its own.
     metrics_multiprocess_dir: Path | None = None
+    # Treatment centers' systems update the FHIR Tasks of the referrals sent to them
+    # (PUT /fhir/Task/{id}) with this bearer token; empty: /fhir answers 404.
+    fhir_task_token: str = ""
+    # The read-only API (/api/): the directory as HSDS is open to anyone ("public") or only to
+    # holders of an API token ("token"); the report figures always need a token. Requests a
+    # client address may make a minute (a 429 with Retry-After past it); 0 for no limit.
+    api_access: str = "public"
+    api_requests_per_minute: int = 60
 
     # Signs the checkpoints of the audit chain's end (helpline.reporting.audit_integrity):
     # a key the database never holds, so that whoever can rewrite the database cannot sign
@@ -406,9 +417,22 @@ def new_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise ConfigError(f"{name}: expected {' or '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def _metrics_token(raw: str) -> str:
     if raw and (len(raw) < 32 or any(ch.isspace() or ord(ch) < 32 for ch in raw)):
         raise ConfigError("METRICS_TOKEN: must be at least 32 characters of random text, "
+                          "without spaces")
+    return raw
+
+
+def _fhir_task_token(raw: str) -> str:
+    if raw and (len(raw) < 32 or any(ch.isspace() or ord(ch) < 32 for ch in raw)):
+        raise ConfigError("FHIR_TASK_TOKEN: must be at least 32 characters of random text, "
                           "without spaces")
     return raw
 
@@ -627,6 +651,9 @@ def load_settings(
                                  1440),
         session_idle_minutes=_int("SESSION_IDLE_MINUTES", get("SESSION_IDLE_MINUTES", "15"), 2,
                                   1440),
+        wallboard_display_idle_minutes=_int(
+            "WALLBOARD_DISPLAY_IDLE_MINUTES", get("WALLBOARD_DISPLAY_IDLE_MINUTES", "720"), 15,
+            1440),
         live_streams_max=_int("LIVE_STREAMS_MAX", get("LIVE_STREAMS_MAX", "8"), 0, 1000),
         require_second_factor_for_all=_bool(
             "REQUIRE_SECOND_FACTOR_FOR_ALL", get("REQUIRE_SECOND_FACTOR_FOR_ALL")
@@ -658,6 +685,11 @@ def load_settings(
         log_format=log_format,
         metrics_token=_metrics_token(get("METRICS_TOKEN")),
         metrics_allow=_networks("METRICS_ALLOW", get("METRICS_ALLOW")),
+        fhir_task_token=_fhir_task_token(get("FHIR_TASK_TOKEN")),
+        api_access=_choice("API_ACCESS", get("API_ACCESS", "public").lower(),
+                           ("public", "token")),
+        api_requests_per_minute=_int("API_REQUESTS_PER_MINUTE",
+                                     get("API_REQUESTS_PER_MINUTE", "60"), 0, 100000),
         metrics_multiprocess_dir=_multiprocess_dir(get("PROMETHEUS_MULTIPROC_DIR"),
                                                    process_environ),
         audit_checkpoint_key=(_b64key("AUDIT_CHECKPOINT_KEY", get("AUDIT_CHECKPOINT_KEY"))

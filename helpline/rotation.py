@@ -96,7 +96,7 @@ class KeyCheck:
         if self.hashes_differing:
             said.append(f"{self.hashes_differing} of {self.hashes_checked} calls have a caller "
                         "hash that HELPLINE_HASH_KEY does not give for their number: repeat "
-                        "callers would not be recognised")
+                        "callers would not be recognized")
         return said
 
 

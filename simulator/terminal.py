@@ -6,9 +6,10 @@ By default the webhooks run in this process against the configured database, so 
 
 from __future__ import annotations
 
+import select
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 
 DEFAULT_FROM = "+15555550123"
 QUIT = {"q", "quit", "hangup", "hang up", "bye"}
+# While the caller holds, how often the terminal asks whether a counselor took the call (the
+# browser phone asks as often).
+PICKUP_POLL_SECONDS = 2.0
+# Reads the caller's next line; None when ``timeout`` seconds passed without one.
+LineReader = Callable[[float | None], str | None]
 
 
 def check_caller_id(value: str) -> str:
@@ -77,8 +83,34 @@ def hint(state: CallState) -> str:
     if state.mode == "record":
         return "say: your message; # to finish; Enter for silence"
     if state.mode == "hold":
-        return "holding: Enter to keep holding; q to hang up"
+        return "holding: a counselor's pickup shows here; Enter to keep holding; q to hang up"
     return "on the line: q to hang up"
+
+
+def waiting_for_pickup(state: CallState) -> bool:
+    return state.in_queue and state.mode in {"gather", "hold"}
+
+
+def line_reader(stream: TextIO) -> LineReader:
+    """Read the caller's lines from ``stream``, giving up after a timeout on a terminal.
+
+    Only a terminal is waited on with a timeout: a pipe's lines may already sit in Python's
+    buffer, where ``select`` cannot see them, so piped input (and tests' input) is read as it
+    comes.
+    """
+    try:
+        waitable = stream.isatty() and stream.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        waitable = False
+
+    def read(timeout: float | None) -> str | None:
+        if waitable and timeout is not None:
+            ready, _, _ = select.select([stream], [], [], timeout)
+            if not ready:
+                return None
+        return stream.readline()
+
+    return read
 
 
 def act(interpreter: Interpreter, state: CallState, line: str) -> list[Event]:
@@ -96,14 +128,28 @@ def act(interpreter: Interpreter, state: CallState, line: str) -> list[Event]:
 
 
 def play_call(interpreter: Interpreter, url: str, from_number: str | None, to_number: str,
-              read_line: Callable[[], str], verbose: bool = False) -> CallState:
-    """The terminal loop: print what the caller hears, read what they do, until the call ends."""
+              read_line: LineReader, verbose: bool = False) -> CallState:
+    """The terminal loop: print what the caller hears, read what they do, until the call ends.
+
+    While the caller holds, the helpline is asked every few seconds whether a counselor took
+    the call, so the pickup shows without the caller pressing Enter.
+    """
     state, events = interpreter.start(url, from_number, to_number)
     show(events, verbose)
+    prompt = True
     while not state.ended:
-        click.secho(f"({hint(state)})", dim=True)
-        click.echo("> ", nl=False)
-        line = read_line()
+        if prompt:
+            click.secho(f"({hint(state)})", dim=True)
+            click.echo("> ", nl=False)
+        line = read_line(PICKUP_POLL_SECONDS if waiting_for_pickup(state) else None)
+        if line is None:  # nothing typed for a while: did a counselor pick up?
+            events = interpreter.poll(state)
+            prompt = bool(events)
+            if events:
+                click.echo("")
+                show(events, verbose)
+            continue
+        prompt = True
         if not line:  # end of input: the caller puts the phone down
             click.echo("")
             show(interpreter.hang_up(state), verbose)
@@ -172,7 +218,7 @@ def _simulate(ctx: CliContext, from_number: str, lang: str | None, server: str |
     click.echo('Type keys, "say: words" to speak, Enter for silence, q to hang up.')
     try:
         state = play_call(interpreter, start_url(base, lang), caller, settings.helpline_number,
-                          sys.stdin.readline, verbose)
+                          line_reader(sys.stdin), verbose)
     finally:
         if app is not None:
             app.extensions["helpline"].db.dispose()

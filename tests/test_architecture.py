@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import grimp
 
-PACKAGES = ("helpline", "ivr", "dashboard", "simulator")
+PACKAGES = ("helpline", "ivr", "dashboard", "simulator", "api")
 
 
 def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:

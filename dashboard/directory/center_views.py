@@ -27,7 +27,7 @@ from dashboard.forms import (
 )
 from helpline import audit
 from helpline.app.runtime import db_session
-from helpline.directory import capacity, checks, search, upkeep, vocabulary
+from helpline.directory import capacity, checks, schedules, search, upkeep, vocabulary
 from helpline.directory.hsds_export import hsds_zip
 from helpline.models import TreatmentCenter
 from helpline.staff.roles import Action
@@ -77,7 +77,10 @@ def directory_search() -> tuple[str, int] | str:
                            query=query, radii=RADII, miles=miles, editor=editor,
                            facets=[(f, vocabulary.offerings(f)) for f, _ in SEARCH_FACETS],
                            languages=vocabulary.LANGUAGES, capacity_filters=capacity.FILTERS,
-                           summary=capacity.summary)
+                           summary=capacity.summary,
+                           hours=schedules.opening_hours(
+                               db_session(), [h.center.id for h in result.items] if result
+                               else []))
     return (page, 400) if error else page
 
 
@@ -98,7 +101,9 @@ def _center_page(center: TreatmentCenter | None, data: upkeep.CenterInput,
         capacity_error=capacity_error, editor=can_edit_directory(user),
         facets=[(f, vocabulary.FACET_LABELS[f], vocabulary.offerings(f))
                 for f in vocabulary.FACETS],
-        capacity=capacity, stale_cutoff=upkeep.stale_cutoff())
+        capacity=capacity, stale_cutoff=upkeep.stale_cutoff(),
+        limits={**upkeep.TEXT_LIMITS, "description": upkeep.DESCRIPTION_LIMIT},
+        hours=[schedules.describe(s) for s in center.schedules] if center else [])
 
 
 @blueprint.get("/directory/centers/<int:center_id>")

@@ -15,7 +15,7 @@ from dashboard.access import (
 from dashboard.blueprint import blueprint
 from dashboard.forms import text_arg, text_field
 from helpline.app.runtime import db_session
-from helpline.directory import checks, meetings, resources, search, vocabulary
+from helpline.directory import checks, meeting_types, meetings, resources, search, vocabulary
 from helpline.models import Resource, SupportGroup
 from helpline.staff.roles import Action
 
@@ -51,7 +51,7 @@ def directory_groups() -> tuple[str, int] | str:
         error = f"{zip_code} is not a known US ZIP code."
     page = render_template("directory/groups.html", hits=hits, error=error, args=args,
                            fellowships=meetings.FELLOWSHIPS, days=meetings.DAYS,
-                           languages=vocabulary.LANGUAGES,
+                           languages=vocabulary.LANGUAGES, type_name=meeting_types.type_name,
                            editor=can_edit_directory(current_user()))
     return (page, 400) if error else page
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from dashboard import confirm
 from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.forms import int_arg, int_field, text_field
@@ -54,15 +55,28 @@ def _language_names(defaults: Defaults) -> dict[str, str]:
     return {lang: str(data.get("name", lang)) for lang, data in defaults.raw_flows.items()}
 
 
-def _sections(defaults: Defaults) -> list[dict[str, Any]]:
-    """The form's layout: the line, then each language, group by group."""
+def _slug(text: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def _sections(defaults: Defaults, errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The form's layout: the line, then each language, group by group.
+
+    A language's groups fold away (one long page was 18,500 px); a group opens by itself when
+    it holds a field the last save refused.
+    """
     names = _language_names(defaults)
     sections = []
     for language, fields in groupby(defaults.fields, key=lambda f: f.language):
-        groups = [(title, list(members))
-                  for title, members in groupby(fields, key=lambda f: f.group)]
-        sections.append({"language": language,
-                         "title": f"{names[language]} ({language})" if language else "The line",
+        key = language or "line"
+        groups = []
+        for title, members in groupby(fields, key=lambda f: f.group):
+            listed = list(members)
+            problems = sum(1 for f in listed if f.name in errors)
+            groups.append({"title": title, "id": f"grp-{key}-{_slug(title)}",
+                           "fields": listed, "problems": problems})
+        sections.append({"language": language, "id": f"sec-{key}",
+                         "title": names[language] if language else "The line",
                          "groups": groups})
     return sections
 
@@ -79,7 +93,8 @@ def _version_page(number: int, values: dict[str, Any], errors: dict[str, str] | 
              else values.get(f.name) for f in defaults.fields}
     return render_template(
         "supervisor/ivr_version.html", number=number, version=version, state=state,
-        live=live, sections=_sections(defaults), values=shown, errors=errors or {},
+        live=live, sections=_sections(defaults, errors or {}), values=shown,
+        errors=errors or {},
         field_labels={f.name: f for f in defaults.fields},
         language_names=_language_names(defaults),
         note=note if note is not None else (version.note if version else ""),
@@ -167,10 +182,62 @@ def supervisor_ivr_changes(number: int) -> str:
                            live=live, language_names=_language_names(_defaults()))
 
 
+def _ask_to_publish(number: int) -> str | Response:
+    """Every new call hears a published version: say so, and how much changes, first."""
+    session = db_session()
+    try:
+        version = get_version(session, number)
+        changes = len(diff(session, _defaults(), number))
+    except VersionError:
+        abort(404)
+    live = live_version(session)
+    if not version.is_draft:
+        flash(f"Version {number} is not a draft: make a draft from it to publish.", "error")
+        return redirect(url_for("dashboard.supervisor_ivr"))
+    return confirm.ask(
+        title=f"Publish version {number} to every caller?",
+        consequences=[f"Every new call hears version {number} within a few seconds, in every "
+                      f"language; callers now hear version {live}.",
+                      f"It changes {changes} field{'s' if changes != 1 else ''} against version "
+                      f"{live}, as last saved (unsaved edits are not published).",
+                      f"Version {live} stays in the list: you can roll back to it."],
+        button=f"Yes, publish version {number}",
+        cancel_url=url_for("dashboard.supervisor_ivr_version", number=number),
+        link=("See the changes first", url_for("dashboard.supervisor_ivr_changes",
+                                                number=number)))
+
+
+def _ask_to_roll_back(number: int) -> str | Response:
+    session = db_session()
+    try:
+        version = get_version(session, number) if number != SHIPPED else None
+        changes = len(diff(session, _defaults(), number))
+    except VersionError:
+        abort(404)
+    live = live_version(session)
+    if number == live or (version is not None and version.is_draft):
+        flash(f"Version {number} cannot be rolled back to: it is "
+              f"{'live already' if number == live else 'a draft'}.", "error")
+        return redirect(url_for("dashboard.supervisor_ivr"))
+    return confirm.ask(
+        title=f"Roll back every caller to version {number}?",
+        consequences=[f"Every new call hears version {number} again within a few seconds, in "
+                      f"every language; callers now hear version {live}.",
+                      f"{changes} field{'s differ' if changes != 1 else ' differs'} from what "
+                      f"callers hear now. Version {live} stays in the list and can be made "
+                      "live again."],
+        button=f"Yes, roll back to version {number}",
+        cancel_url=url_for("dashboard.supervisor_ivr"),
+        link=("See the differences first", url_for("dashboard.supervisor_ivr_changes",
+                                                   number=number)))
+
+
 @blueprint.post("/supervisor/ivr/<int:number>/publish")
 @permission_required(Action.EDIT_IVR)
-def supervisor_ivr_publish(number: int) -> Response:
+def supervisor_ivr_publish(number: int) -> str | Response:
     session = db_session()
+    if not confirm.confirmed():
+        return _ask_to_publish(number)
     try:
         publish(session, _defaults(), number, by=_user(), address=client_address())
     except InvalidVersion as exc:
@@ -189,8 +256,10 @@ def supervisor_ivr_publish(number: int) -> Response:
 
 @blueprint.post("/supervisor/ivr/<int:number>/rollback")
 @permission_required(Action.EDIT_IVR)
-def supervisor_ivr_rollback(number: int) -> Response:
+def supervisor_ivr_rollback(number: int) -> str | Response:
     session = db_session()
+    if not confirm.confirmed():
+        return _ask_to_roll_back(number)
     try:
         rollback(session, _defaults(), number, by=_user(), address=client_address())
     except VersionError as exc:

@@ -9,10 +9,11 @@ from flask import abort, render_template, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from dashboard import words
 from dashboard.access import client_address, current_user, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.forms import InputError, date_arg, text_arg
-from dashboard.supervisor.charts import chart_for
+from dashboard.supervisor.charts import chart_for, is_wide
 from helpline import audit
 from helpline.app.runtime import db_session, settings
 from helpline.models import Call
@@ -52,9 +53,10 @@ def supervisor_reports() -> tuple[str, int] | str:
     except ReportError as exc:
         return render_template("supervisor/reports.html", report=None, error=str(exc),
                                queues=_queues(), args=request.args), 400
-    tables = [report.tables[k] for k in TABLE_ORDER if k in report.tables]
+    tables = [words.table_in_words(report.tables[k]) for k in TABLE_ORDER if k in report.tables]
     return render_template("supervisor/reports.html", report=report, error=None,
                            summary=report.summary(), tables=tables, chart_for=chart_for,
+                           is_wide=is_wide,
                            queues=_queues(), args=request.args)
 
 

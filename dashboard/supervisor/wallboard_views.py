@@ -1,18 +1,33 @@
-"""The wallboard: live floor figures for a wall screen, pushed by server-sent events."""
+"""The wallboard: live floor figures for a wall screen, pushed by server-sent events.
+
+Two ways to look at it. On a supervisor's own screen it is a page like any other and signs
+out after SESSION_IDLE_MINUTES without activity (its live updates are not activity). In
+display mode (``?display=1``: the board alone, read-only, no navigation or forms) it is a wall
+screen: it keeps itself signed in for WALLBOARD_DISPLAY_IDLE_MINUTES after a supervisor last
+opened it, a rule the server holds (the time it was opened is in the signed session cookie).
+"""
 
 from __future__ import annotations
 
-from flask import redirect, render_template, url_for
+import datetime as dt
+import time
+
+from flask import g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from dashboard import live
 from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
-from helpline.app.runtime import db_session, settings
+from helpline.app.runtime import commit_now, db_session, settings
 from helpline.calls.wallboard import wallboard
+from helpline.db import utcnow
 from helpline.flows.versions import runtime_failures
+from helpline.reporting.audit_review import wrap_up_overrides
+from helpline.staff import auth
 from helpline.staff.roles import Action, can
 
+DISPLAY_SINCE = "wallboard_display_since"
+OVERRIDE_ALERT = dt.timedelta(hours=24)
 STATUS_LABELS = {"available": "Available", "on_call": "On a call", "wrap_up": "Wrap-up",
                  "away": "Away", "offline": "Offline"}
 
@@ -31,11 +46,37 @@ def supervisor_home() -> Response:
 @blueprint.get("/supervisor/wallboard")
 @permission_required(Action.VIEW_WALLBOARD)
 def supervisor_wallboard() -> str:
-    session = db_session()
+    db = db_session()
     user = current_user()
-    return render_template("supervisor/wallboard.html", board_html=_render_board(session),
-                           ivr_failures=runtime_failures(session),
+    if request.args.get("display") == "1":
+        session[DISPLAY_SINCE] = int(time.time())
+        idle_seconds = settings().session_idle_minutes * 60
+        return render_template(
+            "supervisor/wallboard_display.html", board_html=_render_board(db),
+            ivr_failures=runtime_failures(db), can_edit_ivr=False,
+            display_minutes=settings().wallboard_display_idle_minutes,
+            # Well inside the session's idle time, so one lost beat does not sign it out.
+            keepalive_seconds=max(20, min(300, idle_seconds // 3)))
+    # Records closed with a safety step undocumented: said where supervisors watch the floor.
+    overrides = wrap_up_overrides(db, utcnow() - OVERRIDE_ALERT) \
+        if user is not None and can(user, Action.REVIEW_AUDIT) else []
+    return render_template("supervisor/wallboard.html", board_html=_render_board(db),
+                           ivr_failures=runtime_failures(db), overrides=overrides,
                            can_edit_ivr=user is not None and can(user, Action.EDIT_IVR))
+
+
+@blueprint.post("/supervisor/wallboard/display/keepalive")
+@permission_required(Action.VIEW_WALLBOARD)
+def supervisor_wallboard_display_keepalive() -> tuple[str, int]:
+    """A wall display's beat: 204 while its own idle rule allows, else the session ends."""
+    since = session.get(DISPLAY_SINCE)
+    limit = settings().wallboard_display_idle_minutes * 60
+    if isinstance(since, int) and 0 <= time.time() - since <= limit:
+        return "", 204
+    auth.end_session(db_session(), g.staff_session, "idle")
+    commit_now()  # the session's end is kept although the answer is a 401
+    session.clear()
+    return "signed out", 401
 
 
 @blueprint.get("/supervisor/wallboard/board")

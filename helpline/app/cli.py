@@ -5,19 +5,65 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import sys
-from importlib.metadata import entry_points
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.orm import Session
 
-from helpline.app.audit_cli import audit_command
 from helpline.app.cli_context import CliContext, friendly_errors, pass_ctx
-from helpline.app.directory_cli import directory
-from helpline.app.scheduler import scheduler_command
-from helpline.app.spool_cli import spool_command
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from sqlalchemy.orm import Session
+
+# Commands kept in their own modules, imported only when run or listed by --help: the
+# scheduler's brings APScheduler and the metrics, the simulator's Flask, and a command such as
+# `helpline directory search` is run by scripts, where start-up is most of its time.
+LAZY_COMMANDS = {
+    "directory": "helpline.app.directory_cli:directory",
+    "meetings": "helpline.app.meetings_cli:meetings",
+    "audit": "helpline.app.audit_cli:audit_command",
+    "spool": "helpline.app.spool_cli:spool_command",
+    "api-token": "helpline.app.api_token_cli:api_token_command",
+    "scheduler": "helpline.app.scheduler:scheduler_command",
+    "referral": "helpline.app.referral_cli:referral_command",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _plugged_in() -> dict[str, EntryPoint]:
+    # Commands of the packages above the core (the simulator's simulate-call) plug in by
+    # entry point, so that the core never imports them. (importlib.metadata takes a while to
+    # import: only when a command is not one of ours.)
+    from importlib.metadata import entry_points
+
+    return {entry.name: entry for entry in entry_points(group="helpline.commands")}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands of :data:`LAZY_COMMANDS` and plug-ins load when first named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS, *_plugged_in()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        if cmd_name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(import_module(module), attribute)
+        else:
+            entry = _plugged_in().get(cmd_name)
+            if entry is None:
+                return None
+            command = entry.load()
+        assert isinstance(command, click.Command)
+        self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="helpline")
 def cli() -> None:
     """Run and manage the helpline."""
@@ -180,20 +226,6 @@ def export_calls(ctx: CliContext, fmt: str, since: dt.datetime | None) -> None:
             write_jsonl(records, out)
         else:
             write_csv(records, out, CALL_FIELDS)
-
-
-def _register_commands() -> None:
-    cli.add_command(directory)
-    cli.add_command(audit_command)
-    cli.add_command(spool_command)
-    cli.add_command(scheduler_command)
-    # Commands of the packages above the core (the simulator's simulate-call) plug in by
-    # entry point, so that the core never imports them.
-    for entry in entry_points(group="helpline.commands"):
-        cli.add_command(entry.load(), entry.name)
-
-
-_register_commands()
 
 
 def main() -> None:

@@ -54,6 +54,9 @@ def import_command(click_ctx: click.Context, file: Path, dry_run: bool, fmt: str
                 from None
         for line in report.lines():
             click.echo(line)
+        if report.nothing_imported:
+            # A script that imports a nightly file must see that nothing of it went in.
+            raise click.ClickException(f"{file.name}: nothing imported (no record was usable)")
 
     _run(click_ctx, body)
 
@@ -92,7 +95,7 @@ def _search_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @directory.command("search")
-@click.option("--zip", "zip_code", help="Search around this ZIP code's centre.")
+@click.option("--zip", "zip_code", help="Search around this ZIP code's center.")
 @click.option("--within", "within", type=click.FloatRange(min=0, max=3000), default=25.0,
               show_default=True, help="Radius in miles.")
 @_search_options
@@ -145,7 +148,7 @@ def search_command(click_ctx: click.Context, zip_code: str | None, within: float
                 click.echo(f"{miles}{c.name} — {c.address} — {c.phone or 'no phone'}")
                 click.echo(f"{' ' * len(miles)}{capacity.summary(c)}")
             if by_zip and result.items:
-                click.echo("Distances from a ZIP code's centre are approximate.")
+                click.echo("Distances from a ZIP code's center are approximate.")
 
     _run(click_ctx, body)
 

@@ -32,6 +32,7 @@ from helpline import audit, sms_limits
 from helpline.calls import lost
 from helpline.config import Settings
 from helpline.db import Database, affected_rows, utcnow
+from helpline.directory import meeting_feeds
 from helpline.followups import delivery
 from helpline.models import (
     Call,
@@ -143,6 +144,12 @@ def close_lost_calls(now: dt.datetime | None = None) -> lost.LostReport:
         log.info("lost calls: %d closed, %d still live, %d left (Twilio not asked)",
                  len(report.closed), report.still_live, report.unasked)
     return report
+
+
+def refresh_meeting_feeds(now: dt.datetime | None = None) -> int:
+    """Fetch and import the Meeting Guide feeds supervisors configured; how many failed."""
+    ctx = context()
+    return sum(r.report is None for r in meeting_feeds.refresh_feeds(ctx.db, now=now))
 
 
 def replay_ivr_spool() -> int:

@@ -213,6 +213,8 @@ def job_specs(timezone: str) -> list[JobSpec]:
                 CronTrigger(hour=3, minute=45, timezone=timezone), 86400),
         JobSpec("calls.close_lost", jobs.close_lost_calls, IntervalTrigger(minutes=1), 3600),
         JobSpec("audit.checkpoint", jobs.checkpoint_audit, IntervalTrigger(minutes=5), 3600),
+        JobSpec("meetings.refresh", jobs.refresh_meeting_feeds, IntervalTrigger(hours=6),
+                6 * 3600),
         JobSpec("followups.summary", jobs.nightly_summary,
                 CronTrigger(hour=0, minute=20, timezone=timezone), 86400),
         JobSpec("retention.purge", jobs.purge_expired,

@@ -33,6 +33,7 @@ CHANNELS = {
     "call": "Call to the caller (bridged by the helpline)",
     "reminder": "Call to the caller by a counselor (reminder delivered)",
     "conference": "Conference call with the caller on the line",
+    "fhir": "Electronic referral to the provider (FHIR ServiceRequest and Task)",
 }
 #: The notice codes a disclosure carries ("" for a message to the caller themself).
 NOTICES = {"": "None needed (to the caller themself)",

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import overload
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -63,8 +64,9 @@ class Recipient:
 CALLER = Recipient("caller")
 
 
-def _when(moment: dt.datetime) -> str:
-    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+def _when(moment: dt.datetime, timezone: str) -> str:
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 @overload
@@ -181,8 +183,9 @@ def _covers_recipient(consent: Consent, recipient: Recipient) -> bool:
 
 
 def refusal(consent: Consent, scope: str, recipient: Recipient, purpose: str,
-            now: dt.datetime) -> str | None:
-    """Why ``consent`` does not allow this disclosure now, or None when it does."""
+            now: dt.datetime, timezone: str = "UTC") -> str | None:
+    """Why ``consent`` does not allow this disclosure now, or None when it does; a moment
+    in the reason is given in ``timezone`` (the helpline's, for staff), labelled."""
     if consent.scope != scope:
         return (f"the caller's consent covers {SCOPE_NOUNS.get(consent.scope, consent.scope)} "
                 f"but not {SCOPE_NOUNS.get(scope, scope)}")
@@ -195,12 +198,12 @@ def refusal(consent: Consent, scope: str, recipient: Recipient, purpose: str,
                 f"{PURPOSE_NOUNS.get(consent.purpose, consent.purpose)}, not for "
                 f"{PURPOSE_NOUNS.get(purpose, purpose)}")
     if consent.withdrawn_at is not None:
-        return f"the caller withdrew consent on {_when(consent.withdrawn_at)}"
+        return f"the caller withdrew consent on {_when(consent.withdrawn_at, timezone)}"
     expires = _aware(consent.expires_at)
     if expires is not None and expires <= now:
         why = f" ({EXPIRY_EVENTS[consent.expiry_event].lower()})" if (
             consent.expiry_event in EXPIRY_EVENTS) else ""
-        return f"the caller's consent expired on {_when(expires)}{why}"
+        return f"the caller's consent expired on {_when(expires, timezone)}{why}"
     return None
 
 
@@ -219,7 +222,7 @@ def _closeness(consent: Consent, scope: str, recipient: Recipient, purpose: str)
 
 def require_consent(session: Session, caller: str | None, scope: str, recipient: Recipient,
                     purpose: str, now: dt.datetime | None = None, *,
-                    consent: Consent | None = None) -> Consent:
+                    consent: Consent | None = None, timezone: str = "UTC") -> Consent:
     """The live consent a disclosure may rest on, or :class:`ConsentError` saying why not.
 
     ``caller`` is the caller's keyed hash. With ``consent``, only that consent is checked
@@ -230,14 +233,14 @@ def require_consent(session: Session, caller: str | None, scope: str, recipient:
     if scope not in SCOPES:
         raise ConsentError(f"unknown consent scope {scope!r}")
     if consent is not None:
-        why = refusal(consent, scope, recipient, purpose, now)
+        why = refusal(consent, scope, recipient, purpose, now, timezone)
         if why:
             raise ConsentError(why)
         return consent
     candidates = consents_for(session, caller) if caller else []
     best: tuple[int, str] | None = None
     for candidate in candidates:
-        why = refusal(candidate, scope, recipient, purpose, now)
+        why = refusal(candidate, scope, recipient, purpose, now, timezone)
         if why is None:
             return candidate
         rank = _closeness(candidate, scope, recipient, purpose)

@@ -104,13 +104,14 @@ def withdraw_consent(session: Session, consent: Consent, *, by: User | None,
     return withdraw(session, consent, by=by, how=how, now=now)
 
 
-def consent_refusal(session: Session, followup: FollowUp,
-                    now: dt.datetime | None = None) -> ConsentError | None:
+def consent_refusal(session: Session, followup: FollowUp, now: dt.datetime | None = None,
+                    timezone: str = "UTC") -> ConsentError | None:
     """Why the follow-up's consent no longer allows contacting the caller (withdrawn,
-    expired...), or None. Asked of the consent door, with the consent the follow-up rests on."""
+    expired...), or None. Asked of the consent door, with the consent the follow-up rests on;
+    a moment in the reason is given in ``timezone``."""
     try:
         require_consent(session, followup.caller_hash, followup.channel, CALLER, "followup",
-                        now or utcnow(), consent=followup.consent)
+                        now or utcnow(), consent=followup.consent, timezone=timezone)
     except ConsentError as exc:
         return exc
     return None

@@ -46,6 +46,8 @@ class Action(StrEnum):
     # Treatment directory
     SEARCH_DIRECTORY = "search_directory"  # search and confirm capacity
     EDIT_DIRECTORY = "edit_directory"
+    # The API's tokens for staff-approved integrations (create, revoke)
+    MANAGE_API_TOKENS = "manage_api_tokens"
 
 
 # Role groups.
@@ -81,6 +83,7 @@ RULES: Mapping[Action, frozenset[Role]] = {
     Action.MANAGE_ACCOUNTS: ADMINS,
     Action.SEARCH_DIRECTORY: EVERYONE,
     Action.EDIT_DIRECTORY: SUPERVISION,
+    Action.MANAGE_API_TOKENS: ADMINS,
 }
 
 

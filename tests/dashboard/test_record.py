@@ -205,6 +205,11 @@ def test_closing_anyway_with_a_reason_alerts_the_supervisors(counselor_client,
     assert resp.status_code == 302
     session.expire_all()
     assert session.get(Contact, contact.id).status == "closed"
+    # The wallboard, where supervisors watch the floor, says so and links to the review.
+    board = supervisor_client.get("/supervisor/wallboard").get_data(as_text=True)
+    alert = board[board.index('id="wrap-up-override-alert"'):]
+    assert "1 record closed with something missing" in alert
+    assert 'href="/supervisor/audit#wrap-up-overrides"' in alert
     audit_page = supervisor_client.get("/supervisor/audit").get_data(as_text=True)
     panel = audit_page[audit_page.index('id="wrap-up-overrides"'):]
     assert f"Record #{contact.id}" in panel
@@ -322,7 +327,7 @@ def test_home_shows_status_and_queues(counselor_client, session):
     make_call(session, status="queued", queue_name="treatment-en", need="treatment")
     session.commit()
     page = counselor_client.get("/").data
-    assert b"Take next call" in page and b"treatment-en" in page
+    assert b"Take next call" in page and b"Treatment, English" in page
     resp = counselor_client.post("/status", {"status": "available"})
     assert resp.status_code == 302
     session.expire_all()
@@ -335,4 +340,4 @@ def test_queue_events_stream_the_table(counselor_client, session):
     resp = counselor_client.get("/queues/events?lifetime=0")
     body = resp.get_data(as_text=True)
     assert resp.mimetype == "text/event-stream"
-    assert "event: queues" in body and "crisis-en" in body
+    assert "event: queues" in body and "Crisis, English" in body

@@ -169,6 +169,7 @@ def test_password_change_needs_the_current_password(counselor_client, session):
 
 def test_admin_reset_gives_a_temporary_password_and_ends_sessions(admin_client, counselor_client,
                                                                   session):
-    resp = admin_client.post(f"/accounts/{counselor_client.user_id}/reset-password")
+    resp = admin_client.post(f"/accounts/{counselor_client.user_id}/reset-password",
+                             {"confirm": "1"})
     assert resp.status_code == 200 and b"temporary-password" in resp.data
     assert counselor_client.get("/").status_code == 302

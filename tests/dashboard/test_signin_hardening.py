@@ -247,7 +247,7 @@ def test_after_an_admin_reset_the_user_must_choose_a_new_password_first(
         admin_client, client, session):
     user = make_user(session)
     session.commit()
-    resp = admin_client.post(f"/accounts/{user.id}/reset-password")
+    resp = admin_client.post(f"/accounts/{user.id}/reset-password", {"confirm": "1"})
     temporary = re.search(rb'temporary-password[^>]*>\s*([^<\s]+)', resp.data)
     assert temporary, resp.data
     temporary_password = html.unescape(temporary.group(1).decode())
@@ -270,7 +270,7 @@ def test_a_wrong_temporary_password_does_not_lift_the_obligation(
         admin_client, client, session):
     user = make_user(session)
     session.commit()
-    admin_client.post(f"/accounts/{user.id}/reset-password")
+    admin_client.post(f"/accounts/{user.id}/reset-password", {"confirm": "1"})
     session.expire_all()
     session.get(User, user.id).password_hash = accounts.hash_password("temporary-for-test")
     session.commit()

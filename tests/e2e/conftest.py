@@ -13,18 +13,45 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.accessibility import Audit, AuditedBrowser
+
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("HELPLINE_TEST_REQUIRE_BROWSER") == "1"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
+# axe-core's record for the whole run: a page pattern is checked once (tests/e2e/accessibility.py).
+AXE = Audit()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After a browser test passes, axe-core checks the pages it reached; a violation fails it."""
+    AXE.failures()  # a previous test's leftovers are not this test's
+    try:
+        result = yield
+    except BaseException:
+        AXE.contexts.clear()  # a failed test's pages are not worth checking
+        raise
+    if "browser" in getattr(item, "fixturenames", ()):
+        AXE.check_all()
+        found = AXE.failures()
+        if found:
+            pytest.fail(f"axe-core found accessibility violations:\n{found}", pytrace=False)
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if AXE.checked:
+        terminalreporter.write_line(f"axe-core checked {len(AXE.checked)} page patterns: "
+                                    + " ".join(sorted(AXE.checked)))
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +68,7 @@ def browser() -> Iterator[object]:
         pytest.skip("the playwright package is not installed")
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
+        yield AuditedBrowser(chromium, AXE)
         chromium.close()
 
 

@@ -42,10 +42,10 @@ def test_an_expired_form_token_is_said_beside_the_action(page, session):  # type
     assert "form expired" in said.inner_text()
 
 
-def test_every_action_on_the_record_page_shows_its_error(page, session):  # type: ignore[no-untyped-def]
-    open_record(page, session)
+def walk_actions(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every visible HTMX action of the page, answered with an error page: its message must
+    appear beside what was clicked. The paths walked."""
     actions = page.locator("[hx-post], [hx-get]")
-    # Each action, answered with an error page: its message appears beside it.
     checked = []
     for index in range(actions.count()):
         action = actions.nth(index)
@@ -73,6 +73,12 @@ def test_every_action_on_the_record_page_shows_its_error(page, session):  # type
             assert said.get_attribute("role") == "alert" and said.is_visible()
         checked.append(path)
         page.unroute(f"**{path}*")
+    return checked
+
+
+def test_every_action_on_the_record_page_shows_its_error(page, session):  # type: ignore[no-untyped-def]
+    open_record(page, session)
+    checked = walk_actions(page)
     assert len(checked) >= 4, checked
 
     # No answer at all: the counselor is told it may not have happened.
@@ -81,3 +87,12 @@ def test_every_action_on_the_record_page_shows_its_error(page, session):  # type
     page.get_by_role("button", name="Text the unsent referrals to the caller").locator(
         "xpath=following-sibling::*[1]").filter(has_text="may not have happened").wait_for()
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+def test_every_action_on_a_follow_up_page_shows_its_error(page, session, make_followup,  # type: ignore[no-untyped-def]
+                                                          supervisor):
+    followup = make_followup(due=None)
+    session.commit()
+    sign_in(page, supervisor.username)
+    page.goto(f"/followups/{followup.id}")
+    assert walk_actions(page), "no HTMX action on the follow-up page"

@@ -59,7 +59,7 @@ def test_counselor_takes_a_call_logs_it_refers_and_wraps_up(page, session):
     shot(phone, "02a-phone-holding")
 
     page.reload()
-    assert page.locator("#queues").filter(has_text="general-en").count() == 1
+    assert page.locator("#queues").filter(has_text="General, English").count() == 1
     shot(page, "02-home-with-queue")
     page.get_by_role("button", name="Take next call").click()
     page.wait_for_url(re.compile(r"/records/\d+$"))

@@ -65,7 +65,7 @@ def test_supervisor_schedules_and_assigns_and_the_counselor_records_the_call(
     assert "Scheduled for" in page.locator(".flash").inner_text()
     assert "10:15" in page.locator("#fu-due").inner_text()
 
-    page.get_by_label("Counselor").select_option(label="Robin Rivera (counselor, en)")
+    page.get_by_label("Counselor").select_option(label="Robin Rivera (counselor, English)")
     button = page.get_by_role("button", name="Assign")
     button.focus()
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"

@@ -15,7 +15,7 @@ from tests.factories import PASSWORD, make_user
 from tests.fixtures.twilio import TwilioSigner
 
 ADDRESS = "27 Cedar Lane, Brookfield"
-CLOCK = re.compile(r"^\d\d:\d\d:\d\d$")
+CLOCK = re.compile(r"^\d\d:\d\d:\d\d [A-Z]{3,4}$")  # on the helpline's clock, labelled
 SINCE = re.compile(r"^\+\d+:\d\d$")
 
 

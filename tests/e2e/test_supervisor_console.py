@@ -46,7 +46,7 @@ def test_the_wallboard_shows_a_caller_entering_a_queue_without_reloading(
     # Pushed by server-sent events: the row appears without anyone touching the page.
     row = board.locator('[data-queue="family-en"]')
     row.wait_for()
-    assert row.locator("td").nth(0).inner_text() == "family"
+    assert row.locator("td").nth(0).inner_text() == "Family"
     assert row.locator("td").nth(2).inner_text() == "1"
     assert board.locator('[data-figure="waiting"]').inner_text() == "1"
     assert page.evaluate("window.__sameDocument") is True  # the page was not reloaded
@@ -113,9 +113,9 @@ def test_a_reports_totals_match_the_calls_counted_by_hand(page, session: Session
         return {row.locator("th").inner_text(): row.locator("td").first.inner_text()
                 for row in page.locator(f"#table-{key} tbody tr").all()}
 
-    assert table("outcome") == {"answered": "3", "abandoned_queue": "1", "callback": "1",
-                                "crisis_transfer": "1", "abandoned_menu": "1"}
-    assert table("language") == {"en": "5", "es": "2"}
+    assert table("outcome") == {"Answered": "3", "Abandoned queue": "1", "Callback": "1",
+                                "Crisis transfer": "1", "Abandoned menu": "1"}
+    assert table("language") == {"English": "5", "Spanish": "2"}
     weekday = table("weekday")
     assert [weekday[d] for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                                  "Saturday", "Sunday")] == ["1", "1", "0", "1", "1", "2", "1"]
@@ -149,7 +149,9 @@ def test_an_ivr_prompt_change_is_previewed_published_and_rolled_back(
     number = int(page.url.rsplit("/", 1)[1])
     assert page.locator("#version-state").inner_text() == "draft"
 
-    # A mistake is named by its field, and nothing is kept.
+    # A mistake is named by its field, and nothing is kept. Each language is folded into
+    # parts: open the one to change.
+    page.locator("#grp-en-greeting-and-menu > summary").click()
     page.locator("#f-en-prompts-safety_line").fill("Emergencies: dial 9 1 1.")
     page.locator("#f-line-crisis_number").fill("98")
     page.get_by_role("button", name=f"Save draft {number}").click()
@@ -197,6 +199,8 @@ def test_an_ivr_prompt_change_is_previewed_published_and_rolled_back(
     # Publish: a new call hears it.
     page.goto(f"/supervisor/ivr/{number}")
     page.get_by_role("button", name=f"Publish version {number}").click()
+    assert "Every new call hears version" in page.locator("#confirm-step").inner_text()
+    page.get_by_role("button", name=f"Yes, publish version {number}").click()
     page.get_by_text(f"Version {number} is live").wait_for()
     assert page.locator(f'[data-version="{number}"][data-state="live"]').is_visible()
     shot(page, "16-ivr-published")
@@ -206,6 +210,8 @@ def test_an_ivr_prompt_change_is_previewed_published_and_rolled_back(
     press_tab_until(page, "Roll back to version 0")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"  # the focus can be seen
+    page.keyboard.press("Enter")
+    page.locator("#confirm-step").wait_for()  # asked first; the answer has the focus
     page.keyboard.press("Enter")
     page.get_by_text("version 0 is live again").wait_for()
     assert page.locator('[data-version="0"][data-state="live"]').is_visible()

@@ -84,6 +84,7 @@ def make_group(session: Session, name: str | None = None, fellowship: str = "NA"
         latitude=fields.pop("latitude", lat),
         longitude=fields.pop("longitude", lon),
         online_url=online_url,
+        attendance=fields.pop("attendance", "online" if online_url else "in_person"),
         **fields,
     )
     session.add(group)

@@ -87,7 +87,8 @@ def test_a_supervisor_edits_previews_and_publishes_a_draft(  # type: ignore[no-u
     assert ("<del>Thank you for calling {helpline}, </del>"
             "<ins>Welcome to {helpline}. This call is </ins>free and confidential.") in changes
 
-    published = supervisor_client.post(f"/supervisor/ivr/{number}/publish", follow_redirects=True)
+    published = supervisor_client.post(f"/supervisor/ivr/{number}/publish", {"confirm": "1"},
+                                       follow_redirects=True)
     assert f"Version {number} is live".encode() in published.data
     assert live_version(session) == number
     assert session.scalar(select(AuditEvent).where(AuditEvent.action == "ivr.publish"))
@@ -123,11 +124,12 @@ def test_errors_are_named_by_field_and_nothing_is_saved(  # type: ignore[no-unty
 
 def test_a_rollback_from_the_page_is_audited(supervisor_client, session: Session) -> None:  # type: ignore[no-untyped-def]
     number = make_draft(supervisor_client)
-    supervisor_client.post(f"/supervisor/ivr/{number}/publish")
+    supervisor_client.post(f"/supervisor/ivr/{number}/publish", {"confirm": "1"})
     page = supervisor_client.get("/supervisor/ivr").get_data(as_text=True)
     assert f'data-version="{number}" data-state="live"' in page
     assert 'data-version="0" data-state="retired"' in page
-    resp = supervisor_client.post("/supervisor/ivr/0/rollback", follow_redirects=True)
+    resp = supervisor_client.post("/supervisor/ivr/0/rollback", {"confirm": "1"},
+                                  follow_redirects=True)
     assert b"version 0 is live again" in resp.data
     assert live_version(session) == 0
     events = session.scalars(select(AuditEvent).where(AuditEvent.action == "ivr.rollback")).all()

@@ -195,3 +195,24 @@ def test_serve_writes_what_the_ivr_queued_when_it_is_stopped(tmp_path: Path) -> 
                                   .where(Call.call_sid == sid)) == 1
     finally:
         db.dispose()
+
+
+def test_help_lists_every_command_including_those_plugged_in(tmp_path: Path) -> None:
+    result = subprocess.run([HELPLINE, "--help"], env=_env(tmp_path), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines()
+              if line.strip()}
+    assert {"audit", "directory", "init", "scheduler", "serve", "simulate-call",
+            "spool"} <= listed
+
+
+def test_a_directory_command_starts_without_flask_twilio_or_the_scheduler() -> None:
+    # Scripts run `helpline directory search` often: its start-up is most of its time.
+    probe = ("import sys, click; from helpline.app.cli import cli; "
+             "cli.get_command(click.Context(cli), 'directory'); "
+             "print(sorted(m for m in ('flask', 'twilio', 'apscheduler', 'dashboard', 'ivr') "
+             "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[]"

@@ -68,6 +68,7 @@ def test_version_zero_is_the_shipped_files_with_the_environments_line_settings(l
 @pytest.mark.parametrize(("field", "value", "problem"), [
     ("line.crisis_number", "12345", "is not 988, a three-digit code such as 911"),
     ("line.crisis_number", "+1555", "is not 988"),
+    ("line.crisis_number", "+1555555012", "is not 988"),  # one digit short of a number
     ("line.max_hold_seconds", 5, "from 30 to 7200"),
     ("line.max_hold_seconds", "ten", "from 30 to 7200"),
     ("line.callbacks_enabled", "maybe", "true or false"),
