@@ -93,7 +93,8 @@ def handoff_page(contact_id: int, referral_id: int) -> str:
     refusal = None
     live = None
     try:
-        live = handoff.provider_consent(db, referral, now)
+        live = handoff.provider_consent(db, referral, now,
+                                        timezone=settings().default_timezone)
     except door.ConsentError as exc:
         refusal = str(exc)
     call = db.get(Call, contact.call_id) if contact.call_id else None

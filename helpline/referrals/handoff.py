@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,11 +87,12 @@ def recipient(center: TreatmentCenter) -> Recipient:
 
 
 def provider_consent(session: Session, referral: Referral,
-                     now: dt.datetime | None = None) -> Consent:
-    """The live consent to share with this referral's center for intake, or ConsentError."""
+                     now: dt.datetime | None = None, *, timezone: str = "UTC") -> Consent:
+    """The live consent to share with this referral's center for intake, or ConsentError
+    (its dates given in ``timezone``)."""
     center = center_of(session, referral)
     return require_consent(session, referral.contact.caller_hash, "provider",
-                           recipient(center), PURPOSE, now)
+                           recipient(center), PURPOSE, now, timezone=timezone)
 
 
 def room_url(settings: Settings, room: str, role: str, language: str,
@@ -105,8 +107,9 @@ def summary_lines(session: Session, contact: Contact, consent: Consent, center_n
                   settings: Settings, now: dt.datetime) -> list[str]:
     """What the counselor may tell the intake worker: only what the consent names, with the
     §2.32 notice. Built from the record each time (nothing of it is stored)."""
+    local = now.astimezone(ZoneInfo(settings.default_timezone))  # the helpline's own clock
     lines = [f"Warm handoff from {settings.helpline_name} to {center_name} intake, "
-             f"{now:%Y-%m-%d %H:%M} UTC.",
+             f"{local:%Y-%m-%d %H:%M} {local.tzname()}.",
              f"Shared with the caller's consent #{consent.id} ({consent.recorded_at:%Y-%m-%d}), "
              f"for: {PURPOSES[consent.purpose].lower()}."]
     lines += shared_facts(session, contact, consent)
@@ -176,7 +179,7 @@ def warm_handoff(session: Session, referral: Referral, by: User, telephony: Tele
                                       field=f"{center.name}'s phone number in the directory")
     except phones.PhoneNumberError as exc:
         raise HandoffError(str(exc)) from None
-    consent = provider_consent(session, referral, now)
+    consent = provider_consent(session, referral, now, timezone=settings.default_timezone)
     call = _live_call(session, contact)
 
     language = contact.language if contact.language == "es" else "en"

@@ -188,6 +188,19 @@ def _posts(api: FakeTwilioApi, resource: str) -> int:
     return sum(1 for r in api.requests if r.method == "POST" and r.uri.endswith(resource))
 
 
+def _taken_up_and_sent_once(session: Session, db: Any, settings: Settings,
+                            api: DyingTwilioApi, fu: FollowUp) -> None:
+    """Once the claim has expired, the next run delivers the follow-up: one text, recorded."""
+    api.when = "never"
+    report = deliver_due_followups(db, TwilioTelephony(settings, api), settings,
+                                   now=_expired(settings))
+    assert report.delivered == [fu.id]
+    assert _posts(api, "/Messages.json") == 1
+    session.refresh(fu)
+    [attempt] = fu.attempt_log
+    assert attempt.result == "sent" and attempt.provider_sid == api.created[0]["sid"]
+
+
 def test_with_twilio_a_text_the_dead_run_sent_is_recorded_and_not_sent_again(
         session, db, twilio_settings, make_followup):
     fu = make_followup(due=NOW)
@@ -243,14 +256,7 @@ def test_with_twilio_a_text_whose_answer_timed_out_is_recorded_once_not_retried(
     assert fu.state == FollowUpState.SENDING
     assert [a.result for a in fu.attempt_log] == [claims.INTENT]
 
-    api.when = "never"
-    report = deliver_due_followups(db, TwilioTelephony(twilio_settings, api), twilio_settings,
-                                   now=_expired(twilio_settings))
-    assert report.delivered == [fu.id]
-    assert _posts(api, "/Messages.json") == 1
-    session.refresh(fu)
-    [attempt] = fu.attempt_log
-    assert attempt.result == "sent" and attempt.provider_sid == api.created[0]["sid"]
+    _taken_up_and_sent_once(session, db, twilio_settings, api, fu)
     assert _actions(session, "followup.deliver_error") == [str(fu.id)]
 
 
@@ -260,14 +266,7 @@ def test_with_twilio_a_text_the_dead_run_never_sent_is_sent_once(
     api = DyingTwilioApi("before")
     _die(lambda: deliver_due_followups(db, TwilioTelephony(twilio_settings, api),
                                        twilio_settings, now=NOW))
-    api.when = "never"
-    report = deliver_due_followups(db, TwilioTelephony(twilio_settings, api), twilio_settings,
-                                   now=_expired(twilio_settings))
-    assert report.delivered == [fu.id]
-    assert _posts(api, "/Messages.json") == 1
-    session.refresh(fu)
-    [attempt] = fu.attempt_log
-    assert attempt.result == "sent" and attempt.provider_sid == api.created[0]["sid"]
+    _taken_up_and_sent_once(session, db, twilio_settings, api, fu)
     assert fu.attempts == 1
 
 
