@@ -15,6 +15,7 @@ from dashboard import (
     history,
     home,
     my_followups,
+    offers,
     overdose,
     record,
     referrals,
@@ -28,7 +29,7 @@ from dashboard import (
 from dashboard.blueprint import blueprint
 
 AREAS = (api_tokens, consents, directory, followups, handoff, history, home, my_followups,
-         overdose, record, referrals, safe_contact, screening, signin, softphone, staff,
+         offers, overdose, record, referrals, safe_contact, screening, signin, softphone, staff,
          supervisor)
 
 

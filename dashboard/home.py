@@ -61,10 +61,13 @@ def set_status() -> Response:
     wanted = request.form.get("status", "")
     if wanted not in CHOSEN_STATUSES:
         flash("Choose available, away or offline.", "error")
-    elif user.status == AgentStatus.ON_CALL:
-        flash("Finish the call's record first (wrap up).", "error")
     else:
+        mid_call = user.status in (AgentStatus.ON_CALL, AgentStatus.WRAP_UP)
         contacts.set_status(db_session(), user, wanted)
+        if mid_call:
+            flash(f"You will be {STATUS_LABELS[wanted]} once this call's record is closed.",
+                  "info")
+        runtime().nudge_routing()
     return redirect(url_for("dashboard.home"))
 
 
@@ -99,8 +102,11 @@ def take_next() -> Response | str:
     user = current_user()
     assert user is not None
     db = db_session()
-    if user.status not in (AgentStatus.AVAILABLE, AgentStatus.AWAY, AgentStatus.OFFLINE):
+    if user.status in (AgentStatus.ON_CALL, AgentStatus.WRAP_UP):
         return _after_take_next("Finish the current call's record first.", "error")
+    if user.status != AgentStatus.AVAILABLE:
+        # Away and Offline take no calls: the wallboard's Available count means what it says.
+        return _after_take_next("Set yourself Available to take calls.", "error")
     rt = runtime()
     call = take_next_call(db, user, rt.telephony, rt.settings)
     if call is None:

@@ -115,6 +115,12 @@ class Settings:
     wallboard_display_idle_minutes: int = 720
     # Live dashboard streams (SSE) one process holds open at once; each holds a server thread.
     live_streams_max: int = 8
+    # Routing (helpline.calls.routing): how long an offer rings before it moves on, and the
+    # skill each queue group asks of a counselor (a group not named here asks none).
+    ring_timeout_seconds: int = 20
+    queue_skills: Mapping[str, str] = field(default_factory=lambda: {"crisis": "crisis"})
+    # Each web process runs routing passes itself (a thread); tests run them by hand.
+    routing_in_process: bool = True
     require_second_factor_for_all: bool = False
     lockout_threshold: int = 5
     lockout_minutes: int = 15
@@ -423,6 +429,21 @@ def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
     return raw
 
 
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _queue_skills(raw: str) -> dict[str, str]:
+    """``group=skill`` pairs, comma-separated: ``crisis=crisis,loved_one=family``."""
+    skills: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        group, _, skill = (side.strip() for side in pair.partition("="))
+        if not _NAME.fullmatch(group) or not _NAME.fullmatch(skill):
+            raise ConfigError(f"QUEUE_SKILLS: {pair!r} is not group=skill (lower-case words, "
+                              "e.g. crisis=crisis)")
+        skills[group] = skill
+    return skills
+
+
 def _metrics_token(raw: str) -> str:
     if raw and (len(raw) < 32 or any(ch.isspace() or ord(ch) < 32 for ch in raw)):
         raise ConfigError("METRICS_TOKEN: must be at least 32 characters of random text, "
@@ -655,6 +676,10 @@ def load_settings(
             "WALLBOARD_DISPLAY_IDLE_MINUTES", get("WALLBOARD_DISPLAY_IDLE_MINUTES", "720"), 15,
             1440),
         live_streams_max=_int("LIVE_STREAMS_MAX", get("LIVE_STREAMS_MAX", "8"), 0, 1000),
+        ring_timeout_seconds=_int("RING_TIMEOUT_SECONDS", get("RING_TIMEOUT_SECONDS", "20"),
+                                  5, 120),
+        queue_skills=_queue_skills(get("QUEUE_SKILLS", "crisis=crisis")),
+        routing_in_process=_bool("ROUTING_IN_PROCESS", get("ROUTING_IN_PROCESS", "true")),
         require_second_factor_for_all=_bool(
             "REQUIRE_SECOND_FACTOR_FOR_ALL", get("REQUIRE_SECOND_FACTOR_FOR_ALL")
         ),
@@ -712,6 +737,7 @@ def settings_for_tests(tmp_path: Path, **overrides: Any) -> Settings:
         public_base_url="http://helpline.test",
         spool_dir=tmp_path / "spool",
         scheduler_in_process=False,
+        routing_in_process=False,
         audit_checkpoint_file=tmp_path / "audit-checkpoints.log",
     )
     known = {f.name for f in fields(Settings)}

@@ -56,7 +56,9 @@ def write(op: str, **kwargs: Any) -> str:
     when neither could take it (the view must then promise nothing)."""
     g.ivr_wrote = True  # the webhook changed the call: it must not be answered twice
     rt = runtime()
-    return journal.write_all(rt.db, rt.settings, [*_pending_steps(), _operation(op, kwargs)])
+    stored = journal.write_all(rt.db, rt.settings, [*_pending_steps(), _operation(op, kwargs)])
+    rt.nudge_routing()  # a caller may have entered, left or been answered
+    return stored
 
 
 def write_steps() -> str | None:
@@ -66,7 +68,9 @@ def write_steps() -> str | None:
     if not operations:
         return None
     rt = runtime()
-    return journal.write_all(rt.db, rt.settings, operations)
+    stored = journal.write_all(rt.db, rt.settings, operations)
+    rt.nudge_routing()
+    return stored
 
 
 @contextmanager

@@ -49,6 +49,10 @@ def create_app(settings: Settings | None = None, *, http_client: HttpClient | No
         telephony=telephony_for(settings, http_client),
     )
     app.extensions["helpline"] = runtime
+    if settings.routing_in_process:
+        from helpline.app.router import Router
+
+        runtime.router = Router(runtime.db, settings).start()
     if settings.trusted_proxy_count:
         # Behind a balancer every peer is the balancer: the client's address (sign-in lockout,
         # audit), scheme (secure cookies, HSTS) and host come from the headers it adds.

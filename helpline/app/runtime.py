@@ -8,6 +8,7 @@ view commits itself only through :func:`commit_now`, saying why.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app, g
 from flask.wrappers import Response
@@ -17,12 +18,22 @@ from helpline.config import Settings
 from helpline.db import Database
 from helpline.telephony import Telephony
 
+if TYPE_CHECKING:
+    from helpline.app.router import Router
+
 
 @dataclass
 class Runtime:
     settings: Settings
     db: Database
     telephony: Telephony
+    # This process's routing thread (None when ROUTING_IN_PROCESS is off, as in most tests).
+    router: Router | None = None
+
+    def nudge_routing(self) -> None:
+        """Route soon: a caller entered or left a queue, a counselor's status changed."""
+        if self.router is not None:
+            self.router.nudge()
 
 
 def runtime() -> Runtime:

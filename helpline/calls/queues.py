@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, select
 from sqlalchemy.orm import Session
 
 from helpline.callbacks import webhook_url
 from helpline.config import Settings
 from helpline.db import utcnow
-from helpline.models import AgentStatus, Call, CallEvent, User
+from helpline.models import AgentStatus, Call, CallEvent, Offer, OfferState, User
 from helpline.staff.softphone import ring_destination
 from helpline.telephony import Telephony
 
@@ -114,8 +114,11 @@ def take_next_call(session: Session, counselor: User, telephony: Telephony, sett
     languages = counselor.language_list
     if not languages:
         return None
+    # Not a caller ringing for someone else: routing offered them first.
+    ringing = exists().where(Offer.call_id == Call.id, Offer.state == OfferState.RINGING)
     query = (select(Call).where(Call.status == "queued", Call.counselor_id.is_(None),
-                                Call.language.in_(languages), Call.queue_name.is_not(None))
+                                Call.language.in_(languages), Call.queue_name.is_not(None),
+                                ~ringing)
              .order_by(Call.priority.desc(), Call.enqueued_at, Call.id).limit(1))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -127,6 +130,8 @@ def take_next_call(session: Session, counselor: User, telephony: Telephony, sett
     if call.enqueued_at is not None:
         call.wait_seconds = max(0, int((now - call.enqueued_at).total_seconds()))
     call.status = "in-progress"
+    counselor.status_before_call = counselor.status
+    counselor.status_reason = None
     counselor.status = AgentStatus.ON_CALL
     counselor.status_since = now
     session.add(CallEvent(call=call, at=now, kind="assigned",

@@ -24,6 +24,7 @@ from helpline.models.followups import (
 from helpline.models.ivr import AppliedOperation, Voicemail
 from helpline.models.outbox import OutboxMessage, SmsOptOut, SmsQuota
 from helpline.models.protocols import EmergencyDisclosure, OverdoseProtocol, ProtocolStep
+from helpline.models.routing import Offer, OfferState
 from helpline.models.screenings import Screening
 from helpline.models.signin import SignInFailure, StaffSession
 from helpline.models.users import AgentStatus, Role, User
@@ -53,6 +54,8 @@ __all__ = [
     "FollowUpState",
     "MeetingFeed",
     "Need",
+    "Offer",
+    "OfferState",
     "OutboxMessage",
     "Outcome",
     "OverdoseProtocol",

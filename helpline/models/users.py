@@ -52,6 +52,13 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16), default=AgentStatus.OFFLINE)
     status_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Why the status is what it is when the counselor did not choose it ("missed_offer": an
+    # offer rang out and routing made them Away); shown to them until they choose again.
+    status_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    # The status to return to once a call's record is closed (what they had when it rang).
+    status_before_call: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Space-separated skills that queues may require, e.g. "crisis" (helpline.calls.routing).
+    skills: Mapped[str] = mapped_column(String(120), default="", server_default="")
     password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Set by an admin's reset: the next sign-in leads to a new password before anything else.
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
@@ -62,6 +69,10 @@ class User(Base):
     @property
     def language_list(self) -> list[str]:
         return self.languages.split()
+
+    @property
+    def skill_list(self) -> list[str]:
+        return self.skills.split()
 
     @property
     def client_identity(self) -> str:

@@ -298,7 +298,9 @@ def _close(session: Session, contact: Contact, by: User, now: dt.datetime) -> No
     call = session.get(Call, contact.call_id) if contact.call_id else None
     if call is not None and call.ended_at is not None and call.ended_at <= now:
         contact.wrapup_seconds = int((now - call.ended_at).total_seconds())
-    by.status = AgentStatus.AVAILABLE
+    # Back to what they had before the call (Available, unless they chose otherwise since).
+    by.status = by.status_before_call or AgentStatus.AVAILABLE
+    by.status_before_call = None
     by.status_since = now
 
 
@@ -328,10 +330,18 @@ def earlier_contacts(session: Session, contact: Contact, limit: int = 20) -> lis
         .order_by(Contact.created_at.desc()).limit(limit)))
 
 
+CHOOSABLE = (AgentStatus.AVAILABLE, AgentStatus.AWAY, AgentStatus.OFFLINE)
+
+
 def set_status(session: Session, user: User, status: str, now: dt.datetime | None = None) -> None:
     """Set a counselor's availability (routing reads it)."""
     if status not in set(AgentStatus):
         raise ContactError("not a status")
+    user.status_reason = None  # chosen now: no longer what routing decided
+    if user.status in (AgentStatus.ON_CALL, AgentStatus.WRAP_UP) and status in CHOOSABLE:
+        # Mid-call: the choice takes effect when the record closes.
+        user.status_before_call = status
+        return
     if user.status != status:
         user.status = status
         user.status_since = now or utcnow()

@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from helpline import audit
 from helpline.config import Settings
 from helpline.db import affected_rows, utcnow
-from helpline.models import SignInFailure, StaffSession, User
+from helpline.models import AgentStatus, SignInFailure, StaffSession, User
 from helpline.staff import accounts
 from helpline.staff.roles import SECOND_FACTOR_ROLES
 
@@ -424,8 +424,20 @@ def end_session(session: Session, staff: StaffSession, reason: str,
     staff.ended_at = _now(now)
     staff.end_reason = reason
     user = session.get(User, staff.user_id)
+    if user is not None:
+        go_offline(user, staff.ended_at)
     audit.record(session, "signout" if reason == "user" else f"signout.{reason}", actor=user,
                  record_type="user", record_id=staff.user_id, address=staff.address)
+
+
+def go_offline(user: User, now: dt.datetime) -> None:
+    """Signed out (by hand or idle): no more offers. Mid-call, once the record closes."""
+    if user.status in (AgentStatus.ON_CALL, AgentStatus.WRAP_UP):
+        user.status_before_call = AgentStatus.OFFLINE
+    elif user.status != AgentStatus.OFFLINE:
+        user.status = AgentStatus.OFFLINE
+        user.status_since = now
+        user.status_reason = None
 
 
 def session_is_current(staff: StaffSession, user: User) -> bool:
