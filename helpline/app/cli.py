@@ -130,11 +130,13 @@ def serve(ctx: CliContext, host: str, port: int, threads: int) -> None:
 @click.option("--role", required=True, type=click.Choice(["counselor", "supervisor", "admin"]))
 @click.option("--name", "display_name", default="", help="Name shown to colleagues.")
 @click.option("--languages", default="en", show_default=True, help='e.g. "en es"')
+@click.option("--skills", default="", help='Skills queues ask for, e.g. "crisis" '
+                                           "(QUEUE_SKILLS).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @pass_ctx
 @friendly_errors
 def create_user_cmd(ctx: CliContext, username: str, role: str, display_name: str,
-                    languages: str, password_stdin: bool) -> None:
+                    languages: str, skills: str, password_stdin: bool) -> None:
     """Create a staff account. The password is asked for, never given as an argument."""
     from helpline.staff.accounts import AccountError, create_user
 
@@ -145,7 +147,8 @@ def create_user_cmd(ctx: CliContext, username: str, role: str, display_name: str
     try:
         with ctx.session() as session:
             user = create_user(session, username, role, password,
-                               display_name=display_name, languages=languages)
+                               display_name=display_name, languages=languages,
+                               skills=skills)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {user.role} {user.username}.")

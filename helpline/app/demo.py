@@ -21,6 +21,8 @@ DEMO_USERS = [
     ("supervisor", "supervisor", "Sam Supervisor", "en es", "steady-lantern-5072"),
     ("admin", "admin", "Ada Admin", "en", "granite-willow-9364"),
 ]
+# Crisis-trained (routing offers the crisis queue only to them, QUEUE_SKILLS).
+DEMO_SKILLS = {"counselor": "crisis", "supervisor": "crisis"}
 
 
 def load_demo(session: Session, settings: Settings) -> list[str]:
@@ -30,7 +32,7 @@ def load_demo(session: Session, settings: Settings) -> list[str]:
         for username, role, name, langs, password in DEMO_USERS:
             create_user(session, username, role, password, display_name=name,
                         languages=langs, phone="+1555555" + f"{len(username):04d}",
-                        created_by="demo")
+                        skills=DEMO_SKILLS.get(username, ""), created_by="demo")
         _demo_calls(session)
     from helpline.directory.demo import load_demo_directory
 

@@ -68,6 +68,7 @@ def create_user(
     display_name: str = "",
     languages: str = "en",
     phone: str | None = None,
+    skills: str = "",
     created_by: User | str | None = "cli",
 ) -> User:
     """Create a staff account; raise :class:`AccountError` with a clear reason."""
@@ -85,6 +86,7 @@ def create_user(
     problem = password_problem(password, username)
     if problem:
         raise AccountError(problem)
+    skill_list = check_skills(skills)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"the username {username!r} is taken")
     user = User(
@@ -94,12 +96,27 @@ def create_user(
         display_name=display_name or username,
         languages=" ".join(langs),
         phone=phone,
+        skills=" ".join(skill_list),
     )
     session.add(user)
     session.flush()
     audit.record(session, "user.create", actor=created_by, record_type="user", record_id=user.id,
                  detail={"role": role})
     return user
+
+
+_SKILL = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def check_skills(skills: str) -> list[str]:
+    """A staff member's skills (space-separated words such as ``crisis``), checked."""
+    words = sorted(set(skills.lower().split()))
+    bad = [word for word in words if not _SKILL.fullmatch(word)]
+    if bad:
+        raise AccountError(f"skills are lower-case words such as crisis (not {bad[0]!r})")
+    if len(" ".join(words)) > 120:
+        raise AccountError("at most 120 characters of skills")
+    return words
 
 
 def set_password(session: Session, user: User, password: str, *, by: User | str) -> None:
