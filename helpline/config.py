@@ -433,8 +433,11 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 def _queue_skills(raw: str) -> dict[str, str]:
-    """``group=skill`` pairs, comma-separated: ``crisis=crisis,loved_one=family``."""
+    """``group=skill`` pairs, comma-separated: ``crisis=crisis,loved_one=family``; ``none``
+    for no queue asking any skill."""
     skills: dict[str, str] = {}
+    if raw.strip().lower() == "none":
+        return skills
     for pair in filter(None, (part.strip() for part in raw.split(","))):
         group, _, skill = (side.strip() for side in pair.partition("="))
         if not _NAME.fullmatch(group) or not _NAME.fullmatch(skill):

@@ -57,12 +57,22 @@ def test_production_refuses_to_start_without_a_secret(tmp_path: Path, missing: s
         ("TRUSTED_PROXY_COUNT", "yes", "whole number"),
         ("TRUSTED_PROXY_COUNT", "-1", "between 0 and 5"),
         ("TRUSTED_PROXY_COUNT", "9", "between 0 and 5"),
+        ("RING_TIMEOUT_SECONDS", "2", "between 5 and 120"),
+        ("QUEUE_SKILLS", "crisis", "group=skill"),
+        ("QUEUE_SKILLS", "Crisis=trained staff", "group=skill"),
     ],
 )
 def test_a_malformed_setting_is_named(tmp_path: Path, name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as err:
         load(tmp_path, **{**GOOD, name: value})
     assert name in str(err.value)
+
+
+def test_queue_skills_are_read_as_group_skill_pairs(tmp_path: Path) -> None:
+    assert load(tmp_path, **GOOD).queue_skills == {"crisis": "crisis"}
+    settings = load(tmp_path, **{**GOOD, "QUEUE_SKILLS": " crisis=crisis , loved_one=family,"})
+    assert settings.queue_skills == {"crisis": "crisis", "loved_one": "family"}
+    assert load(tmp_path, **{**GOOD, "QUEUE_SKILLS": "none"}).queue_skills == {}
 
 
 def test_forwarded_headers_are_believed_only_when_proxies_are_counted(tmp_path: Path) -> None:
