@@ -8,6 +8,7 @@ from flask import Flask
 
 from dashboard import (
     api_tokens,
+    call_control,
     consents,
     directory,
     followups,
@@ -28,9 +29,9 @@ from dashboard import (
 )
 from dashboard.blueprint import blueprint
 
-AREAS = (api_tokens, consents, directory, followups, handoff, history, home, my_followups,
-         offers, overdose, record, referrals, safe_contact, screening, signin, softphone, staff,
-         supervisor)
+AREAS = (api_tokens, call_control, consents, directory, followups, handoff, history, home,
+         my_followups, offers, overdose, record, referrals, safe_contact, screening, signin,
+         softphone, staff, supervisor)
 
 
 def init_app(app: Flask) -> None:

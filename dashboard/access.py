@@ -70,7 +70,8 @@ SECOND_FACTOR_ENDPOINTS = frozenset({
 PASSIVE_ENDPOINTS = frozenset({"dashboard.queue_events", "dashboard.session_status",
                                "phone.poll", "dashboard.softphone_token",
                                "dashboard.supervisor_wallboard_events",
-                               "dashboard.supervisor_wallboard_board"})
+                               "dashboard.supervisor_wallboard_board",
+                               "dashboard.offer_events", "dashboard.current_offer"})
 # All that a user whose password an admin reset may reach until they choose a new one.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"dashboard.change_password", "dashboard.sign_out",
                                        "dashboard.session_status", "dashboard.keepalive"})

@@ -16,6 +16,7 @@ from dashboard import live, softphone
 from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import db_session, runtime
+from helpline.calls import floor, routing
 from helpline.calls.queues import queue_snapshot, take_next_call
 from helpline.followups import on_record
 from helpline.models import AgentStatus, User
@@ -67,8 +68,33 @@ def set_status() -> Response:
         if mid_call:
             flash(f"You will be {STATUS_LABELS[wanted]} once this call's record is closed.",
                   "info")
+        routing.notify_offers(db_session())  # other processes' streams show the new status
         runtime().nudge_routing()
     return redirect(url_for("dashboard.home"))
+
+
+def _local_path(raw: str | None) -> str | None:
+    """A page of this site to go back to (never another site), or None."""
+    if not raw or len(raw) > 500 or not raw.startswith("/") or raw.startswith("//"):
+        return None
+    if "\\" in raw or any(ord(ch) < 32 for ch in raw):
+        return None
+    return raw
+
+
+@blueprint.post("/hand")
+@permission_required(Action.RAISE_HAND)
+def hand() -> Response:
+    """Raise or lower the counselor's hand (a supervisor sees it on the wallboard)."""
+    user = current_user()
+    assert user is not None
+    if request.form.get("raised") == "1":
+        floor.raise_hand(db_session(), user)
+        flash("Your hand is raised: supervisors see it on the wallboard.", "info")
+    else:
+        floor.lower_hand(db_session(), user)
+        flash("Your hand is down.", "info")
+    return redirect(_local_path(request.form.get("next")) or url_for("dashboard.home"))
 
 
 @blueprint.get("/queues")

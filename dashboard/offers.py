@@ -23,9 +23,11 @@ from werkzeug.wrappers import Response
 from dashboard import words
 from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
+from dashboard.forms import float_arg
 from helpline.app.runtime import commit_now, db_session, runtime
 from helpline.calls import routing
 from helpline.models import AgentStatus, User
+from helpline.models.followups import FollowUp
 from helpline.records import contacts
 from helpline.staff.roles import Action
 
@@ -49,6 +51,10 @@ def offer_state(session: Session, user_id: int) -> dict[str, Any]:
     if ringing is not None:
         state["offer"] = {
             "id": ringing.offer_id,
+            # "call": a caller holding; "callback": one who booked a callback from the queue
+            # (booked_seconds ago), whose number is called once the counselor answers.
+            "kind": ringing.kind,
+            "booked_seconds": ringing.booked_seconds,
             "queue": words.queue(ringing.queue_name),
             "crisis": ringing.group == "crisis",
             "language": words.language(ringing.language),
@@ -83,6 +89,7 @@ def offer_events() -> Response:
     user = current_user()
     assert user is not None
     user_id, rt, slots = user.id, runtime(), _slots()
+    lifetime = float_arg("lifetime", LIFETIME_SECONDS, minimum=0.0, maximum=LIFETIME_SECONDS)
     signal = rt.router.signal if rt.router is not None else None
 
     @stream_with_context
@@ -91,7 +98,7 @@ def offer_events() -> Response:
         try:
             yield f"retry: {RETRY_MS}\n\n"
             last, version = None, signal.version if signal else 0
-            deadline = time.monotonic() + (LIFETIME_SECONDS if streaming else 0.0)
+            deadline = time.monotonic() + (lifetime if streaming else 0.0)
             quiet_since = time.monotonic()
             while True:
                 with rt.db.sessions() as session:
@@ -132,6 +139,10 @@ def accept_offer(offer_id: int) -> Response | tuple[Response, int]:
     except routing.OfferGone as exc:
         commit_now()  # the offer's end as the counselor found it, kept whatever follows
         return jsonify(error=str(exc)), 409
+    if isinstance(call, FollowUp):
+        rt.nudge_routing()
+        return jsonify(record_url=url_for("dashboard.followup_page", followup_id=call.id),
+                       message="Your phone rings first; then the caller is called back.")
     contact = contacts.open_contact_for_call(db, user, call)
     rt.nudge_routing()
     return jsonify(record_url=url_for("dashboard.record", contact_id=contact.id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from dashboard import call_control
 from dashboard import overdose as overdose_views
 from dashboard import safe_contact as safe_contact_views
 from dashboard import screening as screening_views
@@ -95,7 +96,8 @@ def record(contact_id: int) -> str | Response:
         texting=texting, texting_script=texts.script(settings()),
         texting_version=texts.SCRIPT_VERSION, staff=staff, followups=followups,
         open_followups=[f for f in followups if on_record.is_open(f)],
-        call_state=call_state(contact, call), **screening_panel, **safe_contact_panel)
+        call_state=call_state(contact, call), **screening_panel, **safe_contact_panel,
+        **call_control.bar_context(contact, call, user))
 
 
 @blueprint.post("/records/<int:contact_id>/draft")

@@ -121,6 +121,9 @@ class Settings:
     queue_skills: Mapping[str, str] = field(default_factory=lambda: {"crisis": "crisis"})
     # Each web process runs routing passes itself (a thread); tests run them by hand.
     routing_in_process: bool = True
+    # A counselor still in wrap-up this long after their call ended shows on the wallboard
+    # (helpline.calls.control.overdue_wrap_ups).
+    wrap_up_limit_minutes: int = 10
     require_second_factor_for_all: bool = False
     lockout_threshold: int = 5
     lockout_minutes: int = 15
@@ -682,6 +685,8 @@ def load_settings(
         ring_timeout_seconds=_int("RING_TIMEOUT_SECONDS", get("RING_TIMEOUT_SECONDS", "20"),
                                   5, 120),
         queue_skills=_queue_skills(get("QUEUE_SKILLS", "crisis=crisis")),
+        wrap_up_limit_minutes=_int("WRAP_UP_LIMIT_MINUTES", get("WRAP_UP_LIMIT_MINUTES", "10"),
+                                   1, 240),
         routing_in_process=_bool("ROUTING_IN_PROCESS", get("ROUTING_IN_PROCESS", "true")),
         require_second_factor_for_all=_bool(
             "REQUIRE_SECOND_FACTOR_FOR_ALL", get("REQUIRE_SECOND_FACTOR_FOR_ALL")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     CursorResult,
@@ -35,11 +35,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from helpline.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +77,39 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: UTCDateTime()}
+METADATA = MetaData(naming_convention=NAMING)
+TYPE_ANNOTATION_MAP = {dt.datetime: UTCDateTime()}
+
+if TYPE_CHECKING:
+    # As type checkers see the class that __getattr__ below declares.
+    class Base(DeclarativeBase):
+        metadata = METADATA
+        type_annotation_map = TYPE_ANNOTATION_MAP
+
+_BASE_LOCK = threading.Lock()
+
+
+def _declarative_base() -> type[DeclarativeBase]:
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Base(DeclarativeBase):
+        metadata = METADATA
+        type_annotation_map = TYPE_ANNOTATION_MAP
+
+    Base.__qualname__ = "Base"
+    return Base
+
+
+def __getattr__(name: str) -> Any:
+    # The declarative base (and with it sqlalchemy.orm, a quarter of a second to import) is
+    # made when a model first asks for it: a command that runs Core statements alone, such as
+    # `helpline directory search`, never does.
+    if name == "Base":
+        with _BASE_LOCK:
+            if "Base" not in globals():
+                globals()["Base"] = _declarative_base()
+        return globals()["Base"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def utcnow() -> dt.datetime:
@@ -101,6 +133,13 @@ class Limits:
     statement_seconds: int = 30  # any statement, server side (PostgreSQL's statement_timeout)
     pool_seconds: float = 2.0  # waiting for a free connection of the pool
     breaker_seconds: float = 10.0  # webhooks skip the database this long after a failure
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Limits:
+        return cls(connect_seconds=settings.db_connect_timeout_seconds,
+                   statement_seconds=settings.db_statement_timeout_seconds,
+                   pool_seconds=settings.db_pool_timeout_seconds,
+                   breaker_seconds=settings.db_breaker_seconds)
 
 
 class DatabaseUnavailable(SQLAlchemyError):
@@ -154,22 +193,27 @@ class Breaker:
 
 class _Deadline(threading.local):
     until: float | None = None
+    # Whether this thread's outage sends the IVR to the spool: a background task (a routing
+    # pass) that fails says nothing about whether a webhook's write would.
+    trips_breaker: bool = True
 
 
 _deadline = _Deadline()
 
 
 @contextmanager
-def within(seconds: float) -> Iterator[None]:
+def within(seconds: float, *, trips_breaker: bool = True) -> Iterator[None]:
     """Every database use of this thread inside the block ends within ``seconds`` of its
-    start (:class:`DatabaseUnavailable`, or the statement's own error once interrupted)."""
-    outer = _deadline.until
+    start (:class:`DatabaseUnavailable`, or the statement's own error once interrupted).
+    With ``trips_breaker=False`` a failure inside does not open the breaker."""
+    outer, outer_trips = _deadline.until, _deadline.trips_breaker
     until = time.monotonic() + seconds
     _deadline.until = until if outer is None else min(outer, until)
+    _deadline.trips_breaker = outer_trips and trips_breaker
     try:
         yield
     finally:
-        _deadline.until = outer
+        _deadline.until, _deadline.trips_breaker = outer, outer_trips
 
 
 def time_left() -> float | None:
@@ -236,19 +280,21 @@ def _reset_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def _stopper(dbapi_conn: Any, breaker: Breaker) -> Callable[[], None]:
+def _stopper(dbapi_conn: Any, breaker: Breaker | None) -> Callable[[], None]:
     """How to stop what ``dbapi_conn`` is waiting for, from another thread."""
     interrupt = getattr(dbapi_conn, "interrupt", None)
     if interrupt is not None:  # sqlite3
         def stop_sqlite() -> None:
-            breaker.trip("a statement ran past its time limit")
+            if breaker is not None:
+                breaker.trip("a statement ran past its time limit")
             interrupt()
         return stop_sqlite
 
     def stop_socket() -> None:
         # psycopg waits on the socket for an answer that a hung server never sends: shutting
         # the socket down wakes it with an error, and the pool throws the connection away.
-        breaker.trip("a statement ran past its time limit")
+        if breaker is not None:
+            breaker.trip("a statement ran past its time limit")
         fd = dbapi_conn.pgconn.socket
         with socket.socket(fileno=os.dup(fd)) as sock:
             sock.shutdown(socket.SHUT_RDWR)
@@ -273,7 +319,8 @@ def _bound_checkouts(engine: Engine, breaker: Breaker) -> None:
             # The busy handler (another process holds the write lock) waits no longer either.
             dbapi_conn.execute(f"PRAGMA busy_timeout={max(1, int(left * 1000))}")
             record.info["short_busy_timeout"] = True
-        _watchdog.watch(id(record), until, _stopper(dbapi_conn, breaker))
+        _watchdog.watch(id(record), until,
+                        _stopper(dbapi_conn, breaker if _deadline.trips_breaker else None))
 
     @event.listens_for(engine, "checkin")
     def _unwatch(dbapi_conn: Any, record: Any) -> None:
@@ -286,7 +333,7 @@ def _bound_checkouts(engine: Engine, breaker: Breaker) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _trip(context: Any) -> None:
-        if _deadline.until is not None and (
+        if _deadline.until is not None and _deadline.trips_breaker and (
                 context.is_disconnect or is_unreachable(context.sqlalchemy_exception)):
             breaker.trip(type(context.original_exception).__name__)
 
@@ -414,7 +461,9 @@ class Database:
         _bound_checkouts(self.engine, self.breaker)
         _bound_connects(self.engine, self.breaker,
                         0 if self.is_sqlite else self.limits.connect_seconds)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        from sqlalchemy.orm import sessionmaker
+
+        self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite takes one writer at a time: this process's threads queue here for write
         # sessions rather than in SQLite's busy handler, which sleeps up to 100 ms per try.
         self._writer: AbstractContextManager[Any] = (
@@ -424,11 +473,7 @@ class Database:
     @classmethod
     def for_settings(cls, settings: Settings) -> Database:
         """The helpline's database, with the time limits its settings give."""
-        return cls(settings.database_url, Limits(
-            connect_seconds=settings.db_connect_timeout_seconds,
-            statement_seconds=settings.db_statement_timeout_seconds,
-            pool_seconds=settings.db_pool_timeout_seconds,
-            breaker_seconds=settings.db_breaker_seconds))
+        return cls(settings.database_url, Limits.for_settings(settings))
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,6 +16,7 @@ per number a day). A refused text is not sent: ``send_sms`` returns its outbox r
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -108,6 +109,23 @@ class Telephony(Protocol):
 
     def call_status(self, call_sid: str) -> CallLookup | None: ...
 
+    def end_call(self, session: Session, call_sid: str, to: str, *,
+                 purpose: str) -> OutboxMessage: ...
+
+    def add_participant(self, session: Session, room: str, to: str, *, purpose: str,
+                        muted: bool = False, coaching: bool = False,
+                        call_sid_to_coach: str | None = None,
+                        end_conference_on_exit: bool = False,
+                        wait_url: str | None = None) -> OutboxMessage: ...
+
+    def update_participant(self, session: Session, room: str, call_sid: str, *, purpose: str,
+                           hold: bool | None = None, hold_url: str | None = None,
+                           muted: bool | None = None, coaching: bool | None = None,
+                           call_sid_to_coach: str | None = None) -> OutboxMessage: ...
+
+    def remove_participant(self, session: Session, room: str, call_sid: str, *,
+                           purpose: str) -> OutboxMessage: ...
+
     def find_sent(
         self, session: Session, kind: str, to: str, *, since: dt.datetime, purpose: str,
         body: str | None = None, url: str | None = None,
@@ -190,6 +208,49 @@ class OutboxTelephony:
     def call_status(self, call_sid: str) -> CallLookup | None:
         """The outbox carries no calls: there is nobody to ask."""
         return None
+
+    def end_call(self, session: Session, call_sid: str, to: str, *,
+                 purpose: str) -> OutboxMessage:
+        """Record that the live call ``call_sid`` would be hung up."""
+        return _record(session, kind="hangup", to_number=to, from_number=self.from_number,
+                       provider=self.name, purpose=purpose, provider_sid=call_sid)
+
+    def add_participant(self, session: Session, room: str, to: str, *, purpose: str,
+                        muted: bool = False, coaching: bool = False,
+                        call_sid_to_coach: str | None = None,
+                        end_conference_on_exit: bool = False,
+                        wait_url: str | None = None) -> OutboxMessage:
+        """Record that ``to`` would be dialled into the conference ``room``; the row's
+        ``provider_sid`` stands for the new participant's call."""
+        number = _dialled(to)
+        if number is None:
+            return _undiallable(session, to, from_number=self.from_number,
+                                provider=self.name, purpose=purpose)
+        return _record(session, kind="conf", to_number=number, from_number=self.from_number,
+                       provider=self.name, purpose=purpose,
+                       provider_sid="CA" + secrets.token_hex(16),
+                       body=_participant_body("add", room, muted=muted, coaching=coaching,
+                                              call_sid_to_coach=call_sid_to_coach,
+                                              end_conference_on_exit=end_conference_on_exit))
+
+    def update_participant(self, session: Session, room: str, call_sid: str, *, purpose: str,
+                           hold: bool | None = None, hold_url: str | None = None,
+                           muted: bool | None = None, coaching: bool | None = None,
+                           call_sid_to_coach: str | None = None) -> OutboxMessage:
+        """Record that a participant would be held, muted or coached."""
+        return _record(session, kind="conf", to_number=call_sid, from_number=self.from_number,
+                       provider=self.name, purpose=purpose, provider_sid=call_sid,
+                       twiml_url=hold_url,
+                       body=_participant_body("update", room, hold=hold, muted=muted,
+                                              coaching=coaching,
+                                              call_sid_to_coach=call_sid_to_coach))
+
+    def remove_participant(self, session: Session, room: str, call_sid: str, *,
+                           purpose: str) -> OutboxMessage:
+        """Record that a participant would be taken out of the room (their call ends)."""
+        return _record(session, kind="conf", to_number=call_sid, from_number=self.from_number,
+                       provider=self.name, purpose=purpose, provider_sid=call_sid,
+                       body=_participant_body("remove", room))
 
     def find_sent(self, session: Session, kind: str, to: str, *, since: dt.datetime,
                   purpose: str, body: str | None = None,
@@ -293,6 +354,105 @@ class TwilioTelephony:
         duration = int(call.duration) if call.duration and call.duration.isdigit() else None
         return CallLookup(status=str(call.status), ended_at=call.end_time, duration=duration)
 
+    def end_call(self, session: Session, call_sid: str, to: str, *,
+                 purpose: str) -> OutboxMessage:
+        """Hang up a live call (Twilio: update the call's ``Status`` to ``completed``)."""
+        fields: dict[str, object] = dict(kind="hangup", to_number=to,
+                                         from_number=self.from_number, provider=self.name,
+                                         purpose=purpose, provider_sid=call_sid)
+        try:
+            call = self.client.calls(call_sid).update(status="completed")
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            return _record(session, status="failed", error=_error_text(exc), **fields)
+        return _record(session, status=call.status or "completed", **fields)
+
+    def _conference(self, room: str) -> str | None:
+        """The SID of the live conference named ``room`` (the Participants API is addressed
+        by SID); None when it has ended or never started."""
+        found = self.client.conferences.list(friendly_name=room, status="in-progress", limit=1)
+        return found[0].sid if found else None
+
+    def add_participant(self, session: Session, room: str, to: str, *, purpose: str,
+                        muted: bool = False, coaching: bool = False,
+                        call_sid_to_coach: str | None = None,
+                        end_conference_on_exit: bool = False,
+                        wait_url: str | None = None) -> OutboxMessage:
+        """Dial ``to`` into the live conference ``room`` (``POST .../Participants``); the
+        row's ``provider_sid`` is the new participant's CallSid."""
+        number = _dialled(to)
+        if number is None:
+            return _undiallable(session, to, from_number=self.from_number,
+                                provider=self.name, purpose=purpose)
+        body = _participant_body("add", room, muted=muted, coaching=coaching,
+                                 call_sid_to_coach=call_sid_to_coach,
+                                 end_conference_on_exit=end_conference_on_exit)
+        fields: dict[str, object] = dict(kind="conf", to_number=number,
+                                         from_number=self.from_number, provider=self.name,
+                                         purpose=purpose, body=body)
+        kwargs: dict[str, object] = {"muted": muted, "beep": "false",
+                                     "start_conference_on_enter": True,
+                                     "end_conference_on_exit": end_conference_on_exit,
+                                     "early_media": True, "label": purpose[:30]}
+        if coaching and call_sid_to_coach:
+            kwargs.update(coaching=True, call_sid_to_coach=call_sid_to_coach)
+        if wait_url:
+            kwargs.update(wait_url=wait_url, wait_method="POST")
+        try:
+            conference = self._conference(room)
+            if conference is None:
+                return _record(session, status="failed", error="the call has ended", **fields)
+            added = self.client.conferences(conference).participants.create(
+                from_=self.from_number, to=number, **kwargs)
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            return _record(session, status=_failed(exc), error=_error_text(exc), **fields)
+        return _record(session, status=added.status or "queued", provider_sid=added.call_sid,
+                       **fields)
+
+    def update_participant(self, session: Session, room: str, call_sid: str, *, purpose: str,
+                           hold: bool | None = None, hold_url: str | None = None,
+                           muted: bool | None = None, coaching: bool | None = None,
+                           call_sid_to_coach: str | None = None) -> OutboxMessage:
+        """Hold or resume (``Hold``, ``HoldUrl``), mute, or coach (``Coaching``,
+        ``CallSidToCoach``) a participant: ``POST .../Participants/{CallSid}``."""
+        fields: dict[str, object] = dict(
+            kind="conf", to_number=call_sid, from_number=self.from_number, provider=self.name,
+            purpose=purpose, provider_sid=call_sid, twiml_url=hold_url,
+            body=_participant_body("update", room, hold=hold, muted=muted, coaching=coaching,
+                                   call_sid_to_coach=call_sid_to_coach))
+        kwargs: dict[str, object] = {}
+        if hold is not None:
+            kwargs["hold"] = hold
+            if hold and hold_url:
+                kwargs.update(hold_url=hold_url, hold_method="POST")
+        if muted is not None:
+            kwargs["muted"] = muted
+        if coaching is not None:
+            kwargs["coaching"] = coaching
+            if coaching and call_sid_to_coach:
+                kwargs["call_sid_to_coach"] = call_sid_to_coach
+        try:
+            conference = self._conference(room)
+            if conference is None:
+                return _record(session, status="failed", error="the call has ended", **fields)
+            self.client.conferences(conference).participants(call_sid).update(**kwargs)
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            return _record(session, status="failed", error=_error_text(exc), **fields)
+        return _record(session, status="sent", **fields)
+
+    def remove_participant(self, session: Session, room: str, call_sid: str, *,
+                           purpose: str) -> OutboxMessage:
+        """Take a participant out of the room: ``DELETE .../Participants/{CallSid}``."""
+        fields: dict[str, object] = dict(
+            kind="conf", to_number=call_sid, from_number=self.from_number, provider=self.name,
+            purpose=purpose, provider_sid=call_sid, body=_participant_body("remove", room))
+        try:
+            conference = self._conference(room)
+            if conference is None:
+                return _record(session, status="failed", error="the call has ended", **fields)
+            self.client.conferences(conference).participants(call_sid).delete()
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            return _record(session, status="failed", error=_error_text(exc), **fields)
+        return _record(session, status="sent", **fields)
 
     def find_sent(self, session: Session, kind: str, to: str, *, since: dt.datetime,
                   purpose: str, body: str | None = None,
@@ -318,6 +478,12 @@ class TwilioTelephony:
                            body=body, twiml_url=url, provider=self.name, purpose=purpose,
                            status=str(found.status or "queued"), provider_sid=found.sid)
         return None
+
+
+def _participant_body(operation: str, room: str, **fields: object) -> str:
+    """What a participant operation asked for, as the outbox row's body (no numbers)."""
+    return json.dumps({"op": operation, "room": room,
+                       **{k: v for k, v in fields.items() if v is not None}}, sort_keys=True)
 
 
 def _error_text(exc: Exception) -> str:

@@ -65,6 +65,8 @@ class CallState:
             return ["keys", "speech", "timeout", "hangup"]
         if self.mode == "hold":
             return ["timeout", "poll", "hangup"]
+        if self.mode == "connected" and self.queue is not None:
+            return ["hangup", "poll"]  # hold, transfer, a supervisor: asked of the helpline
         if self.mode in {"connected", "transfer"}:
             return ["hangup"]
         return []

@@ -3,7 +3,9 @@
 Twilio bridges a queued caller when a counselor's leg runs ``<Dial><Queue>``. Without Twilio
 nobody bridges, so between wait documents the interpreter asks ``/ivr/queue/assignment``
 (outbox telephony only) whether a counselor took the call, and then plays the counselor's leg
-and the ``<Queue url>`` announcement itself.
+and the ``<Queue url>`` announcement itself. Once connected it asks ``/ivr/call/control``
+what the counselor did (hold, transfer, a supervisor joining, the end of the call) and says
+it to the caller as Twilio's conference would.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class Holding:
         def params(self, call_status: str = "in-progress") -> dict[str, str]: ...
         def hear(self, verb: ET.Element) -> None: ...
         def twiml_of(self, reply: Reply) -> str | None: ...
+        def play(self) -> None: ...
+        def end_call(self, *, status_callback: bool) -> None: ...
 
     def enqueue(self, verb: ET.Element) -> bool:
         s = self.state
@@ -135,6 +139,57 @@ class Holding:
         s.mode = "connected"
         s.answered_at = self.i.clock()
         self.emit("connected", "You are connected to a counselor.")
+
+    def check_control(self) -> None:
+        """While connected: what did the counselor do to the call (hold, transfer, a
+        supervisor, ending it)? Outbox telephony only: with Twilio the conference does it."""
+        s, q = self.state, self.state.queue
+        if q is None or not q.get("control_polls", True):
+            return
+        since = int(q.get("control_seen", 0))
+        url = f"{s.base}/ivr/call/control?since={since}"
+        data = self.i.signer.request(self.i.transport, "POST", url, self.params())
+        if data.status == 404:
+            q["control_polls"] = False
+            return
+        try:
+            answer = json.loads(data.text) if data.status == 200 else {}
+        except ValueError:
+            answer = {}
+        language = q["name"].rpartition("-")[2] or "en"
+        for event in answer.get("events") or []:
+            q["control_seen"] = max(int(q.get("control_seen", 0)), int(event.get("id", 0)))
+            kind, text = str(event.get("kind", "")), str(event.get("text", ""))
+            if kind == "end":
+                self.emit("note", text)
+                self.end_call(status_callback=True)
+                return
+            if kind == "requeue":
+                self.emit("transfer", text)
+                self.requeue(str(event.get("url", "")))
+                return
+            if kind in {"hold", "resume", "transfer", "supervisor"}:
+                # What the caller hears, said in their language.
+                self.emit("say", text, language)
+                if kind == "hold":
+                    self.emit("play", "(hold music)")
+            else:
+                self.emit(kind if kind in {"counselor", "note"} else "note", text)
+        if answer.get("ended") and not s.ended:
+            self.emit("note", "The counselor's side of the call has ended.")
+            self.end_call(status_callback=True)
+
+    def requeue(self, url: str) -> None:
+        """Twilio moves the caller's call to new TwiML (<Enqueue> again): play it."""
+        s = self.state
+        if not url:
+            return
+        seen = (s.queue or {}).get("control_seen", 0)
+        s.queue, s.answered_at, s.mode = None, None, "ringing"
+        if self.fetch(urljoin(s.base + "/", url.lstrip("/"))):
+            self.play()
+        if s.queue is not None:
+            s.queue["control_seen"] = seen
 
     def announce(self, url: str, method: str, extra: dict[str, str]) -> None:
         """The <Queue url> document: said to the caller before the bridge (Say/Play/Pause)."""

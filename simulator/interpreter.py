@@ -79,10 +79,13 @@ class Interpreter:
         return run.events
 
     def poll(self, state: CallState) -> list[Event]:
-        """While holding: has a counselor taken the call? (No events when nothing changed.)"""
+        """While holding: has a counselor taken the call? While connected: did they hold or
+        transfer it? (No events when nothing changed.)"""
         run = Run(self, state)
         if state.in_queue and state.mode in {"gather", "hold"}:
             run.check_assignment()
+        elif state.mode == "connected" and state.queue is not None:
+            run.check_control()
         return run.events
 
     def hang_up(self, state: CallState) -> list[Event]:

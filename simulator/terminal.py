@@ -88,7 +88,10 @@ def hint(state: CallState) -> str:
 
 
 def waiting_for_pickup(state: CallState) -> bool:
-    return state.in_queue and state.mode in {"gather", "hold"}
+    """Whether the helpline is asked now and then what happened (a pickup while holding; a
+    hold, transfer or supervisor while connected)."""
+    return ((state.in_queue and state.mode in {"gather", "hold"})
+            or (state.mode == "connected" and state.queue is not None))
 
 
 def line_reader(stream: TextIO) -> LineReader:

@@ -7,10 +7,12 @@ admins where said) by :func:`dashboard.access.permission_required`, on top of th
 
 from dashboard.supervisor import (
     audit_views,
+    floor_views,
     ivr_views,
     report_views,
     staff_views,
     wallboard_views,
 )
 
-__all__ = ["audit_views", "ivr_views", "report_views", "staff_views", "wallboard_views"]
+__all__ = ["audit_views", "floor_views", "ivr_views", "report_views", "staff_views",
+           "wallboard_views"]

@@ -147,7 +147,7 @@ def bar_chart(table: Table, *, width: int = 500) -> Markup:
     return Markup("".join(parts))
 
 
-WIDE_TABLES = frozenset({"hour", "admissions_center"})
+WIDE_TABLES = frozenset({"hour", "admissions_center", "counselor_offers"})
 WIDE_WIDTH = 1000
 
 
@@ -168,6 +168,12 @@ def chart_for(table: Table) -> Markup:
     if table.key == "admissions_center":
         # Referrals, handoffs and admissions (three series, three colours); not the rate.
         keep = (0, 1, 2, 4)
+        return bar_chart(Table(table.key, table.title, [table.columns[i] for i in keep],
+                               [[row[i] for i in keep] for row in table.rows]),
+                         width=WIDE_WIDTH)
+    if table.key == "counselor_offers":
+        # Accepted, declined and missed per counselor: counts, not the share or the seconds.
+        keep = (0, 2, 3, 4)
         return bar_chart(Table(table.key, table.title, [table.columns[i] for i in keep],
                                [[row[i] for i in keep] for row in table.rows]),
                          width=WIDE_WIDTH)

@@ -20,8 +20,10 @@ from helpline.models import Call
 from helpline.reporting.reports import Report, ReportError, build_report, table_csv
 from helpline.staff.roles import Action
 
-TABLE_ORDER = ("hour", "weekday", "need", "language", "outcome", "risk", "referrals", "care",
-               "admissions_center", "admissions_care", "followups", "screening")
+TABLE_ORDER = ("hour", "weekday", "need", "language", "outcome", "offers", "risk", "referrals",
+               "care", "admissions_center", "admissions_care", "followups", "screening")
+# Tables naming staff (offers per counselor): on this page and its CSV only, never the API.
+STAFF_TABLE_ORDER = ("counselor_offers",)
 
 
 def _date(name: str, default: dt.date) -> dt.date:
@@ -54,6 +56,8 @@ def supervisor_reports() -> tuple[str, int] | str:
         return render_template("supervisor/reports.html", report=None, error=str(exc),
                                queues=_queues(), args=request.args), 400
     tables = [words.table_in_words(report.tables[k]) for k in TABLE_ORDER if k in report.tables]
+    # Staff names stay as they are written (no code to put in words).
+    tables += [report.staff_tables[k] for k in STAFF_TABLE_ORDER if k in report.staff_tables]
     return render_template("supervisor/reports.html", report=report, error=None,
                            summary=report.summary(), tables=tables, chart_for=chart_for,
                            is_wide=is_wide,

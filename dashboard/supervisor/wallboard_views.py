@@ -13,13 +13,15 @@ import datetime as dt
 import time
 
 from flask import g, redirect, render_template, request, session, url_for
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from dashboard import live
 from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from helpline.app.runtime import commit_now, db_session, settings
-from helpline.calls.wallboard import wallboard
+from helpline.calls.floor import SETTABLE
+from helpline.calls.wallboard import REASONS, wallboard
 from helpline.db import utcnow
 from helpline.flows.versions import runtime_failures
 from helpline.reporting.audit_review import wrap_up_overrides
@@ -32,9 +34,16 @@ STATUS_LABELS = {"available": "Available", "on_call": "On a call", "wrap_up": "W
                  "away": "Away", "offline": "Offline"}
 
 
-def _render_board(session) -> str:  # type: ignore[no-untyped-def]
-    board = wallboard(session, timezone=settings().default_timezone)
-    return render_template("supervisor/_board.html", board=board, labels=STATUS_LABELS)
+def _controls() -> bool:
+    """Whether the board carries the floor's forms: a supervisor's own screen, not a display."""
+    return request.args.get("display") != "1" and can(current_user(), Action.MANAGE_FLOOR)
+
+
+def _render_board(session: Session, controls: bool = False) -> str:
+    board = wallboard(session, timezone=settings().default_timezone,
+                      queue_skills=settings().queue_skills)
+    return render_template("supervisor/_board.html", board=board, labels=STATUS_LABELS,
+                           reasons=REASONS, controls=controls, settable=SETTABLE)
 
 
 @blueprint.get("/supervisor")
@@ -60,7 +69,7 @@ def supervisor_wallboard() -> str:
     # Records closed with a safety step undocumented: said where supervisors watch the floor.
     overrides = wrap_up_overrides(db, utcnow() - OVERRIDE_ALERT) \
         if user is not None and can(user, Action.REVIEW_AUDIT) else []
-    return render_template("supervisor/wallboard.html", board_html=_render_board(db),
+    return render_template("supervisor/wallboard.html", board_html=_render_board(db, _controls()),
                            ivr_failures=runtime_failures(db), overrides=overrides,
                            can_edit_ivr=user is not None and can(user, Action.EDIT_IVR))
 
@@ -82,11 +91,12 @@ def supervisor_wallboard_display_keepalive() -> tuple[str, int]:
 @blueprint.get("/supervisor/wallboard/board")
 @permission_required(Action.VIEW_WALLBOARD)
 def supervisor_wallboard_board() -> str:
-    return _render_board(db_session())
+    return _render_board(db_session(), _controls())
 
 
 @blueprint.get("/supervisor/wallboard/events")
 @permission_required(Action.VIEW_WALLBOARD)
 def supervisor_wallboard_events() -> Response:
-    """Server-sent events: the board, re-rendered when it changes."""
-    return live.fragment_events("board", _render_board)
+    """Server-sent events: the board, re-rendered when it changes (``?display=1``: read-only)."""
+    controls = _controls()
+    return live.fragment_events("board", lambda session: _render_board(session, controls))

@@ -13,7 +13,7 @@ from helpline.directory import capacity, vocabulary
 
 if TYPE_CHECKING:
     from helpline.app.cli_context import CliContext
-    from helpline.directory.search import CenterHit
+    from helpline.directory.center_query import RowHit
 
 
 @click.group()
@@ -66,7 +66,7 @@ def _values(raw: tuple[str, ...]) -> list[str]:
     return [v.strip() for item in raw for v in item.split(",") if v.strip()]
 
 
-def _center_json(hit: CenterHit, by_zip: bool) -> dict[str, Any]:
+def _center_json(hit: RowHit, by_zip: bool) -> dict[str, Any]:
     c = hit.center
     return {
         "id": c.id, "name": c.name, "alternate_name": c.alternate_name,
@@ -113,13 +113,16 @@ def search_command(click_ctx: click.Context, zip_code: str | None, within: float
                    population: tuple[str, ...], capacity_filter: tuple[str, ...],
                    text: str | None, page: int, per_page: int, fmt: str) -> None:
     """Search the directory, nearest first: the same search as the referral panel."""
-    from helpline.directory.search import UnknownZipError, search_centers
+    # The search's Core statements on a bare connection: scripts run this command often, and
+    # importing the ORM and the models took most of its time (test_cli_search.py keeps them
+    # out of its process).
+    from helpline.directory.center_query import UnknownZipError, search_center_rows
 
     def body(ctx: CliContext) -> None:
-        with ctx.db.sessions() as session:
+        with ctx.engine.connect() as conn:
             try:
-                result = search_centers(
-                    session, zip_code=zip_code, within_miles=within, care=_values(care),
+                result = search_center_rows(
+                    conn, zip_code=zip_code, within_miles=within, care=_values(care),
                     medications=_values(medication), payment=_values(payment),
                     languages=_values(language), ages=_values(age),
                     populations=_values(population), capacity=_values(capacity_filter),

@@ -17,6 +17,7 @@ per change, not one each.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import threading
@@ -111,9 +112,13 @@ class Router:
         """One pass, if there is anything to do (asked first with reads only: on SQLite a
         write would queue behind the IVR's)."""
         self.passes += 1
-        with within(PASS_WAIT_SECONDS):
+        # With the time to open a connection too (PostgreSQL): the pool may hold none idle (a
+        # process just started, or streams and webhooks hold them all), and a connection that
+        # may not be opened would fail every pass.
+        connect = 0.0 if self.db.is_sqlite else self.db.limits.connect_seconds
+        with within(PASS_WAIT_SECONDS + connect, trips_breaker=False):
             with self.db.sessions() as session:
-                if not work_to_do(session):
+                if not work_to_do(session, self.settings):
                     return None
             with self.db.session() as session:
                 if not _lock_for_pass(session):
@@ -141,7 +146,7 @@ class Router:
     def _poll(self) -> None:
         seen: object = None
         while not self._stop.is_set():
-            with within(PASS_WAIT_SECONDS), self.db.sessions() as session:
+            with within(PASS_WAIT_SECONDS, trips_breaker=False), self.db.sessions() as session:
                 now = _offers_fingerprint(session)
             if now != seen:
                 seen = now
@@ -158,34 +163,32 @@ class Router:
             conn.execute(f"LISTEN {routing.CHANNEL}")
             self.signal.bump()  # changes made before LISTEN took effect
             while not self._stop.is_set():
-                for _ in conn.notifies(timeout=1.0, stop_after=1):
-                    # Drain what else arrived with it: one bump for a burst of changes.
-                    with contextlib.suppress(Exception):
-                        for _more in conn.notifies(timeout=0.01):
-                            pass
-                    self.signal.bump()
+                # Each generator is run to its end before the next: one holds the
+                # connection's lock while it runs, so a second inside it would wait forever.
+                if not list(conn.notifies(timeout=1.0, stop_after=1)):
+                    continue
+                # Drain what else arrived with it: one bump for a burst of changes.
+                with contextlib.suppress(Exception):
+                    for _more in conn.notifies(timeout=0.01):
+                        pass
+                self.signal.bump()
 
 
-def work_to_do(session: Session) -> bool:
-    """Does a routing pass have anything to do: an offer to end, or a caller and a free
-    counselor (eligibility aside: :func:`routing.plan` decides that)?"""
-    now = utcnow()
+def work_to_do(session: Session, settings: Settings, now: dt.datetime | None = None) -> bool:
+    """Does a routing pass have anything to do: an offer to end, or a caller (or a queue
+    callback) to offer to an eligible free counselor?"""
+    now = now or utcnow()
     ringing = Offer.state == OfferState.RINGING
     to_end = select(Offer.id).where(ringing, or_(
         Offer.expires_at <= now,
-        ~exists().where(Call.id == Offer.call_id, routing.WAITING),
+        Offer.call_id.is_not(None) & ~exists().where(Call.id == Offer.call_id, routing.WAITING),
+        routing.callback_offer_gone(now),
         ~exists().where(User.id == Offer.counselor_id, User.status == AgentStatus.AVAILABLE,
                         User.active.is_(True)))).limit(1)
     if session.scalar(to_end) is not None:
         return True
-    caller = select(Call.id).where(routing.WAITING,
-                                   ~exists().where(Offer.call_id == Call.id, ringing)).limit(1)
-    if session.scalar(caller) is None:
-        return False
-    free = select(User.id).where(User.active.is_(True), User.status == AgentStatus.AVAILABLE,
-                                 User.role.in_(routing.CALL_TAKERS),
-                                 ~exists().where(Offer.counselor_id == User.id, ringing)).limit(1)
-    return session.scalar(free) is not None
+    # Eligibility included: two hundred callers nobody free can take make no pass.
+    return bool(routing.planned(session, settings, now))
 
 
 def _lock_for_pass(session: Session) -> bool:

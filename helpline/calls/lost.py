@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from helpline.calls.records import TERMINAL, close_call, find_call
+from helpline.calls.records import TERMINAL, close_call, find_call, start_wrap_up
 from helpline.config import Settings
 from helpline.db import Database, affected_rows, utcnow
 from helpline.models import Call, CallEvent
@@ -140,6 +140,7 @@ def _close(sessions: SessionSource, silent: _Silent, lookup: CallLookup | None,
         assert call is not None
         close_call(call, status, ended_at)
         session.add(CallEvent(call_id=call.id, at=now, kind="closed_lost", detail=detail))
+        start_wrap_up(session, [call.id], ended_at)
     if lookup is not None:
         why = f"Twilio says {lookup.status}"
     else:

@@ -13,10 +13,10 @@ from sqlalchemy import Connection, exists, func, select
 from sqlalchemy.orm import Session
 
 from helpline.callbacks import webhook_url
+from helpline.calls import control
 from helpline.config import Settings
 from helpline.db import utcnow
 from helpline.models import AgentStatus, Call, CallEvent, Offer, OfferState, User
-from helpline.staff.softphone import ring_destination
 from helpline.telephony import Telephony
 
 SIGNED_IN = (AgentStatus.AVAILABLE, AgentStatus.ON_CALL, AgentStatus.WRAP_UP)
@@ -136,9 +136,8 @@ def take_next_call(session: Session, counselor: User, telephony: Telephony, sett
     counselor.status_since = now
     session.add(CallEvent(call=call, at=now, kind="assigned",
                           detail={"counselor_id": counselor.id, "queue": call.queue_name}))
-    # Their phone or their browser, as every counselor leg (helpline.softphone decides).
-    telephony.place_call(session, ring_destination(counselor, settings),
-                         counselor_leg_url(settings, call.queue_name or "", call.language),
-                         purpose="counselor_leg")
+    # Their phone or their browser, as every counselor leg (helpline.softphone decides),
+    # bridged as every answered call is (helpline.calls.control).
+    control.connect_counselor(session, telephony, settings, call, counselor)
     session.flush()
     return call

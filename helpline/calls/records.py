@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session, defer
 from helpline import crypto
 from helpline.config import Settings
 from helpline.followups.lifecycle import request_callback_from_queue
-from helpline.models import Call, CallEvent, Outcome, Voicemail
+from helpline.models import AgentStatus, Call, CallEvent, Outcome, User, Voicemail
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,14 @@ _CALL_STATES = select(*_STATE_COLUMNS).where(
 _EVENT_OF_KIND = select(CallEvent.id).where(
     CallEvent.call_id == bindparam("call_id"), CallEvent.kind == bindparam("kind")).limit(1)
 _ADD_EVENT = insert(CallEvent)
+# The counselors of calls that ended go from on the call to wrap-up (finishing the record):
+# conditional, so one who already closed the record or left is not touched; one statement for
+# all the calls a group of webhooks ended (within moments of each other: the latest stands).
+_TO_WRAP_UP = update(User).where(
+    User.id.in_(select(Call.counselor_id).where(
+        Call.id.in_(bindparam("call_ids", expanding=True)), Call.counselor_id.is_not(None))),
+    User.status == AgentStatus.ON_CALL).values(status=AgentStatus.WRAP_UP,
+                                               status_since=bindparam("at"))
 
 
 @functools.cache
@@ -190,6 +198,7 @@ class Ledger:
         self._kinds: set[tuple[int, str]] = set()  # events this transaction added
         self._updates: dict[int, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
+        self._wrap_ups: list[dict[str, Any]] = []  # calls whose counselor goes to wrap-up
 
     def load(self, call_sids: Iterable[str]) -> None:
         """Read the states of these calls (those not read yet) in one statement."""
@@ -240,6 +249,10 @@ class Ledger:
         self._kinds.add((call_id, kind))
         self._events.append({"call_id": call_id, "at": at, "kind": kind, "detail": detail})
 
+    def wrap_up(self, call_id: int, at: dt.datetime) -> None:
+        """The call ended: its counselor, if on it, goes to wrap-up when this flushes."""
+        self._wrap_ups.append({"call_id": call_id, "at": at})
+
     def flush(self) -> None:
         """Write the changes and events held so far: on PostgreSQL one statement for the
         changes and one for the events, elsewhere one per shape of change and one for the
@@ -256,7 +269,10 @@ class Ledger:
                 conn.execute(_update_call(names), rows)
             if self._events:
                 conn.execute(_ADD_EVENT, self._events)
-        self._updates, self._events = {}, []
+        if self._wrap_ups:
+            conn.execute(_TO_WRAP_UP, {"call_ids": [w["call_id"] for w in self._wrap_ups],
+                                       "at": max(w["at"] for w in self._wrap_ups)})
+        self._updates, self._events, self._wrap_ups = {}, [], []
 
     def _flush_pg(self, conn: Connection) -> None:
         if self._updates:
@@ -369,7 +385,14 @@ def record_status(session: Session, call_sid: str, status: str, *, at: str | Non
         ledger.change(state, changed)
     if closing:
         ledger.add_event(call.id, when, "ended", {"status": status, "duration": duration})
+        ledger.wrap_up(call.id, when)
     return call.id
+
+
+def start_wrap_up(session: Session, call_ids: list[int], at: dt.datetime) -> None:
+    """The counselors still on these ended calls go to wrap-up (finishing the record)."""
+    if call_ids:
+        session.execute(_TO_WRAP_UP, {"call_ids": call_ids, "at": at})
 
 
 def close_call(call: Call, status: str, at: dt.datetime) -> None:

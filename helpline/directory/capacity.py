@@ -11,15 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import ColumnElement
-from sqlalchemy.orm import Session
 
-from helpline import audit
 from helpline.db import utcnow
+from helpline.directory.center_tables import CENTERS
 from helpline.directory.vocabulary import UnknownOffering
-from helpline.models import TreatmentCenter, User
 from helpline.plurals import plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from helpline.models import TreatmentCenter, User
 
 MAX_WAITLIST_DAYS = 730
 
@@ -37,6 +41,22 @@ _ALIASES = {
 # Not offered to staff, who see every center with its capacity: the IVR locator leaves out
 # only the centers confirmed not to take new patients (unknown may still take them).
 NOT_FULL = "not_full"
+
+
+class CapacityFacts(Protocol):
+    """What the phrases below read of a center: a TreatmentCenter, or a row of the search
+    that `helpline directory search` prints (center_query.CenterRecord)."""
+
+    @property
+    def accepting_patients(self) -> bool | None: ...
+    @property
+    def waitlist(self) -> bool | None: ...
+    @property
+    def waitlist_days(self) -> int | None: ...
+    @property
+    def same_day_moud(self) -> bool | None: ...
+    @property
+    def capacity_confirmed_at(self) -> dt.datetime | None: ...
 
 
 class CapacityError(ValueError):
@@ -73,13 +93,13 @@ def filter_clauses(values: str | Iterable[str] | None) -> list[ColumnElement[boo
     clauses: list[ColumnElement[bool]] = []
     for name in normalise_filters(values):
         if name == "accepting":
-            clauses.append(TreatmentCenter.accepting_patients.is_(True))
+            clauses.append(CENTERS.c.accepting_patients.is_(True))
         elif name == "no_waitlist":
-            clauses.append(TreatmentCenter.waitlist.is_(False))
+            clauses.append(CENTERS.c.waitlist.is_(False))
         elif name == NOT_FULL:
-            clauses.append(TreatmentCenter.accepting_patients.is_not(False))
+            clauses.append(CENTERS.c.accepting_patients.is_not(False))
         else:
-            clauses.append(TreatmentCenter.same_day_moud.is_(True))
+            clauses.append(CENTERS.c.same_day_moud.is_(True))
     return clauses
 
 
@@ -107,6 +127,8 @@ def confirm_capacity(session: Session, center: TreatmentCenter, capacity: Capaci
                      now: dt.datetime | None = None) -> Capacity:
     """Record the capacity just confirmed with the center (the same values count as a
     confirmation too), with who and when, and audit it."""
+    from helpline import audit
+
     value = checked(capacity)
     center.accepting_patients = value.accepting_patients
     center.waitlist = value.waitlist
@@ -122,13 +144,13 @@ def confirm_capacity(session: Session, center: TreatmentCenter, capacity: Capaci
     return value
 
 
-def days_since_confirmed(center: TreatmentCenter, now: dt.datetime | None = None) -> int | None:
+def days_since_confirmed(center: CapacityFacts, now: dt.datetime | None = None) -> int | None:
     if center.capacity_confirmed_at is None:
         return None
     return max(0, ((now or utcnow()) - center.capacity_confirmed_at).days)
 
 
-def confirmed_phrase(center: TreatmentCenter, now: dt.datetime | None = None) -> str:
+def confirmed_phrase(center: CapacityFacts, now: dt.datetime | None = None) -> str:
     """"confirmed today", "confirmed 1 day ago", "confirmed 12 days ago" or "not confirmed"."""
     days = days_since_confirmed(center, now)
     if days is None:
@@ -138,7 +160,7 @@ def confirmed_phrase(center: TreatmentCenter, now: dt.datetime | None = None) ->
     return f"confirmed {days} day{'s' if days != 1 else ''} ago"
 
 
-def status_parts(center: TreatmentCenter) -> list[str]:
+def status_parts(center: CapacityFacts) -> list[str]:
     """What is known of the capacity, in short phrases (empty when nothing is)."""
     parts: list[str] = []
     if center.accepting_patients is not None:
@@ -154,7 +176,7 @@ def status_parts(center: TreatmentCenter) -> list[str]:
     return parts
 
 
-def summary(center: TreatmentCenter, now: dt.datetime | None = None) -> str:
+def summary(center: CapacityFacts, now: dt.datetime | None = None) -> str:
     """One line for results: "Accepting new patients · no waitlist · confirmed 3 days ago"."""
     parts = status_parts(center)
     if not parts:
@@ -163,7 +185,7 @@ def summary(center: TreatmentCenter, now: dt.datetime | None = None) -> str:
     return text[0].upper() + text[1:]
 
 
-def as_dict(center: TreatmentCenter, now: dt.datetime | None = None) -> dict[str, object]:
+def as_dict(center: CapacityFacts, now: dt.datetime | None = None) -> dict[str, object]:
     """Capacity for JSON output."""
     return {
         "accepting_patients": center.accepting_patients,

@@ -11,6 +11,8 @@ A radius search runs in two steps, the same on SQLite and PostgreSQL without ext
 2. Python: the great-circle distance of each candidate, keeping those within the radius (the
    box's corners are outside it), nearest first; then one query loads the page's centers,
    without their offerings unless asked (building those objects cost more than the search).
+Steps 1 and 2 are center_query.match_centers, Core statements that `helpline directory search`
+runs on a bare connection too (without the ORM, whose import took most of that command's time).
 Within one facet the values are alternatives (Medicaid or sliding scale); facets combine with AND
 (detox and Medicaid), and so do capacity filters (see capacity.py). Meeting filters follow the
 same rule: several fellowships, ways of attending or times of day are alternatives, and each
@@ -21,33 +23,28 @@ Meeting Guide gives them, so "evening" is an evening where the meeting is held.
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, defer, lazyload, selectinload
 
 from helpline.directory import capacity as capacity_filters
-from helpline.directory import vocabulary
-from helpline.directory.geo import (
-    BoundingBox,
-    ZipPoint,
-    bounding_box,
-    haversine_miles,
-    zip_point,
+from helpline.directory import center_query
+from helpline.directory.center_query import (
+    MAX_PER_PAGE,
+    UnknownZipError,
+    as_tuple,
+    match_centers,
+    resolve_point,
 )
+from helpline.directory.center_query import box_clause as _box_clause
+from helpline.directory.geo import ZipPoint, bounding_box, haversine_miles, zip_point
 from helpline.models.directory import CenterService, Resource, SupportGroup, TreatmentCenter
 
-MAX_PER_PAGE = 200
 # nearest_centers widens its circle until it has enough centers, up to this many miles.
 NEAREST_RADII = (10.0, 25.0, 50.0, 100.0, 250.0)
-# TreatmentCenter.lat_cell is CAST(latitude * 4 + 400 AS INTEGER), computed by the database.
-CELLS_PER_DEGREE = 4
-CELL_OFFSET = 400
-# Beyond this many bands (a radius of some 1,700 miles) the band list is left out.
-MAX_CELLS = 100
 
 
 # When a meeting starts, in its own local time: (label, from, until). Night runs past midnight.
@@ -59,10 +56,6 @@ TIMES_OF_DAY: dict[str, tuple[str, dt.time, dt.time]] = {
 }
 ATTENDANCE: dict[str, str] = {"in_person": "In person", "online": "Online",
                               "hybrid": "Hybrid (in person and online)"}
-
-
-class UnknownZipError(ValueError):
-    """The ZIP code is malformed or not a US ZIP code."""
 
 
 @dataclass(frozen=True)
@@ -158,65 +151,15 @@ class GroupHit:
     distance_miles: float | None
 
 
-def _as_tuple(values: str | Iterable[str] | None) -> tuple[str, ...]:
-    if not values:
-        return ()
-    if isinstance(values, str):
-        return (values,)
-    return tuple(values)
-
-
 def _offering_clauses(filters: dict[str, Any]) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = []
-    for facet, arg in (("care", "care"), ("medication", "medications"), ("payment", "payment"),
-                       ("language", "languages"), ("age", "ages"),
-                       ("population", "populations")):
-        codes = vocabulary.normalise(facet, _as_tuple(filters.get(arg)))
-        if codes:
-            clauses.append(exists().where(
-                CenterService.center_id == TreatmentCenter.id,
-                CenterService.facet == facet,
-                CenterService.code.in_(codes),
-            ))
-    return clauses
+    """The offering filters on the models' tables, for a statement that selects models."""
+    return center_query.offering_clauses(filters, TreatmentCenter.__table__,
+                                         CenterService.__table__)
 
 
 def _text_clause(text: str) -> ColumnElement[bool]:
-    needle = text.strip().lower()
-    return or_(*(func.lower(col).contains(needle, autoescape=True)
-                 for col in (TreatmentCenter.name, TreatmentCenter.alternate_name,
-                             TreatmentCenter.city)))
-
-
-def _box_clause(lat_col: Any, lon_col: Any, box: BoundingBox) -> ColumnElement[bool]:
-    lat_clause = lat_col.between(box.min_lat, box.max_lat)
-    if not box.lon_ranges:
-        return and_(lat_clause, lon_col.is_not(None))
-    return and_(lat_clause, or_(*(lon_col.between(lo, hi) for lo, hi in box.lon_ranges)))
-
-
-def _center_box_clause(lat: float, lon: float, miles: float) -> ColumnElement[bool]:
-    box = bounding_box(lat, lon, miles)
-    clause = _box_clause(TreatmentCenter.latitude, TreatmentCenter.longitude, box)
-    # SQLite's cast truncates (floor, as the values are positive), PostgreSQL's rounds (floor
-    # or floor + 1): one band more above covers both.
-    low = math.floor(box.min_lat * CELLS_PER_DEGREE + CELL_OFFSET)
-    high = math.floor(box.max_lat * CELLS_PER_DEGREE + CELL_OFFSET) + 1
-    if high - low >= MAX_CELLS:
-        return clause
-    return and_(TreatmentCenter.lat_cell.in_(range(low, high + 1)), clause)
-
-
-def _resolve_point(zip_code: str | None, latitude: float | None,
-                   longitude: float | None) -> tuple[ZipPoint | None, float | None, float | None]:
-    if zip_code is not None and str(zip_code).strip():
-        point = zip_point(zip_code)
-        if point is None:
-            raise UnknownZipError("not a known US ZIP code")
-        return point, point.latitude, point.longitude
-    if (latitude is None) != (longitude is None):
-        raise ValueError("give both latitude and longitude, or neither")
-    return None, latitude, longitude
+    """The text filter on the models' table, for a statement that selects models."""
+    return center_query.text_clause(text, TreatmentCenter.__table__)
 
 
 def search_centers(
@@ -249,53 +192,19 @@ def search_centers(
     ``include_inactive`` is for the directory's own upkeep pages; ``with_offerings`` loads
     each center's offerings in the same round trip (otherwise they load when first read).
     """
-    if page < 1:
-        raise ValueError("page starts at 1")
-    per_page = max(1, min(per_page, MAX_PER_PAGE))
-    origin, lat, lon = _resolve_point(zip_code, latitude, longitude)
-    clauses = [*_offering_clauses({
-        "care": care, "medications": medications, "payment": payment,
-        "languages": languages, "ages": ages, "populations": populations}),
-        *capacity_filters.filter_clauses(capacity)]
-    if not include_inactive:
-        clauses.insert(0, TreatmentCenter.active.is_(True))
-    if text and text.strip():
-        clauses.append(_text_clause(text))
-    start = (page - 1) * per_page
+    matches = match_centers(
+        session, zip_code=zip_code, latitude=latitude, longitude=longitude,
+        within_miles=within_miles, care=care, medications=medications, payment=payment,
+        languages=languages, ages=ages, populations=populations, capacity=capacity, text=text,
+        include_inactive=include_inactive, page=page, per_page=per_page)
+    ids = [cid for _, cid in matches.window]
     options = (selectinload(TreatmentCenter.services) if with_offerings
                else lazyload(TreatmentCenter.services), defer(TreatmentCenter.source_extra))
-
-    if lat is None or lon is None:
-        total = session.scalar(select(func.count()).select_from(TreatmentCenter)
-                               .where(*clauses)) or 0
-        centers = session.scalars(
-            select(TreatmentCenter).where(*clauses).options(*options)
-            .order_by(TreatmentCenter.name, TreatmentCenter.id).offset(start).limit(per_page)
-        ).all()
-        return CenterPage([CenterHit(c, None) for c in centers], total, page, per_page, origin)
-
-    if within_miles <= 0:
-        return CenterPage([], 0, page, per_page, origin)
-    clauses.append(_center_box_clause(lat, lon, within_miles))
-    rows = session.execute(
-        select(TreatmentCenter.id, TreatmentCenter.latitude, TreatmentCenter.longitude)
-        .where(*clauses)
-    ).all()
-    hits: list[tuple[float, int]] = []
-    for cid, clat, clon in rows:
-        if clat is None or clon is None:  # the box clause has already left these out
-            continue
-        d = haversine_miles(lat, lon, clat, clon)
-        if d <= within_miles:
-            hits.append((d, cid))
-    hits.sort()
-    window = hits[start:start + per_page]
     by_id = {c.id: c for c in session.scalars(
-        select(TreatmentCenter).where(TreatmentCenter.id.in_([cid for _, cid in window]))
-        .options(*options)
-    )} if window else {}
-    items = [CenterHit(by_id[cid], d) for d, cid in window]
-    return CenterPage(items, len(hits), page, per_page, origin)
+        select(TreatmentCenter).where(TreatmentCenter.id.in_(ids)).options(*options)
+    )} if ids else {}
+    items = [CenterHit(by_id[cid], d) for d, cid in matches.window]
+    return CenterPage(items, matches.total, matches.page, matches.per_page, matches.origin)
 
 
 def nearest_centers(session: Session, zip_code: str, limit: int = 3,
@@ -368,10 +277,10 @@ def search_groups(
     ``attendance`` ("in_person", "online", "hybrid") and ``time_of_day`` (the keys of
     :data:`TIMES_OF_DAY`) narrow the list as :class:`MeetingFilters` does; an unknown value
     raises ValueError."""
-    _, lat, lon = _resolve_point(zip_code, latitude, longitude)
-    filters = MeetingFilters(fellowships=_as_tuple(fellowship), language=language or None,
-                             attendance=_as_tuple(attendance), day=day,
-                             times_of_day=_as_tuple(time_of_day))
+    _, lat, lon = resolve_point(zip_code, latitude, longitude)
+    filters = MeetingFilters(fellowships=as_tuple(fellowship), language=language or None,
+                             attendance=as_tuple(attendance), day=day,
+                             times_of_day=as_tuple(time_of_day))
     clauses: list[ColumnElement[bool]] = [] if include_inactive else [
         SupportGroup.active.is_(True)]
     clauses.extend(filters.clauses())
@@ -426,5 +335,6 @@ def search_resources(session: Session, *, kind: str | None = None, language: str
                                 .limit(limit)))
 
 
-__all__ = ["CenterHit", "CenterPage", "GroupHit", "UnknownZipError", "locator_centers",
-           "nearest_centers", "search_centers", "search_groups", "search_resources"]
+__all__ = ["MAX_PER_PAGE", "CenterHit", "CenterPage", "GroupHit", "UnknownZipError",
+           "locator_centers", "nearest_centers", "search_centers", "search_groups",
+           "search_resources"]

@@ -12,6 +12,10 @@ PostgreSQL, so racing schedulers take different rows instead of queueing behind 
 one UPDATE per decision, one commit; then each is sent and committed with its outbox row,
 attempt, disclosure and audit event. Bridged callbacks are claimed one at a time: each needs a
 counselor (the caller's leg is dialled, and its disclosure logged, by ivr/followup_views.py).
+Callbacks booked from the queue, while routing runs, get theirs from the routing engine
+instead: it offers them in the place the caller held, and the counselor who accepts claims and
+delivers the callback through :func:`claim_for_counselor` and :func:`send_claimed` (the same
+claim, intent and outbox steps as a run's).
 
 Consent is checked when the follow-up is due, not only when it was requested: a consent
 withdrawn or expired since stops it (state stopped, outcome consent_withdrawn or
@@ -43,8 +47,17 @@ from helpline.db import Database, affected_rows, utcnow
 from helpline.followups import claims, safe_contact
 from helpline.followups.lifecycle import SCHEDULER_ACTOR, apply_attempt_result, consent_refusal
 from helpline.followups.lists import overdue_clause
+from helpline.followups.on_record import QUEUE_CALLBACK
 from helpline.followups.scheduling import allowed_now, next_safe_time
-from helpline.models import Consent, OutboxMessage, SafeContactPreferences, SmsOptOut, User
+from helpline.models import (
+    Consent,
+    Offer,
+    OfferState,
+    OutboxMessage,
+    SafeContactPreferences,
+    SmsOptOut,
+    User,
+)
 from helpline.models.followups import (
     DUE_STATES,
     AttemptResult,
@@ -87,14 +100,15 @@ def reminder_text(settings: Settings, followup_id: int) -> str:
 
 def next_available_counselor(session: Session, language: str) -> User | None:
     """An available counselor who speaks ``language`` and is not already ringing for a
-    callback; the one available longest first."""
+    callback or for an offer of the routing engine; the one available longest first."""
     busy = select(FollowUp.bridged_to_id).where(
         FollowUp.state.in_((FollowUpState.SENDING, FollowUpState.AWAITING_RESULT)),
         FollowUp.bridged_to_id.is_not(None))
+    offered = exists().where(Offer.counselor_id == User.id, Offer.state == OfferState.RINGING)
     candidates = session.scalars(
         select(User).where(User.active.is_(True), User.status == AgentStatus.AVAILABLE,
                            User.role.in_(roles_for(Action.WORK_FOLLOWUPS)),
-                           User.id.not_in(busy))
+                           User.id.not_in(busy), ~offered)
         .order_by(User.status_since, User.id))
     for user in candidates:
         if language in user.language_list:
@@ -257,26 +271,22 @@ def _claim_batch(factory: Callable[[], Session], settings: Settings, now: dt.dat
 
 def _claim_callback(factory: Callable[[], Session], followup_id: int, settings: Settings,
                     now: dt.datetime, report: DeliveryReport) -> bool:
-    """Claim one bridged callback with the counselor it will ring. True if this run won."""
+    """Claim one bridged callback with the counselor it will ring. True if this run won.
+
+    A callback booked from the queue, while routing runs, is stopped or deferred here as any
+    other, but its counselor is the one who accepts its offer (:func:`claim_for_counselor`)."""
     with factory() as session:
         followup = session.get(FollowUp, followup_id)
         if followup is None or followup.state not in DUE_STATES:
             report.lost_race += 1
             return False
-        prefs = safe_contact.preferences_for(session, followup.caller_hash)
-        outcome = _must_stop(session, followup, prefs, now)
-        if outcome is not None:
-            _stop(session, [followup_id], outcome, now, report)
+        held = held_back(session, followup, settings, now)
+        if held is not None:
+            settle_held_back(session, followup_id, held, now, report)
             session.commit()
             return False
-        if not allowed_now(now, followup.timezone, settings, prefs.safe_hours):
-            report.deferred += affected_rows(session.execute(
-                update(FollowUp).where(_still_due(now, [followup_id]))
-                .values(due_at=next_safe_time(now, followup.timezone, settings,
-                                              prefs.safe_hours),
-                        updated_at=now)
-                .execution_options(synchronize_session=False)))
-            session.commit()
+        if offered_by_routing(followup, settings):
+            report.waiting_for_counselor += 1
             return False
         assigned = followup.assigned_to_id
         for _ in range(3):
@@ -306,6 +316,97 @@ def _claim_callback(factory: Callable[[], Session], followup_id: int, settings: 
                 return False
         report.waiting_for_counselor += 1
         return False
+
+
+def routing_offers_queue_callbacks(settings: Settings) -> bool:
+    """Whether callbacks booked from the queue are offered to counselors by the routing engine
+    (helpline.calls.routing), in the place the caller held: wherever routing runs
+    (ROUTING_IN_PROCESS, alike for every process of a deployment). The scheduler then never
+    picks their counselor itself; it still stops, defers, retries and escalates them."""
+    return settings.routing_in_process
+
+
+def offered_by_routing(followup: FollowUp, settings: Settings) -> bool:
+    """A callback booked from the queue that nobody assigned to a counselor, while routing
+    runs: its counselor is whoever accepts its offer. (One a supervisor assigned rings its
+    assignee, as any other.)"""
+    return (followup.source == QUEUE_CALLBACK and followup.assigned_to_id is None
+            and routing_offers_queue_callbacks(settings))
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Why a due callback may not ring now: stopped with ``outcome``, or due again ``until``."""
+
+    outcome: FollowUpOutcome | None = None
+    until: dt.datetime | None = None
+
+
+def held_back(session: Session, followup: FollowUp, settings: Settings,
+              now: dt.datetime) -> HeldBack | None:
+    """Why a due bridged callback may not ring a counselor now (reads only): consent withdrawn
+    or expired, or the channel ruled out (stop it), or quiet hours or the caller's unsafe
+    hours (wait for the next safe moment). None when it may."""
+    prefs = safe_contact.preferences_for(session, followup.caller_hash)
+    outcome = _must_stop(session, followup, prefs, now)
+    if outcome is not None:
+        return HeldBack(outcome=outcome)
+    if not allowed_now(now, followup.timezone, settings, prefs.safe_hours):
+        return HeldBack(until=next_safe_time(now, followup.timezone, settings,
+                                             prefs.safe_hours))
+    return None
+
+
+def settle_held_back(session: Session, followup_id: int, held: HeldBack, now: dt.datetime,
+                     report: DeliveryReport) -> None:
+    """Stop the follow-up, or move it to its next safe moment (if still due); the caller
+    commits."""
+    if held.outcome is not None:
+        _stop(session, [followup_id], held.outcome, now, report)
+        return
+    report.deferred += affected_rows(session.execute(
+        update(FollowUp).where(_still_due(now, [followup_id]))
+        .values(due_at=held.until, updated_at=now)
+        .execution_options(synchronize_session=False)))
+
+
+def claim_for_counselor(session: Session, followup_id: int, counselor_id: int,
+                        settings: Settings, now: dt.datetime,
+                        report: DeliveryReport) -> bool:
+    """Claim a due bridged callback for the counselor who accepted its offer, as a delivery
+    run's claim (``claimed_at`` = ``now``): one conditional UPDATE, so that a racing accept or
+    scheduler run cannot claim it too. Stopped or deferred instead when it may not ring now.
+    True if claimed; the caller commits before :func:`send_claimed` calls the provider."""
+    followup = session.get(FollowUp, followup_id, populate_existing=True)
+    if followup is None or followup.state not in DUE_STATES or (
+            followup.due_at is not None and followup.due_at > now):
+        report.lost_race += 1
+        return False
+    held = held_back(session, followup, settings, now)
+    if held is not None:
+        settle_held_back(session, followup_id, held, now, report)
+        return False
+    # One claim for a counselor at a time, as the scheduler's (a row lock on PostgreSQL).
+    session.execute(select(User.id).where(User.id == counselor_id).with_for_update())
+    claimed = affected_rows(session.execute(
+        update(FollowUp).where(_still_due(now, [followup_id]), ~_ringing(counselor_id))
+        .values(state=FollowUpState.SENDING, claimed_at=now, updated_at=now,
+                attempts=FollowUp.attempts + 1, bridged_to_id=counselor_id)
+        .execution_options(synchronize_session=False)))
+    if claimed != 1:
+        report.lost_race += 1
+    return claimed == 1
+
+
+def send_claimed(sessions: SessionSource, ids: list[int], telephony: Telephony,
+                 settings: Settings, claimed_at: dt.datetime) -> DeliveryReport:
+    """Call the provider for follow-ups claimed (and committed) at ``claimed_at``, as a
+    delivery run does: the intent before the call, the outbox row and attempt with the new
+    state, a claim lost meanwhile left to the run that took it over."""
+    report = DeliveryReport()
+    with _sessions_on_one_connection(sessions) as factory:
+        _send_batch(factory, ids, telephony, settings, claimed_at, report)
+    return report
 
 
 def _must_stop(session: Session, followup: FollowUp, prefs: safe_contact.SafeContact,

@@ -59,6 +59,9 @@ class User(Base):
     status_before_call: Mapped[str | None] = mapped_column(String(16), default=None)
     # Space-separated skills that queues may require, e.g. "crisis" (helpline.calls.routing).
     skills: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    # When the counselor raised their hand for a supervisor (helpline.calls.floor); None while
+    # it is down. Shown on the wallboard until they lower it or a supervisor acknowledges it.
+    hand_raised_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Set by an admin's reset: the next sign-in leads to a new password before anything else.
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())

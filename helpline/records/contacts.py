@@ -333,20 +333,26 @@ def earlier_contacts(session: Session, contact: Contact, limit: int = 20) -> lis
 CHOOSABLE = (AgentStatus.AVAILABLE, AgentStatus.AWAY, AgentStatus.OFFLINE)
 
 
-def set_status(session: Session, user: User, status: str, now: dt.datetime | None = None) -> None:
-    """Set a counselor's availability (routing reads it)."""
+def set_status(session: Session, user: User, status: str, now: dt.datetime | None = None,
+               *, by: User | None = None) -> None:
+    """Set a counselor's availability (routing reads it); ``by`` a supervisor setting it for
+    them (the audit names the supervisor)."""
     if status not in set(AgentStatus):
         raise ContactError("not a status")
     user.status_reason = None  # chosen now: no longer what routing decided
+    actor = by or user
     if user.status in (AgentStatus.ON_CALL, AgentStatus.WRAP_UP) and status in CHOOSABLE:
         # Mid-call: the choice takes effect when the record closes.
         user.status_before_call = status
+        if actor is not user:
+            audit.record(session, "agent.status", actor=actor, record_type="user",
+                         record_id=user.id, detail={"status": status, "after_call": True})
         return
     if user.status != status:
         user.status = status
         user.status_since = now or utcnow()
-        audit.record(session, "agent.status", actor=user, record_type="user", record_id=user.id,
-                     detail={"status": status})
+        audit.record(session, "agent.status", actor=actor, record_type="user",
+                     record_id=user.id, detail={"status": status})
 
 
 def current_contact(session: Session, user: User) -> Contact | None:

@@ -10,7 +10,9 @@ Definitions (where the spec was silent):
 - *answered* means ``outcome == "answered"``; speed of answer is its ``wait_seconds``;
 - *abandonment rate* = calls abandoned in the queue / calls offered;
 - *service level (T)* = calls answered within T seconds / calls offered;
-- *wrap-up* = the contact's ``closed_at`` minus the call's ``ended_at``.
+- *wrap-up* = the contact's ``closed_at`` minus the call's ``ended_at``;
+- speed of answer splits into *queue time* and *ring time* (helpline.reporting.offers: a call
+  answered with "Take next call" rang nobody, so its ring time is 0).
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ from helpline.models import (
 )
 from helpline.records.screening import INSTRUMENTS
 from helpline.reporting.admissions import admission_tables
+from helpline.reporting.offers import (
+    AnswerSplit,
+    answer_split,
+    counselor_offers_table,
+    offer_states,
+    offer_states_table,
+    offers_by_counselor,
+)
 from helpline.reporting.tables import Table
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -76,7 +86,11 @@ class Report:
     service_level: dict[int, float | None] = field(default_factory=dict)
     average_talk_seconds: float | None = None
     average_wrapup_seconds: float | None = None
+    answer: AnswerSplit = field(default_factory=AnswerSplit)
+    offers: dict[str, int] = field(default_factory=dict)  # offers rung in the range, by state
     tables: dict[str, Table] = field(default_factory=dict)
+    # Tables that name staff (offers per counselor): for supervisors, never in the API.
+    staff_tables: dict[str, Table] = field(default_factory=dict)
 
     def summary(self) -> Table:
         """The headline figures as a table (for display and CSV)."""
@@ -87,6 +101,14 @@ class Report:
             ["Abandoned in queue", self.abandoned],
             ["Abandonment rate", _pct(self.abandonment_rate)],
             ["Average speed of answer (s)", _round(self.average_speed_of_answer)],
+            ["Average queue time (s)", _round(self.answer.average_queue_seconds)],
+            ["Average ring time (s)", _round(self.answer.average_ring_seconds)],
+            ["Answered from an offer", self.answer.after_offer],
+            ["Answered with take next (no ring)", self.answer.take_next],
+            ["Average ring time of offers accepted (s)",
+             _round(self.answer.average_ring_seconds_offered)],
+            ["Offers missed (rang out)", self.offers.get("missed", 0)],
+            ["Offers declined", self.offers.get("declined", 0)],
         ]
         rows += [[f"Service level ({s} s)", _pct(v)] for s, v in self.service_level.items()]
         rows += [
@@ -192,7 +214,16 @@ def build_report(session: Session, start: dt.date, end: dt.date, *, timezone: st
     _followup_figures(session, report, lo, hi)
     _screening_figures(session, report, lo, hi)
     report.tables.update(admission_tables(session, lo, hi, report.queue))
+    _offer_figures(session, report, lo, hi)
     return report
+
+
+def _offer_figures(session: Session, report: Report, lo: dt.datetime, hi: dt.datetime) -> None:
+    report.answer = answer_split(session, _call_filter(lo, hi, report.queue))
+    report.offers = offer_states(session, lo, hi, report.queue)
+    report.tables["offers"] = offer_states_table(report.offers)
+    report.staff_tables["counselor_offers"] = counselor_offers_table(
+        offers_by_counselor(session, lo, hi, report.queue))
 
 
 def _call_filter(lo: dt.datetime, hi: dt.datetime, queue: str | None) -> list[ColumnElement[bool]]:
@@ -386,6 +417,6 @@ def table_csv(report: Report, key: str) -> str:
     if key == "summary":
         return report.summary().to_csv()
     try:
-        return report.tables[key].to_csv()
+        return {**report.tables, **report.staff_tables}[key].to_csv()
     except KeyError:
         raise ReportError(f"no table named {key!r}") from None

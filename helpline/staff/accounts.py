@@ -119,6 +119,20 @@ def check_skills(skills: str) -> list[str]:
     return words
 
 
+def set_skills(session: Session, user: User, skills: str, by: User | str) -> bool:
+    """Set a staff member's skills (routing offers a queue asking a skill only to holders);
+    return whether they changed. Raises :class:`AccountError` with a clear reason."""
+    value = " ".join(check_skills(skills))
+    if value == user.skills:
+        return False
+    before = user.skill_list
+    user.skills = value
+    audit.record(session, "user.skills", actor=by, record_type="user", record_id=user.id,
+                 detail={"added": sorted(set(user.skill_list) - set(before)),
+                         "removed": sorted(set(before) - set(user.skill_list))})
+    return True
+
+
 def set_password(session: Session, user: User, password: str, *, by: User | str) -> None:
     problem = password_problem(password, user.username)
     if problem:

@@ -24,6 +24,7 @@ class Action(StrEnum):
     SET_STATUS = "set_status"              # available / away / offline
     TAKE_CALLS = "take_calls"              # take the next caller; has records of their own
     USE_PHONE = "use_phone"                # the browser phone and the phone simulator
+    CONTROL_CALLS = "control_calls"        # hold, transfer and end the call they are on
     READ_OWN_RECORDS = "read_own_records"  # the records they took, the caller they serve now
     READ_ALL_RECORDS = "read_all_records"  # every record and its notes
     VIEW_HISTORY = "view_history"
@@ -34,11 +35,14 @@ class Action(StrEnum):
     MANAGE_FOLLOWUPS = "manage_followups"  # every follow-up: schedule, assign, cancel, limits
     # Supervision
     VIEW_WALLBOARD = "view_wallboard"
+    SUPERVISE_CALLS = "supervise_calls"    # listen to, coach and barge into a live call
     RUN_REPORTS = "run_reports"
     REVIEW_AUDIT = "review_audit"
     EDIT_IVR = "edit_ivr"
     PREVIEW_IVR_DRAFT = "preview_ivr_draft"  # call an unpublished IVR version from the phone
-    MANAGE_ROUTING = "manage_routing"      # shift statistics, languages and phone of staff
+    MANAGE_ROUTING = "manage_routing"      # shift statistics, languages, phone, skills of staff
+    MANAGE_FLOOR = "manage_floor"          # set a counselor's status, acknowledge a raised hand
+    RAISE_HAND = "raise_hand"              # ask a supervisor for help from the wallboard
     # Accounts
     VIEW_ACCOUNTS = "view_accounts"
     UNLOCK_ACCOUNTS = "unlock_accounts"
@@ -65,6 +69,7 @@ RULES: Mapping[Action, frozenset[Role]] = {
     Action.SET_STATUS: PHONE_STAFF,
     Action.TAKE_CALLS: COUNSELORS,
     Action.USE_PHONE: PHONE_STAFF,
+    Action.CONTROL_CALLS: PHONE_STAFF,
     Action.READ_OWN_RECORDS: COUNSELORS,
     Action.READ_ALL_RECORDS: SUPERVISORS,
     Action.VIEW_HISTORY: PHONE_STAFF,
@@ -73,11 +78,14 @@ RULES: Mapping[Action, frozenset[Role]] = {
     Action.WORK_FOLLOWUPS: PHONE_STAFF,
     Action.MANAGE_FOLLOWUPS: SUPERVISORS,
     Action.VIEW_WALLBOARD: SUPERVISION,
+    Action.SUPERVISE_CALLS: SUPERVISORS,
     Action.RUN_REPORTS: SUPERVISION,
     Action.REVIEW_AUDIT: SUPERVISION,
     Action.EDIT_IVR: SUPERVISION,
     Action.PREVIEW_IVR_DRAFT: SUPERVISORS,
     Action.MANAGE_ROUTING: SUPERVISION,
+    Action.MANAGE_FLOOR: SUPERVISORS,
+    Action.RAISE_HAND: COUNSELORS,
     Action.VIEW_ACCOUNTS: SUPERVISION,
     Action.UNLOCK_ACCOUNTS: SUPERVISION,
     Action.MANAGE_ACCOUNTS: ADMINS,

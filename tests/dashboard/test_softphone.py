@@ -202,7 +202,8 @@ def test_taking_the_next_call_rings_this_browser_and_keeps_the_phone_page(counse
     placed = [r for r in api.requests if r.uri.endswith("/Calls.json")]
     identity = session.get(User, counselor_client.user_id).client_identity
     assert [r.data["To"] for r in placed] == [f"client:{identity}"]
-    assert "/ivr/counselor/connect" in placed[0].data["Url"]
+    # Bridged through the call's conference (helpline.calls.control).
+    assert "/ivr/conference/call?room=call-" in placed[0].data["Url"]
 
 
 def test_the_phone_software_and_its_sounds_are_served_from_here(client):

@@ -223,7 +223,15 @@ def render_site(paths: Paths, *, web_ports: list[int], http_port: int, https_por
         rest = re.sub(r"^\s*server\s+\S+[^;]*;\n", "", block.group(0), flags=re.MULTILINE)
         return rest.replace("{\n", "{\n" + lines, 1)
 
-    return _replace(text, r"^upstream helpline_web \{.*?^\}", upstream, SITE)
+    text = _replace(text, r"^upstream helpline_web \{.*?^\}", upstream, SITE)
+
+    def streams(block: re.Match[str]) -> str:
+        # The rig runs no `helpline streams`: nginx finds nothing on its port and sends the
+        # streams to its backup, made the rig's first web process.
+        return re.sub(r"^(\s*server\s+)\S+(\s+backup\s*;)", rf"\g<1>127.0.0.1:{web_ports[0]}\2",
+                      block.group(0), flags=re.MULTILINE)
+
+    return _replace(text, r"^upstream helpline_streams \{.*?^\}", streams, SITE)
 
 
 def render_nginx_main(folder: Path, site: Path) -> Path:

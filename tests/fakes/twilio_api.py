@@ -1,12 +1,14 @@
 """An in-process stand-in for api.twilio.com, plugged into the real twilio REST client.
 
-It answers the resources the helpline uses (Messages, Calls, a call's update) with the shapes
+It answers the resources the helpline uses (Messages, Calls, a call's update, Conferences and
+their Participants) with the shapes
 of Twilio's OpenAPI description, records every request, and can be told to fail the next one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ class FakeTwilioApi(HttpClient):
     # time they are created at (None: the real clock).
     created: list[dict[str, Any]] = field(default_factory=list)
     clock: dt.datetime | None = None
+    # Conferences: every room is live (in progress) unless named here.
+    ended_rooms: set[str] = field(default_factory=set)
 
     def request(self, method: str, uri: str, params: Any = None, data: Any = None,
                 headers: Any = None, auth: Any = None, timeout: float | None = None,
@@ -57,11 +61,15 @@ class FakeTwilioApi(HttpClient):
                 "to": data["To"], "from": data["From"], "body": data["Body"],
                 "status": "queued", "num_segments": "1", "direction": "outbound-api",
             })
+        if "/Conferences" in uri:
+            return self._conferences(method, uri, dict(params or {}), dict(data or {}), account)
         if "/Calls/CA" in uri and uri.endswith(".json"):
             # A call looked up, or a live call moved to new TwiML (the overdose protocol's
             # conference).
             sid = uri.rsplit("/", 1)[1].removesuffix(".json")
             said = self.calls.get(sid, {}) if method == "GET" else {}
+            if method == "POST" and (data or {}).get("Status") == "completed":
+                said = {"status": "completed"}
             return Response(200, json.dumps({
                 "sid": sid, "account_sid": account, "status": "in-progress",
                 "direction": "inbound", **{k: _rfc2822(v) for k, v in said.items()}}))
@@ -72,6 +80,41 @@ class FakeTwilioApi(HttpClient):
                 "direction": "outbound-api",
             })
         return Response(404, json.dumps({"code": 20404, "message": "not found"}))
+
+    def _conferences(self, method: str, uri: str, params: dict[str, Any],
+                     data: dict[str, Any], account: str) -> Response:
+        """Conferences listed by name; a conference's Participants added, updated, removed."""
+        if method == "GET" and uri.endswith("/Conferences.json"):
+            name = params.get("FriendlyName", "")
+            live = bool(name) and name not in self.ended_rooms and \
+                params.get("Status", "in-progress") == "in-progress"
+            found = [{"sid": conference_sid(name), "account_sid": account,
+                      "friendly_name": name, "status": "in-progress"}] if live else []
+            return Response(200, json.dumps({"conferences": found, "next_page_uri": None,
+                                             "page": 0, "page_size": 50, "uri": uri}))
+        conference = uri.split("/Conferences/")[1].split("/")[0]
+        if uri.endswith("/Participants.json") and method == "POST":
+            sid = "CA" + secrets.token_hex(16)
+            return Response(201, json.dumps(self._participant(account, conference, sid, {
+                "muted": data.get("Muted") == "true", "hold": False,
+                "coaching": data.get("Coaching") == "true",
+                "call_sid_to_coach": data.get("CallSidToCoach"), "status": "queued",
+                "label": data.get("Label")})))
+        if "/Participants/CA" in uri:
+            sid = uri.rsplit("/", 1)[1].removesuffix(".json")
+            if method == "DELETE":
+                return Response(204, "")
+            return Response(200, json.dumps(self._participant(account, conference, sid, {
+                "muted": data.get("Muted") == "true", "hold": data.get("Hold") == "true",
+                "coaching": data.get("Coaching") == "true",
+                "call_sid_to_coach": data.get("CallSidToCoach"), "status": "connected"})))
+        return Response(404, json.dumps({"code": 20404, "message": "not found"}))
+
+    @staticmethod
+    def _participant(account: str, conference: str, sid: str,
+                     fields: dict[str, Any]) -> dict[str, Any]:
+        return {"account_sid": account, "conference_sid": conference, "call_sid": sid,
+                "end_conference_on_exit": False, "start_conference_on_enter": True, **fields}
 
     def _create(self, status: int, resource: dict[str, Any]) -> Response:
         resource["date_created"] = _rfc2822(self.clock or dt.datetime.now(dt.UTC))
@@ -88,6 +131,11 @@ class FakeTwilioApi(HttpClient):
         size = int(params.get("PageSize", 50))
         return Response(200, json.dumps({key: found[:size], "next_page_uri": None, "page": 0,
                                          "page_size": size, "uri": uri}))
+
+
+def conference_sid(room: str) -> str:
+    """The fake's SID of the conference named ``room`` (stable, for the tests' assertions)."""
+    return "CF" + hashlib.sha256(room.encode()).hexdigest()[:32]
 
 
 def _rfc2822(value: Any) -> Any:

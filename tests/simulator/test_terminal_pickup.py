@@ -44,8 +44,9 @@ def test_holding_caller_hears_the_counselor_join_without_pressing_enter(  # type
     out = capsys.readouterr().out
     assert "A counselor is joining you now." in out
     assert state.ended and not caller.script
-    # Holding, the terminal waited a few seconds at a time; on the line, for as long as it takes.
-    assert caller.timeouts == [None, None, PICKUP_POLL_SECONDS, PICKUP_POLL_SECONDS, None]
+    # Holding and on the line, the terminal waits a few seconds at a time (a pickup; a hold).
+    assert caller.timeouts == [None, None, PICKUP_POLL_SECONDS, PICKUP_POLL_SECONDS,
+                               PICKUP_POLL_SECONDS]
     assert out.count("(holding") + out.count("(keys") == 3  # no prompt repeated while quiet
 
 

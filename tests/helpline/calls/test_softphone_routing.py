@@ -65,8 +65,9 @@ def test_next_caller_rings_the_counselor_where_they_take_calls(session, rest,
     expected = f"client:{user.client_identity}" if rings == "browser" else COUNSELOR_PHONE
     assert placed_to(api) == [expected]
     call = next(r for r in api.requests if r.uri.endswith("/Calls.json"))
-    assert call.data["Url"].startswith(f"{twilio_settings.public_base_url}/ivr/counselor/"
-                                       "connect?queue=general-en")
+    # Bridged through the call's conference (helpline.calls.control).
+    assert call.data["Url"].startswith(f"{twilio_settings.public_base_url}/ivr/conference/"
+                                       "call?room=call-")
 
 
 def test_without_a_browser_phone_a_counselor_with_a_number_is_rung_on_it(session, settings,

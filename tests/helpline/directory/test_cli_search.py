@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -117,3 +121,37 @@ def test_pages_of_results(run_cli: CliInvoker, session: Session) -> None:
                                 "--page", "2", "--format", "json").output)
     assert (second["total"], second["pages"], second["page"]) == (5, 3, 2)
     assert [r["name"] for r in second["results"]] == ["Demo Paged 2", "Demo Paged 3"]
+
+
+# Run as `helpline` runs it, reporting afterwards which of the heavy modules it imported.
+_PROBE = """
+import sys
+from helpline.app.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="helpline")
+finally:
+    heavy = ("sqlalchemy.orm", "helpline.models", "helpline.crypto", "helpline.audit")
+    print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_the_search_imports_neither_the_orm_nor_the_models_nor_the_cipher(
+        nearby: dict[str, int], database_url: str, tmp_path: Path, fmt: str) -> None:
+    # Scripts run this command often and its start-up is most of its time: importing
+    # sqlalchemy.orm and declaring every model took more than the rest of it
+    # (bench/directory_cli.py).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HELPLINE_", "TWILIO_"))}
+    env.update(DATABASE_URL=database_url, HELPLINE_INSTANCE_DIR=str(tmp_path / "instance"))
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, "directory", "search", "--zip", "10001", "--within",
+         "60", "--care", "detox", "--format", fmt],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+    if fmt == "json":
+        answer = json.loads(done.stdout)
+        assert [r["id"] for r in answer["results"]] == [nearby["detox"], nearby["far"]]
+        assert answer["results"][0]["offerings"]["care"] == ["DT"]
+    else:
+        assert done.stdout.startswith("2 centers within 60 miles of 10001 (page 1 of 1)")
