@@ -33,12 +33,13 @@ RETRY_MS = 3000
 KEEPALIVE = ":\n\n"
 
 
-def _slots() -> threading.BoundedSemaphore:
+def stream_slots(kind: str = "live_streams") -> threading.BoundedSemaphore:
+    """The process's slots for streams of ``kind``: ``Settings.live_streams_max`` of them."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    slots = app.extensions.get("live_streams")
+    slots = app.extensions.get(kind)
     if slots is None:
         slots = app.extensions.setdefault(
-            "live_streams", threading.BoundedSemaphore(runtime().settings.live_streams_max))
+            kind, threading.BoundedSemaphore(runtime().settings.live_streams_max))
     return slots
 
 
@@ -51,7 +52,7 @@ def fragment_events(name: str, render: Callable[[Session], str]) -> Response:
     """A text/event-stream of ``render``'s HTML, sent as event ``name`` whenever it changes."""
     app_db = runtime().db
     lifetime = float_arg("lifetime", LIFETIME_SECONDS, minimum=0.0, maximum=LIFETIME_SECONDS)
-    slots = _slots()
+    slots = stream_slots()
 
     @stream_with_context
     def stream() -> Iterator[str]:

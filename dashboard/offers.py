@@ -11,16 +11,15 @@ many streams as LIVE_STREAMS_MAX) asks ``/offers/current`` every second instead.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import current_app, jsonify, stream_with_context, url_for
+from flask import jsonify, stream_with_context, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from dashboard import words
+from dashboard import live, words
 from dashboard.access import current_user, permission_required
 from dashboard.blueprint import blueprint
 from dashboard.forms import float_arg
@@ -66,15 +65,6 @@ def offer_state(session: Session, user_id: int) -> dict[str, Any]:
     return state
 
 
-def _slots() -> threading.BoundedSemaphore:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    slots = app.extensions.get("offer_streams")
-    if slots is None:
-        slots = app.extensions.setdefault(
-            "offer_streams", threading.BoundedSemaphore(runtime().settings.live_streams_max))
-    return slots
-
-
 @blueprint.get("/offers/current")
 @permission_required(Action.TAKE_CALLS)
 def current_offer() -> Response:
@@ -88,7 +78,7 @@ def current_offer() -> Response:
 def offer_events() -> Response:
     user = current_user()
     assert user is not None
-    user_id, rt, slots = user.id, runtime(), _slots()
+    user_id, rt, slots = user.id, runtime(), live.stream_slots("offer_streams")
     lifetime = float_arg("lifetime", LIFETIME_SECONDS, minimum=0.0, maximum=LIFETIME_SECONDS)
     signal = rt.router.signal if rt.router is not None else None
 

@@ -41,7 +41,8 @@ def _controls() -> bool:
 
 def _render_board(session: Session, controls: bool = False) -> str:
     board = wallboard(session, timezone=settings().default_timezone,
-                      queue_skills=settings().queue_skills)
+                      queue_skills=settings().queue_skills,
+                      wrap_up_limit_minutes=settings().wrap_up_limit_minutes)
     return render_template("supervisor/_board.html", board=board, labels=STATUS_LABELS,
                            reasons=REASONS, controls=controls, settable=SETTABLE)
 

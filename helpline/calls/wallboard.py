@@ -89,6 +89,8 @@ class Wallboard:
     # Raised hands, the longest raised first: shown at the top until acknowledged or lowered.
     hands: list[StaffLine] = field(default_factory=list)
     skill_gaps: list[SkillGap] = field(default_factory=list)
+    # In wrap-up longer than WRAP_UP_LIMIT_MINUTES, the longest first.
+    long_wrap_ups: list[StaffLine] = field(default_factory=list)
     with_counselor: int = 0
     in_menu: int = 0
     offered_today: int = 0
@@ -117,9 +119,11 @@ def local_midnight(now: dt.datetime, timezone: str) -> dt.datetime:
 
 
 def wallboard(session: Session, *, timezone: str, now: dt.datetime | None = None,
-              queue_skills: Mapping[str, str] | None = None) -> Wallboard:
+              queue_skills: Mapping[str, str] | None = None,
+              wrap_up_limit_minutes: int | None = None) -> Wallboard:
     """A snapshot of the floor at ``now`` (waiting callers, counselors, today's figures);
-    ``queue_skills`` the skill each queue group asks for (``Settings.queue_skills``)."""
+    ``queue_skills`` the skill each queue group asks for (``Settings.queue_skills``), and
+    the wrap-up after which a counselor is shown as taking long (``WRAP_UP_LIMIT_MINUTES``)."""
     now = now or utcnow()
     board = Wallboard(at=now.isoformat(timespec="seconds"))
     for q in queue_snapshot(session, now=now):
@@ -129,6 +133,11 @@ def wallboard(session: Session, *, timezone: str, now: dt.datetime | None = None
     board.longest_wait_seconds = max((q.longest_wait_seconds for q in board.queues), default=0)
 
     _staff(session, board, now, queue_skills or {})
+    if wrap_up_limit_minutes is not None:
+        board.long_wrap_ups = sorted(
+            (line for line in board.staff if line.status == AgentStatus.WRAP_UP
+             and line.seconds_in_status >= wrap_up_limit_minutes * 60),
+            key=lambda line: -line.seconds_in_status)
 
     midnight = local_midnight(now, timezone)
     live = and_(Call.status == "in-progress", Call.ended_at.is_(None),

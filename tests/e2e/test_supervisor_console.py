@@ -103,6 +103,14 @@ def test_a_reports_totals_match_the_calls_counted_by_hand(page, session: Session
         "Abandoned in queue": "1",
         "Abandonment rate": "20.0%",          # 1 of 5
         "Average speed of answer (s)": "50.0",  # (20 + 40 + 90) / 3
+        # None rang through routing: their whole wait is queue time, their ring time 0.
+        "Average queue time (s)": "50.0",
+        "Average ring time (s)": "0.0",
+        "Answered from an offer": "0",
+        "Answered with take next (no ring)": "3",
+        "Average ring time of offers accepted (s)": "",
+        "Offers missed (rang out)": "0",
+        "Offers declined": "0",
         "Service level (30 s)": "20.0%",      # 1 of 5 answered within 30 s
         "Service level (60 s)": "40.0%",      # 2 of 5 within 60 s
         "Average talk time (s)": "340.0",     # (300 + 600 + 120) / 3

@@ -177,3 +177,17 @@ def test_todays_speed_of_answer_split_and_offers_missed(session: Session) -> Non
     assert board.average_queue_seconds_today == pytest.approx((30 + 20) / 2)
     assert board.average_ring_seconds_today == pytest.approx((10 + 0) / 2)
     assert (board.missed_offers_today, board.declined_offers_today) == (1, 1)
+
+
+def test_wrap_ups_past_the_limit_are_shown_longest_first(session: Session) -> None:
+    short = make_user(session, display_name="Short", status="wrap_up",
+                      status_since=NOW - dt.timedelta(minutes=3))
+    make_user(session, display_name="Long", status="wrap_up",
+              status_since=NOW - dt.timedelta(minutes=25))
+    make_user(session, display_name="Longer", status="wrap_up",
+              status_since=NOW - dt.timedelta(minutes=40))
+    session.commit()
+    board = wallboard(session, timezone=TZ, now=NOW, wrap_up_limit_minutes=10)
+    assert [line.name for line in board.long_wrap_ups] == ["Longer", "Long"]
+    assert short.display_name not in {line.name for line in board.long_wrap_ups}
+    assert wallboard(session, timezone=TZ, now=NOW).long_wrap_ups == []  # no limit given
