@@ -34,13 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from helpline.calls.queues import counselor_leg_url, take_next_call
+from helpline.calls.routing import OfferGone, accept_offer
 from helpline.config import Settings
 from helpline.db import Database, utcnow
-from helpline.models import AgentStatus, User
+from helpline.models import AgentStatus, Call, Offer, OfferState, User
 from helpline.telephony import telephony_for
 from simulator.callstate import CallState
 from simulator.interpreter import Interpreter, Run
@@ -166,9 +167,12 @@ class KeepAliveTransport:
 
 
 class Floor:
-    """The counselors on shift: each, when free, takes the next caller with the service behind
-    the dashboard's "take next call" (`take_next_call`), and is free again when the call ends
-    (the record's wrap-up is not played)."""
+    """The counselors on shift, free again when their call ends (the record's wrap-up is not
+    played). With routing on (ROUTING_IN_PROCESS, the default) they take the calls offered to
+    them, as the offer banner's Accept does (`accept_offer`): one thread looks for the offers
+    ringing for free counselors, as the stream server does for their browsers. With routing off
+    each free counselor takes the next caller, as the dashboard's "take next call" does
+    (`take_next_call`)."""
 
     POLL_SECONDS = 0.05  # a free counselor looks again this often (6 s of call time)
 
@@ -184,10 +188,16 @@ class Floor:
         with db.session() as session:
             session.execute(update(User).where(User.id.in_(counselor_ids))
                             .values(status=AgentStatus.AVAILABLE, status_since=utcnow()))
+            # Those of an earlier level are off shift: routing would ring them for nothing.
+            session.execute(update(User).where(User.id.not_in(counselor_ids))
+                            .values(status=AgentStatus.OFFLINE, status_since=utcnow()))
+        self._idle: set[int] = set(counselor_ids)  # free counselors, with routing on
         for cid in counselor_ids:
             self._free.put(cid)
-        self.threads = [threading.Thread(target=self._take_calls, daemon=True)
-                        for _ in range(2)]
+        self.threads = ([threading.Thread(target=self._accept_offers, daemon=True)]
+                        if settings.routing_in_process else
+                        [threading.Thread(target=self._take_calls, daemon=True)
+                         for _ in range(2)])
         for t in self.threads:
             t.start()
 
@@ -209,6 +219,48 @@ class Floor:
             with self._lock:
                 self._taken[taken[0]] = cid, taken[1]
                 self.taken += 1
+
+    def _accept_offers(self) -> None:
+        while not self.stop.wait(self.POLL_SECONDS):
+            with self._lock:
+                idle = list(self._idle)
+            if not idle:
+                continue
+            try:
+                with self.db.sessions() as session:
+                    ringing = session.execute(
+                        select(Offer.id, Offer.counselor_id)
+                        .where(Offer.state == OfferState.RINGING, Offer.call_id.is_not(None),
+                               Offer.counselor_id.in_(idle))).all()
+            except SQLAlchemyError:
+                self.errors += 1
+                continue
+            for offer_id, cid in ringing:
+                try:
+                    taken = self._accept(offer_id, cid)
+                except SQLAlchemyError:
+                    self.errors += 1  # as the banner's Accept failing: the offer rings on
+                    continue
+                if taken is not None:
+                    with self._lock:
+                        self._idle.discard(cid)
+                        self._taken[taken[0]] = cid, taken[1]
+                        self.taken += 1
+
+    def _accept(self, offer_id: int, cid: int) -> tuple[str, str] | None:
+        """The call the counselor accepted, and their leg's TwiML address; None when the
+        caller was gone."""
+        with self.db.session() as session:
+            counselor = session.get(User, cid)
+            assert counselor is not None
+            try:
+                call = accept_offer(session, offer_id, counselor, self.telephony,
+                                    self.settings)
+            except OfferGone:
+                return None
+            assert isinstance(call, Call)
+            return call.call_sid, counselor_leg_url(self.settings, call.queue_name or "",
+                                                    call.language)
 
     def _take_call(self, cid: int) -> tuple[str, str] | None:
         """The call the counselor took, and their leg's TwiML address; None when nobody waits."""
@@ -237,6 +289,8 @@ class Floor:
         with self.db.session() as session:
             session.execute(update(User).where(User.id == cid)
                             .values(status=AgentStatus.AVAILABLE, status_since=utcnow()))
+        with self._lock:
+            self._idle.add(cid)
         self._free.put(cid)
 
     def close(self) -> None:

@@ -54,7 +54,7 @@ from dashboard.access import current_user
 from dashboard.offers import offer_state
 from helpline.calls import routing
 from helpline.calls.queues import queue_snapshot
-from helpline.db import Database
+from helpline.db import Database, within
 from helpline.models import AgentStatus, Offer, OfferState, User
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,9 @@ SIGN_IN = {OFFERS_PATH: ("/offers/current", ""), QUEUES_PATH: (QUEUES_PATH, "lif
 HEALTH_PATH = "/healthz"
 LIFETIME_SECONDS = 55.0
 KEEPALIVE_SECONDS = 10.0
+# A read for every stream at once gives up after this: a hung database must not hold the
+# reader thread (the next change or refresh retries), nor open the IVR's breaker.
+READ_SECONDS = 5.0
 REFRESH_SECONDS = 10.0
 POLL_SECONDS = 0.5  # SQLite
 QUEUES_SECONDS = live.POLL_SECONDS  # the queue table is rendered this often, once for all
@@ -350,14 +353,16 @@ class StreamServer:
     def _read_states(self, known: dict[int, set[Summary | None]]) -> dict[int, dict[str, Any]]:
         """The banners of the counselors whose summary moved: one query for all of them, then
         the dashboard's own offer_state for each that moved (one, usually)."""
-        with self.app.test_request_context("/"), self.db.sessions() as session:
+        with (self.app.test_request_context("/"), within(READ_SECONDS, trips_breaker=False),
+              self.db.sessions() as session):
             summaries = offer_summaries(session, known)
             return {uid: offer_state(session, uid) for uid, summary in summaries.items()
                     if known[uid] != {summary}}
 
     def _render_queues(self) -> str:
         """The home page's queue table, as dashboard.home renders it (the same for everyone)."""
-        with self.app.test_request_context("/"), self.db.sessions() as session:
+        with (self.app.test_request_context("/"), within(READ_SECONDS, trips_breaker=False),
+              self.db.sessions() as session):
             return render_template("dashboard/_queues.html", queues=queue_snapshot(session))
 
     # --- one connection

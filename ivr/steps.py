@@ -42,10 +42,22 @@ def _operation(op: str, kwargs: dict[str, Any]) -> journal.Operation:
     return journal.Operation(op, kwargs, f"{request_key()}:{n}")
 
 
+# Operations that change who waits for a counselor (with the steps that enter or leave a queue);
+# other writes leave routing nothing to do. A call that ends while it waits left the queue first
+# (<Enqueue action>), and the ticking process ends its offer anyway.
+QUEUE_OPS = frozenset({"answered", "callback"})
+
+
+def _moves_queue(steps: list[dict[str, Any]]) -> bool:
+    return any(s.get("enqueued") or s.get("left_queue") for s in steps)
+
+
 def _pending_steps() -> list[journal.Operation]:
     steps = g.pop("ivr_steps", None)
     if not steps:
         return []
+    if _moves_queue(steps):
+        g.ivr_queue_moved = True
     return [_operation("steps", {"call_sid": call_sid(), "from_number": request.form.get("From"),
                                  "steps": steps, "at": steps[0]["at"]})]
 
@@ -57,7 +69,8 @@ def write(op: str, **kwargs: Any) -> str:
     g.ivr_wrote = True  # the webhook changed the call: it must not be answered twice
     rt = runtime()
     stored = journal.write_all(rt.db, rt.settings, [*_pending_steps(), _operation(op, kwargs)])
-    rt.nudge_routing()  # a caller may have entered, left or been answered
+    if op in QUEUE_OPS or g.pop("ivr_queue_moved", False):
+        rt.nudge_routing()  # a caller entered, left or was answered
     return stored
 
 
@@ -69,7 +82,8 @@ def write_steps() -> str | None:
         return None
     rt = runtime()
     stored = journal.write_all(rt.db, rt.settings, operations)
-    rt.nudge_routing()
+    if g.pop("ivr_queue_moved", False):
+        rt.nudge_routing()
     return stored
 
 

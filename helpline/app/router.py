@@ -1,10 +1,16 @@
 """Routing passes in the background, and the signal that tells live streams an offer changed.
 
 Every web process runs a :class:`Router`: a thread that runs :func:`helpline.calls.routing.route`
-when nudged (a caller entered a queue, a counselor became Available, an offer was declined) and
-at least every ``TICK_SECONDS`` (offers ring out on time). Passes in several processes may race;
-the database keeps them right (see helpline.calls.routing), and on PostgreSQL an advisory
-lock taken for the pass's transaction lets one process route while the others skip.
+when nudged (a caller entered a queue, a counselor became Available, an offer was declined) and,
+in one process, every ``TICK_SECONDS`` (offers ring out on time). Passes in several processes
+may race; the database keeps them right (see helpline.calls.routing), and on PostgreSQL an
+advisory lock taken for the pass's transaction lets one process route while the others skip.
+
+On PostgreSQL the ticking is elected: the process whose watching connection holds a session
+advisory lock ticks, the others route only when nudged (and every ``FOLLOWER_TICK_SECONDS``, in
+case the elected one is stuck). Eight web workers ticking each cost as much CPU as the IVR's
+webhooks at a busy hour. When the elected process dies its connection closes, the lock is
+free, and another takes it within a second.
 
 :class:`Signal` is how the counselors' live streams of one process learn that offers changed,
 wherever the change was made: the pass of this process tells it directly; on PostgreSQL a pass
@@ -22,21 +28,26 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
-from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from helpline.calls import routing
 from helpline.config import Settings
 from helpline.db import Database, utcnow, within
-from helpline.models import AgentStatus, Call, Offer, OfferState, User
+from helpline.models import Offer, OfferState, User
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
+# Nudges that come closer together than this share one pass: a burst of callers costs one.
+PASS_GAP_SECONDS = 0.1
 POLL_SECONDS = 0.25
 PASS_WAIT_SECONDS = 2.0
 ADVISORY_LOCK_KEY = 7_401_003  # distinct from the scheduler's and the audit chain's
+TICKING_LOCK_KEY = 7_401_004
+FOLLOWER_TICK_SECONDS = 5.0
 
 
 class Signal:
@@ -74,6 +85,8 @@ class Router:
         self._threads: list[threading.Thread] = []
         self._pid = os.getpid()
         self.passes = 0
+        # SQLite: one machine, usually one process; every process ticks.
+        self.ticking = db.is_sqlite
 
     def start(self) -> Router:
         self._threads = [threading.Thread(target=self._route_loop, name="router", daemon=True),
@@ -98,7 +111,7 @@ class Router:
     # --- the routing thread ---------------------------------------------------------------
     def _route_loop(self) -> None:
         while not self._stop.is_set():
-            self._nudged.wait(TICK_SECONDS)
+            self._nudged.wait(TICK_SECONDS if self.ticking else FOLLOWER_TICK_SECONDS)
             self._nudged.clear()
             if self._stop.is_set():
                 return
@@ -107,6 +120,7 @@ class Router:
             except Exception:  # the thread must outlive any one failed pass
                 log.exception("routing pass failed; the next one retries")
                 self._stop.wait(TICK_SECONDS)
+            self._stop.wait(PASS_GAP_SECONDS)
 
     def run_pass(self) -> routing.Pass | None:
         """One pass, if there is anything to do (asked first with reads only: on SQLite a
@@ -162,33 +176,39 @@ class Router:
                              connect_timeout=self.settings.db_connect_timeout_seconds) as conn:
             conn.execute(f"LISTEN {routing.CHANNEL}")
             self.signal.bump()  # changes made before LISTEN took effect
-            while not self._stop.is_set():
-                # Each generator is run to its end before the next: one holds the
-                # connection's lock while it runs, so a second inside it would wait forever.
-                if not list(conn.notifies(timeout=1.0, stop_after=1)):
-                    continue
-                # Drain what else arrived with it: one bump for a burst of changes.
-                with contextlib.suppress(Exception):
-                    for _more in conn.notifies(timeout=0.01):
-                        pass
-                self.signal.bump()
+            try:
+                self._watch(conn)
+            finally:
+                self.ticking = False  # the lock went with the connection
+
+    def _watch(self, conn: Any) -> None:
+        while not self._stop.is_set():
+            if not self.ticking:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)",
+                                   (TICKING_LOCK_KEY,)).fetchone()
+                if row and row[0]:
+                    self.ticking = True
+                    self._nudged.set()  # its routing thread may be in a follower's long wait
+            # Each generator is run to its end before the next: one holds the connection's
+            # lock while it runs, so a second inside it would wait forever.
+            if not list(conn.notifies(timeout=1.0, stop_after=1)):
+                continue
+            # Drain what else arrived with it: one bump for a burst of changes.
+            with contextlib.suppress(Exception):
+                for _more in conn.notifies(timeout=0.01):
+                    pass
+            self.signal.bump()
 
 
 def work_to_do(session: Session, settings: Settings, now: dt.datetime | None = None) -> bool:
     """Does a routing pass have anything to do: an offer to end, or a caller (or a queue
     callback) to offer to an eligible free counselor?"""
     now = now or utcnow()
-    ringing = Offer.state == OfferState.RINGING
-    to_end = select(Offer.id).where(ringing, or_(
-        Offer.expires_at <= now,
-        Offer.call_id.is_not(None) & ~exists().where(Call.id == Offer.call_id, routing.WAITING),
-        routing.callback_offer_gone(now),
-        ~exists().where(User.id == Offer.counselor_id, User.status == AgentStatus.AVAILABLE,
-                        User.active.is_(True)))).limit(1)
-    if session.scalar(to_end) is not None:
+    to_end, someone_might = session.execute(routing.pass_gate(), {"now": now}).one()
+    if to_end:
         return True
     # Eligibility included: two hundred callers nobody free can take make no pass.
-    return bool(routing.planned(session, settings, now))
+    return bool(someone_might) and bool(routing.planned(session, settings, now))
 
 
 def _lock_for_pass(session: Session) -> bool:

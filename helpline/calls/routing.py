@@ -26,10 +26,22 @@ claim, intent and outbox steps as the scheduler's.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, exists, literal, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -583,3 +595,29 @@ def _declined_callback(session: Session, offer: Offer, counselor: User,
     audit.record(session, "offer.decline", actor=counselor, record_type="followup",
                  record_id=offer.followup_id)
     notify_offers(session)
+
+
+@functools.cache
+def pass_gate() -> Select[bool, bool]:
+    """One cheap read, built once: (is a ringing offer to be ended, might anyone be offered a
+    contact), with the parameter ``now``. The second is a necessary condition only (someone
+    free, someone waiting); :func:`planned` decides eligibility. The router asks it before
+    every pass: most passes at a busy hour find every counselor busy."""
+    now = bindparam("now", type_=_MOMENT)
+    ringing = Offer.state == OfferState.RINGING
+    to_end = exists().where(ringing, or_(
+        Offer.expires_at <= now,
+        Offer.call_id.is_not(None) & ~exists().where(Call.id == Offer.call_id, WAITING),
+        callback_offer_gone(now),  # type: ignore[arg-type]
+        ~exists().where(User.id == Offer.counselor_id, User.status == AgentStatus.AVAILABLE,
+                        User.active.is_(True))))
+    free = exists().where(User.active.is_(True), User.status == AgentStatus.AVAILABLE,
+                          User.role.in_(CALL_TAKERS),
+                          ~exists().where(Offer.counselor_id == User.id, _RINGING),
+                          ~on_a_callback(User.id))
+    waiting = or_(
+        exists().where(WAITING, ~exists().where(Offer.call_id == Call.id, _RINGING)),
+        exists().where(_callback_due(now),  # type: ignore[arg-type]
+                       ~exists().where(Offer.followup_id == FollowUp.id, _RINGING)))
+    return select(to_end, and_(free, waiting))
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,15 +82,45 @@ def settings(tmp_path, database_url):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def live_server(app, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    # Every page of a counselor holds up to two streams (the queues, the offers), each a
+    # server thread, and LIVE_STREAMS_MAX of each kind may be open: the server has more
+    # threads than both kinds together, so that a form or a webhook never waits for one, as
+    # `helpline serve` does. A stream notices that its browser left only when it next writes:
+    # quiet offer streams write every second here, so that those of pages left behind end
+    # soon, and all have ended before the server closes.
     from waitress import create_server
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    from dashboard import offers
+
+    monkeypatch.setattr(offers, "KEEPALIVE_SECONDS", 1.0)
+    most = app.extensions["helpline"].settings.live_streams_max
+    server = create_server(app, host="127.0.0.1", port=0, threads=2 * most + 8)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
+    deadline = time.monotonic() + 5
+    while streams_open(app) and time.monotonic() < deadline:
+        time.sleep(0.1)
     server.close()
     thread.join(timeout=5)
+
+
+def streams_open(app) -> int:  # type: ignore[no-untyped-def]
+    """How many live streams (queues, offers) the app is serving now."""
+    most = app.extensions["helpline"].settings.live_streams_max
+    open_now = 0
+    for name in ("live_streams", "offer_streams"):
+        slots = app.extensions.get(name)
+        if slots is None:
+            continue
+        free = 0
+        while slots.acquire(blocking=False):
+            free += 1
+        for _ in range(free):
+            slots.release()
+        open_now += max(0, most - free)
+    return open_now
 
 
 @pytest.fixture

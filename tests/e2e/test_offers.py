@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
-from collections.abc import Iterator
 from itertools import count
 from typing import Any
 
@@ -18,7 +16,6 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from dashboard import offers
 from helpline.app import create_app
 from helpline.app.router import wait_for_pass
 from helpline.config import settings_for_tests
@@ -67,43 +64,6 @@ def app(settings):  # type: ignore[no-untyped-def]
     if runtime.router is not None:
         runtime.router.stop()
     runtime.db.dispose()
-
-
-@pytest.fixture
-def live_server(app, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    # Each counselor's page holds two streams (the queues, the offers): more threads than the
-    # shared server's, so that callers' webhooks never wait for one. A stream notices that
-    # its browser left only when it next writes: quiet offer streams write every second here,
-    # so that all have ended before the server closes.
-    from waitress import create_server
-
-    monkeypatch.setattr(offers, "KEEPALIVE_SECONDS", 1.0)
-    server = create_server(app, host="127.0.0.1", port=0, threads=16)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    deadline = time.monotonic() + 5
-    while streams_open(app) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    server.close()
-    thread.join(timeout=5)
-
-
-def streams_open(app) -> int:  # type: ignore[no-untyped-def]
-    """How many live streams (queues, offers) the app is serving now."""
-    most = app.extensions["helpline"].settings.live_streams_max
-    open_now = 0
-    for name in ("live_streams", "offer_streams"):
-        slots = app.extensions.get(name)
-        if slots is None:
-            continue
-        free = 0
-        while slots.acquire(blocking=False):
-            free += 1
-        for _ in range(free):
-            slots.release()
-        open_now += max(0, most - free)
-    return open_now
 
 
 def counselor_row(session, idle_minutes: float = 0, **fields: Any) -> User:  # type: ignore[no-untyped-def]

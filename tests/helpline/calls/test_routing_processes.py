@@ -6,7 +6,7 @@ webhooks reaches the counselor's live stream on the other within a second."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyotp
@@ -113,6 +113,37 @@ def test_the_watcher_sees_another_connections_change_within_a_second(
     finally:
         router.stop()
         other.dispose()
+
+
+def _until(condition: Callable[[], bool], within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.mark.postgres
+def test_one_process_ticks_and_another_takes_over_when_it_stops(
+        db: Database, settings: Settings) -> None:
+    # Three "processes" (each its own engine and watching connection, as a web worker has).
+    engines = [Database(settings.database_url) for _ in range(3)]
+    routers = [Router(engine, settings).start() for engine in engines]
+    try:
+        assert _until(lambda: sum(r.ticking for r in routers) == 1), "nobody was elected"
+        time.sleep(1.5)  # the others keep asking, and keep being refused
+        assert sum(r.ticking for r in routers) == 1
+        leader = next(r for r in routers if r.ticking)
+        leader.stop()  # its connection closes: the lock is free
+        rest = [r for r in routers if r is not leader]
+        assert _until(lambda: sum(r.ticking for r in rest) == 1, within=3.0), (
+            "nobody took over the ticking")
+        # The one ticking now rings a caller out on time without any nudge.
+        call_id, counselor_id = _caller_and_counselor(db)
+        assert _until(lambda: _ringing(db) == [(call_id, counselor_id)], within=3.0)
+    finally:
+        for router, engine in zip(routers, engines, strict=True):
+            router.stop()
+            engine.dispose()
 
 
 # --- two real processes ---------------------------------------------------------------------
