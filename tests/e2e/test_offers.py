@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 from itertools import count
 from typing import Any
 
@@ -22,7 +23,7 @@ from helpline.config import settings_for_tests
 from helpline.db import utcnow
 from helpline.models import AgentStatus, Call, Offer, OfferState, User
 from tests.e2e.accessibility import AXE_OPTIONS, AXE_SOURCE, describe, path_pattern
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import shot, streams_open
 from tests.e2e.test_counselor_shift import sign_in_with_enrolment
 from tests.factories import make_user
 
@@ -64,6 +65,16 @@ def app(settings):  # type: ignore[no-untyped-def]
     if runtime.router is not None:
         runtime.router.stop()
     runtime.db.dispose()
+
+
+@pytest.fixture
+def live_server(live_server, app):  # type: ignore[no-untyped-def]
+    # The shared server, closed only once the streams have ended (they write every second
+    # here): these tests count open streams, and a stream cut off mid-write logs errors.
+    yield live_server
+    deadline = time.monotonic() + 5
+    while streams_open(app) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def counselor_row(session, idle_minutes: float = 0, **fields: Any) -> User:  # type: ignore[no-untyped-def]
